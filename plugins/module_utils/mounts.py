@@ -1,0 +1,206 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What is mounted (/proc/self/mountinfo), what a root wants mounted (fstab), and who holds it (/proc)."""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
+
+_OCTAL = re.compile(r"\\([0-7]{3})")
+
+
+def unescape(field: str) -> str:
+    """Undo the octal escapes the kernel and fstab use for space, tab, newline and backslash."""
+    return _OCTAL.sub(lambda m: chr(int(m.group(1), 8)), field)
+
+
+@dataclass(frozen=True)
+class Mount:
+    """One line of /proc/self/mountinfo (proc(5))."""
+
+    mount_id: int
+    parent_id: int
+    major: int
+    minor: int
+    root: str
+    mount_point: str
+    options: str
+    optional: tuple[str, ...]
+    fstype: str
+    source: str
+    super_options: str
+
+    @property
+    def devno(self) -> tuple[int, int]:
+        return (self.major, self.minor)
+
+    @property
+    def shared(self) -> bool:
+        return any(tag.startswith("shared:") for tag in self.optional)
+
+
+def parse_mountinfo(text: str) -> list[Mount]:
+    mounts = []
+    for line in text.splitlines():
+        fields = line.split()
+        if "-" not in fields:
+            continue
+        sep = fields.index("-")
+        if sep < 6 or len(fields) < sep + 3:
+            continue
+        major, _, minor = fields[2].partition(":")
+        mounts.append(
+            Mount(
+                mount_id=int(fields[0]),
+                parent_id=int(fields[1]),
+                major=int(major),
+                minor=int(minor),
+                root=unescape(fields[3]),
+                mount_point=unescape(fields[4]),
+                options=fields[5],
+                optional=tuple(fields[6:sep]),
+                fstype=fields[sep + 1],
+                source=unescape(fields[sep + 2]),
+                super_options=fields[sep + 3] if len(fields) > sep + 3 else "",
+            )
+        )
+    return mounts
+
+
+def read_mountinfo(path: str = "/proc/self/mountinfo") -> list[Mount]:
+    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
+        return parse_mountinfo(handle.read())
+
+
+def is_under(path: str, top: str) -> bool:
+    top = top.rstrip("/") or "/"
+    return path == top or top == "/" or path.startswith(top + "/")
+
+
+def mounts_under(mounts: Iterable[Mount], top: str) -> list[Mount]:
+    """Mounts at or below ``top``, deepest last (the order to mount them; reverse it to unmount)."""
+    found = [m for m in mounts if is_under(m.mount_point, top)]
+    return sorted(found, key=lambda m: (m.mount_point.count("/"), m.mount_id))
+
+
+def mounts_of_devices(mounts: Iterable[Mount], devnos: set[tuple[int, int]]) -> list[Mount]:
+    return [m for m in mounts if m.devno in devnos]
+
+
+@dataclass(frozen=True)
+class FstabEntry:
+    spec: str
+    file: str
+    vfstype: str
+    options: str
+    freq: int
+    passno: int
+    line: int
+
+    @property
+    def option_list(self) -> list[str]:
+        return self.options.split(",")
+
+
+def parse_fstab(text: str) -> list[FstabEntry]:
+    """fstab(5) entries; malformed lines are skipped, like mount(8) does with a warning."""
+    entries = []
+    for number, line in enumerate(text.splitlines(), start=1):
+        fields = line.split()
+        if not fields or fields[0].startswith("#") or len(fields) < 2:
+            continue
+        fields += ["auto", "defaults", "0", "0"][len(fields) - 2 :]
+        try:
+            freq, passno = int(fields[4]), int(fields[5])
+        except ValueError:
+            freq, passno = 0, 0
+        entries.append(
+            FstabEntry(
+                spec=unescape(fields[0]),
+                file=unescape(fields[1]),
+                vfstype=fields[2],
+                options=fields[3],
+                freq=freq,
+                passno=passno,
+                line=number,
+            )
+        )
+    return entries
+
+
+@dataclass(frozen=True)
+class Holder:
+    """A process that uses a file, a device or a directory tree, and how."""
+
+    pid: int
+    comm: str
+    how: str
+    path: str
+
+    def describe(self) -> str:
+        return f"pid {self.pid} ({self.comm}) {self.how} {self.path}"
+
+
+def _comm(pid: str, proc: str) -> str:
+    try:
+        with open(f"{proc}/{pid}/comm", encoding="utf-8", errors="replace") as handle:
+            return handle.read().strip()
+    except OSError:
+        return "?"
+
+
+def _links(pid: str, proc: str) -> Iterator[tuple[str, str]]:
+    """(how, path of /proc entry) for the cwd, root, exe and every open descriptor of a process."""
+    for name in ("cwd", "root", "exe"):
+        yield name, f"{proc}/{pid}/{name}"
+    try:
+        fds = os.listdir(f"{proc}/{pid}/fd")
+    except OSError:
+        return
+    for fd in fds:
+        yield f"fd {fd}", f"{proc}/{pid}/fd/{fd}"
+
+
+def holders(
+    *,
+    files: Iterable[tuple[int, int]] = (),
+    devices: Iterable[int] = (),
+    under: Iterable[str] = (),
+    proc: str = "/proc",
+) -> list[Holder]:
+    """Processes that keep a file (by st_dev/st_ino), a block device (by st_rdev) or a tree open.
+
+    Scanned from /proc the way fuser(1) does, so it needs no tool on a minimal rescuer.
+    """
+    file_ids, rdevs, tops = set(files), set(devices), [t.rstrip("/") or "/" for t in under]
+    me = str(os.getpid())
+    found = []
+    for pid in os.listdir(proc):
+        if not pid.isdigit() or pid == me:
+            continue
+        for how, link in _links(pid, proc):
+            hit = _uses(link, file_ids, rdevs, tops)
+            if hit:
+                found.append(Holder(int(pid), _comm(pid, proc), how, hit))
+    return found
+
+
+def _uses(link: str, file_ids: set, rdevs: set, tops: list[str]) -> str:
+    try:
+        target = os.readlink(link)
+    except OSError:
+        return ""
+    if tops and any(target == t or target.startswith(t + "/") for t in tops if t != "/"):
+        return target
+    if not (file_ids or rdevs):
+        return ""
+    try:
+        st = os.stat(link)
+    except OSError:
+        return ""
+    if (st.st_dev, st.st_ino) in file_ids or (st.st_rdev and st.st_rdev in rdevs):
+        return target
+    return ""

@@ -1,0 +1,198 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Read a broken root as data: resolve paths the way a chroot would, never leaving the root.
+
+An absolute symlink inside the target resolves against the target root, and ``..`` at the root
+stays at the root (chroot semantics). Whenever a link tried to climb above the root, the result
+says so, because a link like that is itself a finding in a damaged or hostile tree.
+"""
+
+from __future__ import annotations
+
+import errno
+import os
+import shlex
+import stat
+from dataclasses import dataclass, field
+
+# The kernel gives up after 40 links in one lookup (MAXSYMLINKS); a hostile root gets the same limit.
+MAX_LINKS = 40
+
+
+class RootError(Exception):
+    """A path inside a target root cannot be used; the message says where and why."""
+
+
+@dataclass
+class Resolved:
+    """Where a path inside the root really leads.
+
+    ``inside`` is the canonical path as seen from within the root ("/usr/lib/os-release"),
+    ``host`` the same file as seen from the rescuer ("/mnt/lifeline/usr/lib/os-release").
+    """
+
+    root: str
+    inside: str
+    escaped: bool = False
+    links: list[str] = field(default_factory=list)
+
+    @property
+    def host(self) -> str:
+        return join(self.root, self.inside)
+
+
+def join(root: str, inside: str) -> str:
+    """The rescuer's path for ``inside`` (an absolute path within ``root``)."""
+    rel = inside.lstrip("/")
+    return os.path.join(root, rel) if rel else root
+
+
+def resolve(root: str, path: str, *, follow_last: bool = True) -> Resolved:
+    """Resolve ``path`` inside ``root`` one component at a time, never leaving the root.
+
+    Missing components are kept as they are (the result may name a file that does not exist).
+    Raises RootError on a symlink loop.
+    """
+    root = os.path.abspath(root)
+    result = Resolved(root=root, inside="/")
+    parts = [p for p in path.split("/") if p not in ("", ".")]
+    done: list[str] = []
+    followed = 0
+    while parts:
+        part = parts.pop(0)
+        if part == "..":
+            if done:
+                done.pop()
+            else:
+                result.escaped = True
+            continue
+        candidate = "/" + "/".join([*done, part])
+        if not parts and not follow_last:
+            done.append(part)
+            break
+        try:
+            st = os.lstat(join(root, candidate))
+        except OSError:
+            done.append(part)
+            continue
+        if not stat.S_ISLNK(st.st_mode):
+            done.append(part)
+            continue
+        followed += 1
+        if followed > MAX_LINKS:
+            raise RootError(f"{path}: too many levels of symbolic links inside {root} (a link loop)")
+        target = os.readlink(join(root, candidate))
+        result.links.append(f"{candidate} -> {target}")
+        if target.startswith("/"):
+            done = []
+        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+    result.inside = "/" + "/".join(done)
+    return result
+
+
+def lexists(root: str, path: str) -> bool:
+    """True when ``path`` exists in the root as a file, directory or link (even a dangling one)."""
+    try:
+        os.lstat(resolve(root, path, follow_last=False).host)
+    except OSError:
+        return False
+    return True
+
+
+def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
+    """Read a regular file inside the root, following links only within the root.
+
+    Raises RootError when the file is missing, not a regular file, larger than ``limit`` or not text.
+    """
+    where = resolve(root, path)
+    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
+    try:
+        fd = os.open(where.host, flags)
+    except OSError as exc:
+        raise RootError(f"{path} in {root}: {os.strerror(exc.errno or errno.EIO)} (resolved to {where.inside})") from exc
+    try:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise RootError(f"{path} in {root}: not a regular file (resolved to {where.inside})")
+        data = os.read(fd, limit + 1)
+    finally:
+        os.close(fd)
+    if len(data) > limit:
+        raise RootError(f"{path} in {root}: larger than {limit} bytes, not read")
+    if b"\0" in data:
+        raise RootError(f"{path} in {root}: holds NUL bytes, not a text file")
+    return data.decode("utf-8", errors="replace")
+
+
+def parse_os_release(text: str) -> dict[str, str]:
+    """Parse os-release(5): KEY=value lines, values optionally shell-quoted."""
+    info: dict[str, str] = {}
+    for line in text.splitlines():
+        line = line.strip()
+        if not line or line.startswith("#") or "=" not in line:
+            continue
+        key, _, value = line.partition("=")
+        try:
+            words = shlex.split(value)
+        except ValueError:
+            continue
+        if key.isidentifier():
+            info[key] = words[0] if words else ""
+    return info
+
+
+def os_release(root: str) -> dict[str, str]:
+    """The target's identity from etc/os-release, usr/lib/os-release or etc/redhat-release."""
+    for candidate in ("/etc/os-release", "/usr/lib/os-release"):
+        try:
+            return parse_os_release(read_text(root, candidate, limit=64 * 1024))
+        except RootError:
+            continue
+    try:
+        line = read_text(root, "/etc/redhat-release", limit=4096).strip().splitlines()[0]
+    except (RootError, IndexError):
+        return {}
+    return {"PRETTY_NAME": line, "ID_LIKE": "rhel"}
+
+
+def linux_root_problems(root: str) -> list[str]:
+    """What keeps ``root`` from looking like a Linux root filesystem; empty when it does."""
+    problems = []
+    if not os.path.isdir(root):
+        return [f"{root} is not a directory"]
+    for directory in ("/etc", "/usr"):
+        if not os.path.isdir(resolve(root, directory).host):
+            problems.append(f"no {directory} directory")
+    if not any(lexists(root, p) for p in ("/etc/os-release", "/usr/lib/os-release", "/etc/redhat-release")):
+        problems.append("no etc/os-release, usr/lib/os-release or etc/redhat-release")
+    return problems
+
+
+def is_running_root(path: str, running_root: str = "/") -> bool:
+    """True when ``path`` is the very directory the rescuer runs from (same device and inode)."""
+    try:
+        a, b = os.stat(path), os.stat(running_root)
+    except OSError:
+        return False
+    return (a.st_dev, a.st_ino) == (b.st_dev, b.st_ino)
+
+
+def safe_directory(root: str, path: str) -> str:
+    """The rescuer's path of directory ``path`` inside the root, refusing anything not a real directory.
+
+    Used before mounting onto a path that the target's own files name: a hostile root could point
+    ``boot`` at the rescuer's ``/etc``; resolving inside the root and refusing links stops that.
+    """
+    where = resolve(root, path)
+    host = where.host
+    real_root = os.path.realpath(root)
+    real = os.path.realpath(host)
+    if real != real_root and not real.startswith(real_root.rstrip("/") + "/"):
+        raise RootError(f"{path} in {root} leads outside the root ({real})")
+    try:
+        st = os.lstat(host)
+    except OSError as exc:
+        raise RootError(f"{path} in {root}: no such directory (resolved to {where.inside})") from exc
+    if not stat.S_ISDIR(st.st_mode):
+        raise RootError(f"{path} in {root}: not a directory (resolved to {where.inside})")
+    return host

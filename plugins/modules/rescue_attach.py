@@ -1,0 +1,287 @@
+#!/usr/bin/python
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attach a broken system's root (a directory, a raw disk image or a block device) on a rescuer."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rescue_attach
+short_description: Make a broken system's root filesystem available on a rescue host
+version_added: "0.1.0"
+description:
+  - Given a directory, a raw disk image or a block device holding a broken Linux system, makes its
+    root filesystem available at a mount point on the rescuer and records every step it took.
+  - With an image or a device it finds the partitions (msdos or gpt) with C(partx), identifies each
+    filesystem with C(blkid), picks the root as the filesystem holding C(etc/os-release) and
+    C(etc/fstab) (or the one named by O(target_partition)), mounts it read-write, mounts the
+    target's own C(/boot), C(/usr) or C(/var) from its fstab, and can bind the rescuer's C(/dev),
+    C(/proc), C(/sys) and C(/run) into it for a chroot step.
+  - A root on LVM is activated, the volume group renamed on the fly when the rescuer has one of the
+    same name; a rescuer without device-mapper gets one clear error.
+  - Every step is written to a state file as it happens; M(lifeline.rescue.rescue_detach) undoes
+    them in reverse. When attaching fails half way, what was done is undone before the error.
+  - Without any target the module reports the live root C(/) and attaches nothing.
+options:
+  target_root:
+    description:
+      - A directory where the broken root is already mounted. It must look like a Linux root and
+        must not be the rescuer's own running C(/).
+    type: path
+  target_image:
+    description: A raw disk image file; it is attached read-write to a free loop device.
+    type: path
+  target_device:
+    description: A block device holding the broken system's disk, or one of its partitions.
+    type: path
+  target_partition:
+    description:
+      - Which filesystem is the root when the disk holds several. A partition number, C(UUID=...),
+        C(LABEL=...), C(PARTUUID=...), or C(VG/LV) for a logical volume.
+    type: str
+  mount_point:
+    description: Where the root of an image or device is mounted; created when missing, must be empty.
+    type: path
+    default: /mnt/lifeline
+  fstab_mounts:
+    description:
+      - Mount points of the target's own fstab to mount as well, when the filesystem they name is on
+        the target's disk. An empty list mounts only the root.
+    type: list
+    elements: str
+    default: [/boot, /boot/efi, /usr, /var]
+  bind_api:
+    description: Bind the rescuer's C(/dev), C(/dev/pts), C(/proc), C(/sys) and C(/run) into the root.
+    type: bool
+    default: false
+attributes:
+  check_mode:
+    support: full
+    details: Reads the partition table and filesystems of the image or device and reports the plan; attaches nothing.
+  diff_mode:
+    support: none
+notes:
+  - Needs C(losetup), C(partx), C(blkid) and C(mount) from util-linux on the rescuer, and C(lvm2) for LVM.
+seealso:
+  - module: lifeline.rescue.rescue_detach
+author:
+  - lifeline contributors
+"""
+
+EXAMPLES = r"""
+- name: Attach a virtual machine's raw disk image
+  lifeline.rescue.rescue_attach:
+    target_image: /var/lib/vz/images/108/vm-108-disk-1.raw
+  register: attached
+
+- name: Attach a disk of a rescue instance, root chosen by label, ready for chroot
+  lifeline.rescue.rescue_attach:
+    target_device: /dev/vdb
+    target_partition: LABEL=cloudimg-rootfs
+    bind_api: true
+
+- name: Check a root a rescue system already mounted
+  lifeline.rescue.rescue_attach:
+    target_root: /mnt/sysimage
+"""
+
+RETURN = r"""
+root:
+  description: Where the target's root is now, as seen from the rescuer (C(/) in live mode).
+  returned: always
+  type: str
+  sample: /mnt/lifeline
+kind:
+  description: How the target was given.
+  returned: always
+  type: str
+  sample: image
+live:
+  description: True when no target was given and the running system itself is the target.
+  returned: always
+  type: bool
+  sample: false
+os_release:
+  description: The target's os-release fields, read inside its root (empty in check mode for a disk).
+  returned: always
+  type: dict
+  sample: {ID: debian, VERSION_ID: "12", PRETTY_NAME: Debian GNU/Linux 12 (bookworm)}
+partition_table:
+  description: The disk's partition table type (C(dos), C(gpt)), empty for a whole-disk filesystem.
+  returned: when an image or a device is given
+  type: str
+  sample: gpt
+volumes:
+  description: Every partition, whole-disk filesystem or logical volume found, with its filesystem.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{name: partition 1, fstype: ext4, uuid: 1f0b..., device: /dev/loop3p1, number: 1}]
+root_volume:
+  description: The volume mounted as the root.
+  returned: when an image or a device was attached
+  type: dict
+  sample: {name: partition 2, fstype: xfs, device: /dev/loop3p2}
+candidates:
+  description: Each filesystem probed for a root and what was found on it.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{volume: partition 1 ext4 /dev/loop3p1, root: false, why: no etc/os-release with etc/fstab}]
+steps:
+  description: The reversible steps taken, oldest first; M(lifeline.rescue.rescue_detach) undoes them.
+  returned: always
+  type: list
+  elements: dict
+  sample: [{action: loop, device: /dev/loop3, backing: /srv/vm.raw}, {action: mount, target: /mnt/lifeline}]
+plan:
+  description: What was done, or in check mode what would be done, one sentence a step.
+  returned: always
+  type: list
+  elements: str
+  sample: [attached /srv/vm.raw to /dev/loop3, mounted partition 1 ext4 at /mnt/lifeline]
+skipped:
+  description: Optional mounts that were not made, and why.
+  returned: always
+  type: list
+  elements: str
+  sample: ["/boot: /dev/sda1 (fstab line 3) is not on the target's disk"]
+state_file:
+  description: The file on the rescuer that records the steps until they are undone.
+  returned: always
+  type: str
+  sample: /run/lifeline/attachments/mnt-lifeline.json
+"""
+
+import os
+import stat
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lifeline.rescue.plugins.module_utils import disks, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
+    AttachError,
+    Attachment,
+    UndoError,
+    state_file_for,
+    undo,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+
+
+def argument_spec() -> dict:
+    return {
+        "target_root": {"type": "path"},
+        "target_image": {"type": "path"},
+        "target_device": {"type": "path"},
+        "target_partition": {"type": "str"},
+        "mount_point": {"type": "path", "default": "/mnt/lifeline"},
+        "fstab_mounts": {"type": "list", "elements": "str", "default": ["/boot", "/boot/efi", "/usr", "/var"]},
+        "bind_api": {"type": "bool", "default": False},
+    }
+
+
+def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
+    problems = rootfs.linux_root_problems(root)
+    if problems:
+        raise AttachError(f"target_root={root} does not look like a Linux root: {'; '.join(problems)}")
+    if rootfs.is_running_root(root):
+        raise AttachError(
+            f"target_root={root} is this rescuer's own running root; to repair the running system, "
+            "give no target_* variable (live mode)"
+        )
+    if bind_api:
+        job.bind_api()
+
+
+def attach_disk(job: Attachment, path: str, is_image: bool, params: dict) -> str:
+    """Attach an image or a device and mount its root; returns the partition table type."""
+    if not os.path.exists(path):
+        raise AttachError(f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path")
+    mode = os.stat(path).st_mode
+    if is_image and not stat.S_ISREG(mode):
+        hint = " (a block device: use target_device)" if stat.S_ISBLK(mode) else ""
+        raise AttachError(f"target_image={path} is not a regular file{hint}")
+    if not is_image and not stat.S_ISBLK(mode):
+        raise AttachError(f"target_device={path} is not a block device (an image file? use target_image)")
+    if is_image:
+        job.refuse_busy_image(path)
+    else:
+        job.refuse_busy_device(path)
+    table, job.volumes = disks.survey(job.run, path)
+    job.prepare_mount_point()
+    if job.check_mode:
+        job.plan += [
+            f"would attach {path} to a free loop device" if is_image else f"would use {path}",
+            f"would look for the root among: {'; '.join(v.describe() for v in job.volumes)}",
+            f"would mount the root read-write at {job.mount_point}",
+        ]
+        return table
+    disk = job.attach_loop(path) if is_image else os.path.realpath(path)
+    job.map_partitions(disk, is_loop=is_image)
+    pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
+    wanted = params["target_partition"] or ""
+    if pvs and not any(disks.mountable(v) and (not wanted or v.matches(wanted)) for v in job.volumes):
+        job.activate_lvm(pvs)
+    try:
+        volume, subvolume = job.choose_root(wanted)
+    except AttachError:
+        if not pvs or any(s["action"] == "vg_activate" for s in job.steps):
+            raise
+        job.activate_lvm(pvs)
+        job.candidates.clear()
+        volume, subvolume = job.choose_root(wanted)
+    job.mount_root(volume, subvolume)
+    if params["fstab_mounts"]:
+        job.mount_fstab(params["fstab_mounts"])
+    if params["bind_api"]:
+        job.bind_api()
+    return table
+
+
+def run_module() -> None:
+    module = AnsibleModule(
+        argument_spec=argument_spec(),
+        mutually_exclusive=[("target_root", "target_image", "target_device")],
+        supports_check_mode=True,
+    )
+    params = module.params
+    root = params["target_root"] or os.path.abspath(params["mount_point"])
+    job = Attachment(run=module_runner(module), mount_point=root, check_mode=module.check_mode,
+                     state_file=state_file_for(root))
+    kind = next((k for k in ("root", "image", "device") if params[f"target_{k}"]), "live")
+    result = {"changed": False, "kind": kind, "live": kind == "live", "root": "/" if kind == "live" else root,
+              "os_release": {}, "volumes": [], "candidates": [], "steps": job.steps, "plan": job.plan,
+              "skipped": job.skipped, "state_file": job.state_file}
+    if os.path.exists(job.state_file):
+        module.fail_json(msg=f"an earlier attachment at {root} is still recorded in {job.state_file}: undo it first "
+                             f"(lifeline.rescue.rescue_detach with mount_point={root})", **result)
+    try:
+        if kind == "root":
+            attach_root(job, root, params["bind_api"])
+        elif kind in ("image", "device"):
+            result["partition_table"] = attach_disk(job, params[f"target_{kind}"], kind == "image", params)
+    except (AttachError, disks.DiskError, rootfs.RootError, OSError) as exc:
+        result.update(volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
+        try:
+            result["undone"], _ = undo(job.run, job.steps)
+        except UndoError as undo_exc:
+            result["undone"] = undo_exc.done
+            module.fail_json(msg=f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}", **result)
+        if os.path.exists(job.state_file):
+            os.unlink(job.state_file)
+        module.fail_json(msg=str(exc), **result)
+    if job.root_volume:
+        result["root_volume"] = job.root_volume.as_dict()
+    if not module.check_mode or kind in ("root", "live"):
+        result["os_release"] = rootfs.os_release(result["root"])
+    result.update(changed=bool(job.steps), volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

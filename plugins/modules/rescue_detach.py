@@ -1,0 +1,119 @@
+#!/usr/bin/python
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Undo what rescue_attach did, newest step first."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: rescue_detach
+short_description: Undo an attachment made by rescue_attach, in reverse order
+version_added: "0.1.0"
+description:
+  - Reads the state file that M(lifeline.rescue.rescue_attach) wrote for O(mount_point) and undoes
+    its steps newest first; unmounts, deactivates and renames back volume groups, removes partition
+    mappings and device nodes it created, detaches the loop device, removes directories it created.
+  - A step already undone by hand is skipped. When a step cannot be undone (a mount held by a
+    process), it stops there, names the processes, and keeps the remaining steps in the state file
+    so that running it again finishes the job; nothing is forced or lost.
+  - Nothing recorded for O(mount_point) means nothing to undo.
+options:
+  mount_point:
+    description: The root the attachment made available (the RV(lifeline.rescue.rescue_attach#module:root) it returned).
+    type: path
+    default: /mnt/lifeline
+attributes:
+  check_mode:
+    support: full
+    details: Reports the steps it would undo.
+  diff_mode:
+    support: none
+seealso:
+  - module: lifeline.rescue.rescue_attach
+author:
+  - lifeline contributors
+"""
+
+EXAMPLES = r"""
+- name: Detach the broken system again
+  lifeline.rescue.rescue_detach:
+    mount_point: "{{ attached.root }}"
+"""
+
+RETURN = r"""
+undone:
+  description: What was undone, one sentence a step, in the order it happened.
+  returned: always
+  type: list
+  elements: str
+  sample: [unmounted /mnt/lifeline, detached /dev/loop3 (/srv/vm.raw), removed /mnt/lifeline]
+left:
+  description: Steps that could not be undone yet (still recorded in the state file).
+  returned: always
+  type: list
+  elements: dict
+  sample: []
+state_file:
+  description: The state file read.
+  returned: always
+  type: str
+  sample: /run/lifeline/attachments/mnt-lifeline.json
+"""
+
+import json
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import UndoError, state_file_for, undo
+from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+
+
+def argument_spec() -> dict:
+    return {"mount_point": {"type": "path", "default": "/mnt/lifeline"}}
+
+
+def keep(state_file: str, mount_point: str, steps: list[dict]) -> None:
+    tmp = f"{state_file}.tmp"
+    with open(tmp, "w", encoding="utf-8") as handle:
+        json.dump({"mount_point": mount_point, "steps": steps}, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, state_file)
+
+
+def run_module() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    mount_point = os.path.abspath(module.params["mount_point"])
+    state_file = state_file_for(mount_point)
+    result = {"changed": False, "undone": [], "left": [], "state_file": state_file}
+    if not os.path.exists(state_file):
+        module.exit_json(**result)
+    try:
+        with open(state_file, encoding="utf-8") as handle:
+            steps = json.load(handle)["steps"]
+    except (OSError, ValueError, KeyError) as exc:
+        module.fail_json(msg=f"{state_file} cannot be read ({exc}): undo the attachment by hand", **result)
+    if module.check_mode:
+        result.update(changed=bool(steps), left=steps,
+                      undone=[f"would undo {s['action']} {s.get('target') or s.get('device') or s.get('path') or s.get('vg')}"
+                              for s in reversed(steps)])
+        module.exit_json(**result)
+    try:
+        result["undone"], _ = undo(module_runner(module), steps)
+    except UndoError as exc:
+        keep(state_file, mount_point, exc.left)
+        result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)
+        module.fail_json(msg=f"{exc}; the steps left are kept in {state_file}: fix that and run the detach again",
+                         **result)
+    os.unlink(state_file)
+    result["changed"] = bool(steps)
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()
