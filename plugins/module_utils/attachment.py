@@ -52,7 +52,7 @@ class Attachment:
     plan: list[str] = field(default_factory=list)
     volumes: list[Volume] = field(default_factory=list)
     candidates: list[dict] = field(default_factory=list)
-    skipped: list[str] = field(default_factory=list)
+    not_mounted: list[str] = field(default_factory=list)
     root_volume: Volume | None = None
 
     # ---- recording -------------------------------------------------------------------------------
@@ -268,22 +268,22 @@ class Attachment:
         try:
             entries = mounts.parse_fstab(rootfs.read_text(self.mount_point, "/etc/fstab"))
         except rootfs.RootError as exc:
-            self.skipped.append(f"fstab not read: {exc}")
+            self.not_mounted.append(f"fstab not read: {exc}")
             return
         chosen = sorted((e for e in entries if e.file in wanted), key=lambda e: e.file.count("/"))
         for entry in chosen:
             matches = [v for v in self.volumes if v.matches(entry.spec) and v is not self.root_volume]
             if not matches:
-                self.skipped.append(f"{entry.file}: {entry.spec} (fstab line {entry.line}) is not on the target's disk")
+                self.not_mounted.append(f"{entry.file}: {entry.spec} (fstab line {entry.line}) is not on the target's disk")
                 continue
             volume = matches[0]
             if volume.fstype not in FSTAB_FSTYPES:
-                self.skipped.append(f"{entry.file}: {volume.describe()} is not a filesystem lifeline mounts")
+                self.not_mounted.append(f"{entry.file}: {volume.describe()} is not a filesystem lifeline mounts")
                 continue
             try:
                 target = rootfs.safe_directory(self.mount_point, entry.file)
             except rootfs.RootError as exc:
-                self.skipped.append(f"{entry.file}: {exc}")
+                self.not_mounted.append(f"{entry.file}: {exc}")
                 continue
             opts = self.options(volume)
             self.mount(["-t", volume.fstype, "-o", ",".join(opts), volume.device], target,
@@ -295,7 +295,7 @@ class Attachment:
             try:
                 target = rootfs.safe_directory(self.mount_point, inside)
             except rootfs.RootError as exc:
-                self.skipped.append(f"{inside} not bound: {exc}")
+                self.not_mounted.append(f"{inside} not bound: {exc}")
                 continue
             self.mount(argv, target, f"mounted {inside} into the target ({target})")
 

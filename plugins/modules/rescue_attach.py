@@ -141,7 +141,7 @@ plan:
   type: list
   elements: str
   sample: [attached /srv/vm.raw to /dev/loop3, mounted partition 1 ext4 at /mnt/lifeline]
-skipped:
+not_mounted:
   description: Optional mounts that were not made, and why.
   returned: always
   type: list
@@ -246,13 +246,14 @@ def run_module() -> None:
         supports_check_mode=True,
     )
     params = module.params
-    root = params["target_root"] or os.path.abspath(params["mount_point"])
+    # One spelling per root, so the state file of an attachment is found again by the detach.
+    root = os.path.realpath(params["target_root"] or params["mount_point"])
     job = Attachment(run=module_runner(module), mount_point=root, check_mode=module.check_mode,
                      state_file=state_file_for(root))
     kind = next((k for k in ("root", "image", "device") if params[f"target_{k}"]), "live")
     result = {"changed": False, "kind": kind, "live": kind == "live", "root": "/" if kind == "live" else root,
               "os_release": {}, "volumes": [], "candidates": [], "steps": job.steps, "plan": job.plan,
-              "skipped": job.skipped, "state_file": job.state_file}
+              "not_mounted": job.not_mounted, "state_file": job.state_file}
     if os.path.exists(job.state_file):
         module.fail_json(msg=f"an earlier attachment at {root} is still recorded in {job.state_file}: undo it first "
                              f"(lifeline.rescue.rescue_detach with mount_point={root})", **result)

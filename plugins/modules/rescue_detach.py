@@ -84,7 +84,7 @@ def keep(state_file: str, mount_point: str, steps: list[dict]) -> None:
 
 def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
-    mount_point = os.path.abspath(module.params["mount_point"])
+    mount_point = os.path.realpath(module.params["mount_point"])
     state_file = state_file_for(mount_point)
     result = {"changed": False, "undone": [], "left": [], "state_file": state_file}
     if not os.path.exists(state_file):
