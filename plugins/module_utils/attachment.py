@@ -201,11 +201,11 @@ class Attachment:
             evidence = self._probe_root(volume)
             self.candidates.append({"volume": volume.describe(), **evidence})
             if evidence.get("root"):
-                found.append((volume, evidence.get("subvolume", "")))
+                found.append((volume, evidence))
         if len(found) == 1:
-            return found[0]
+            return found[0][0], found[0][1].get("subvolume", "")
         if found:
-            names = "; ".join(v.describe() for v, _ in found)
+            names = "; ".join(f"{v.describe()} ({e.get('os') or 'unknown system'})" for v, e in found)
             raise AttachError(
                 f"several filesystems hold a Linux root (etc/os-release and etc/fstab): {names}. "
                 "Name the broken one with target_partition (a partition number, UUID=..., LABEL=... or VG/LV)"

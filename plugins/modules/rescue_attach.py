@@ -271,6 +271,7 @@ def run_module() -> None:
             module.fail_json(msg=f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}", **result)
         if os.path.exists(job.state_file):
             os.unlink(job.state_file)
+        result["steps"] = []  # all undone
         module.fail_json(msg=str(exc), **result)
     if job.root_volume:
         result["root_volume"] = job.root_volume.as_dict()
