@@ -97,8 +97,9 @@ rm -f "$work"/*.root "$work"/*.boot
 boot_fs "$work/d.boot" boot "lvm"
 truncate -s 200M "$work/d.pv"
 pv=$(loop_for "$work/d.pv")
-lvm pvcreate -q "$pv" >/dev/null
-lvm vgcreate -q lifeline_vg "$pv" >/dev/null
+nobackup="backup { backup = 0 archive = 0 }"
+lvm pvcreate -q --config "$nobackup" "$pv" >/dev/null
+lvm vgcreate -q --config "$nobackup" lifeline_vg "$pv" >/dev/null
 losetup -d "$pv"
 assemble "$out/lvm.img" gpt "$work/d.boot" "$work/d.pv"
 
