@@ -122,7 +122,7 @@ class Attachment:
 
     def refuse_busy_device(self, device: str) -> None:
         numbers = disks.device_numbers(device)
-        mounted = mounts.mounts_of_devices(mounts.read_mountinfo(), numbers)
+        mounted = mounts.mounts_of_devices(mounts.read_mountinfo(), numbers, disks.device_nodes(device))
         if mounted:
             where = ", ".join(sorted({f"{m.source} on {m.mount_point}" for m in mounted}))
             raise AttachError(f"{device} is already mounted ({where}): use target_root=<mount point> or unmount it first")
@@ -361,13 +361,14 @@ def _listing(volumes: list[Volume]) -> str:
 
 
 def _mount_points_of(devices: list[str]) -> list[str]:
-    numbers = set()
+    numbers, nodes = set(), set()
     for device in devices:
         try:
             numbers |= disks.device_numbers(device)
+            nodes |= disks.device_nodes(device)
         except OSError:
             continue
-    return sorted({m.mount_point for m in mounts.mounts_of_devices(mounts.read_mountinfo(), numbers)})
+    return sorted({m.mount_point for m in mounts.mounts_of_devices(mounts.read_mountinfo(), numbers, nodes)})
 
 
 # ---- undo --------------------------------------------------------------------------------------

@@ -227,6 +227,11 @@ def device_numbers(disk: str) -> set[tuple[int, int]]:
     return numbers
 
 
+def device_nodes(disk: str) -> set[str]:
+    """The /dev paths of a disk and of its partitions."""
+    return {f"/dev/{sys_block_name(disk)}", *(f"/dev/{name}" for name, _ in partition_nodes(disk).values())}
+
+
 def stacked_on(disk: str) -> list[str]:
     """Devices built on top of a disk or its partitions (device-mapper, md): /sys holders."""
     name = sys_block_name(disk)

@@ -86,8 +86,13 @@ def mounts_under(mounts: Iterable[Mount], top: str) -> list[Mount]:
     return sorted(found, key=lambda m: (m.mount_point.count("/"), m.mount_id))
 
 
-def mounts_of_devices(mounts: Iterable[Mount], devnos: set[tuple[int, int]]) -> list[Mount]:
-    return [m for m in mounts if m.devno in devnos]
+def mounts_of_devices(mounts: Iterable[Mount], devnos: set[tuple[int, int]], nodes: Iterable[str] = ()) -> list[Mount]:
+    """Mounts of the given devices, by device number or by source node.
+
+    Both are needed: btrfs reports an anonymous device number in mountinfo, only its source names the disk.
+    """
+    names = set(nodes)
+    return [m for m in mounts if m.devno in devnos or m.source in names]
 
 
 @dataclass(frozen=True)

@@ -93,6 +93,22 @@ manifest[two_roots_2]=$(uuid_of "$work/c2.root")
 assemble "$out/two-roots.img" dos "$work/c1.root" "$work/c2.root"
 rm -f "$work"/*.root "$work"/*.boot
 
+# msdos + btrfs whose root is the subvolume "@", the way Ubuntu installs it
+truncate -s 900M "$work/e.root"
+mkfs.btrfs -q -L root "$work/e.root" >/dev/null
+loop=$(loop_for "$work/e.root")
+mkdir -p "$work/mnt"
+mount "$loop" "$work/mnt"
+btrfs subvolume create "$work/mnt/@" >/dev/null
+cp -a "$tree/." "$work/mnt/@/"
+echo "btrfs-subvolume" >"$work/mnt/@/etc/lifeline-fixture"
+echo "LABEL=root / btrfs defaults,subvol=@ 0 0" >"$work/mnt/@/etc/fstab"
+umount "$work/mnt"
+losetup -d "$loop"
+manifest[btrfs_root]=$(uuid_of "$work/e.root")
+assemble "$out/btrfs-subvolume.img" dos "$work/e.root"
+rm -f "$work/e.root"
+
 # a root on LVM: the physical volume and its volume group exist, activating it needs device-mapper
 boot_fs "$work/d.boot" boot "lvm"
 truncate -s 200M "$work/d.pv"
