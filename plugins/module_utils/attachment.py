@@ -9,6 +9,7 @@ state file, so a failure at any point, or a killed run, leaves an exact list of 
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -36,8 +37,10 @@ class AttachError(Exception):
 
 
 def state_file_for(mount_point: str) -> str:
+    """One state file per mount point: a readable name, made unique by a digest of the exact path."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", mount_point).strip("-") or "root"
-    return f"{STATE_DIR}/{slug}.json"
+    digest = hashlib.sha256(mount_point.encode("utf-8", "surrogateescape")).hexdigest()[:12]
+    return f"{STATE_DIR}/{slug}-{digest}.json"
 
 
 @dataclass
@@ -270,7 +273,7 @@ class Attachment:
         except rootfs.RootError as exc:
             self.not_mounted.append(f"fstab not read: {exc}")
             return
-        chosen = sorted((e for e in entries if e.file in wanted), key=lambda e: e.file.count("/"))
+        chosen = sorted((e for e in entries if e.file in wanted), key=lambda e: mounts.depth(e.file))
         for entry in chosen:
             matches = [v for v in self.volumes if v.matches(entry.spec) and v is not self.root_volume]
             if not matches:
@@ -325,8 +328,8 @@ class Attachment:
             self.run(["vgchange", "--config", config, "--activate", "y", name])
             self._record({"action": "vg_activate", "vg": name, "config": config}, f"activated volume group {name}")
             for lv in _lvm_report(self.run, ["lvs", "-o", "lv_name,vg_name,lv_path", "--config", config, name], "lv"):
-                info = disks.parse_blkid_export(self.run(["blkid", "--probe", "--output", "export", lv["lv_path"]]))
-                self.volumes.append(disks._volume(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"]))
+                info = disks.parse_blkid_udev(self.run(["blkid", "--probe", "--output", "udev", lv["lv_path"]]))
+                self.volumes.append(disks.volume_from(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"]))
 
 
 def _lvm_config(devices: list[str]) -> str:
@@ -340,6 +343,13 @@ def _lvm_report(run: Runner, argv: list[str], kind: str) -> list[dict]:
 
 
 def _root_evidence(top: str, fstype: str) -> dict:
+    try:
+        return _find_root(top, fstype)
+    except (rootfs.RootError, OSError) as exc:
+        return {"root": False, "why": f"unreadable as a root: {exc}"}
+
+
+def _find_root(top: str, fstype: str) -> dict:
     def looks_like_root(path: str) -> bool:
         return rootfs.lexists(path, "/etc/fstab") and any(
             rootfs.lexists(path, p) for p in ("/etc/os-release", "/etc/redhat-release"))

@@ -61,16 +61,11 @@ class Volume:
         """True when an fstab spec or a user's ``target_partition`` names this volume."""
         key, sep, value = spec.partition("=")
         if sep:
-            value = value.strip('"')
-            by_key = {"UUID": self.uuid, "LABEL": self.label, "PARTUUID": self.partuuid, "PARTLABEL": self.partlabel}
-            return bool(value) and by_key.get(key.upper(), "").lower() == value.lower()
-        for prefix, mine in (
-            ("/dev/disk/by-uuid/", self.uuid),
-            ("/dev/disk/by-label/", self.label),
-            ("/dev/disk/by-partuuid/", self.partuuid),
-        ):
+            return _same(key.upper(), self._ids().get(key.upper(), ""), value.strip('"'))
+        for key, prefix in (("UUID", "/dev/disk/by-uuid/"), ("LABEL", "/dev/disk/by-label/"),
+                            ("PARTUUID", "/dev/disk/by-partuuid/"), ("PARTLABEL", "/dev/disk/by-partlabel/")):
             if spec.startswith(prefix):
-                return bool(mine) and spec[len(prefix) :].lower() == mine.lower()
+                return _same(key, self._ids()[key], unhex(spec[len(prefix) :]))
         if self.lv:
             vg, _, lv = self.lv.partition("/")
             mapper = f"/dev/mapper/{vg.replace('-', '--')}-{lv.replace('-', '--')}"
@@ -79,25 +74,48 @@ class Volume:
             return int(spec) == self.number
         return bool(self.device) and spec == self.device
 
+    def _ids(self) -> dict[str, str]:
+        return {"UUID": self.uuid, "LABEL": self.label, "PARTUUID": self.partuuid, "PARTLABEL": self.partlabel}
+
     def as_dict(self) -> dict:
         data = asdict(self)
         data["name"] = self.name
         return data
 
 
-def parse_blkid_export(text: str) -> dict[str, str]:
-    """``blkid -o export`` output of one device: KEY=value lines."""
+# blkid's udev output: the _ENC values keep the exact bytes (\\xHH for unsafe ones), unlike
+# ``-o export``, which mangles non-ASCII labels into M- notation.
+_BLKID_UDEV_KEYS = {
+    "ID_FS_TYPE": "TYPE",
+    "ID_FS_UUID_ENC": "UUID",
+    "ID_FS_LABEL_ENC": "LABEL",
+    "ID_PART_TABLE_TYPE": "PTTYPE",
+}
+
+
+def _same(key: str, mine: str, wanted: str) -> bool:
+    """UUIDs compare without case, as mount(8) does; labels are names and keep their case."""
+    if not mine or not wanted:
+        return False
+    return mine.lower() == wanted.lower() if key.endswith("UUID") else mine == wanted
+
+
+def parse_blkid_udev(text: str) -> dict[str, str]:
+    """``blkid --probe --output udev`` of one device, as {TYPE, UUID, LABEL, PTTYPE}."""
     info = {}
     for line in text.splitlines():
         key, sep, value = line.partition("=")
-        if sep:
-            info[key.strip()] = value.strip()
+        if sep and key in _BLKID_UDEV_KEYS:
+            info[_BLKID_UDEV_KEYS[key]] = unhex(value)
     return info
 
 
-def _unhex(field: str) -> str:
-    """util-linux's raw output writes unsafe characters (a space in a GPT name) as \\xHH."""
-    return re.sub(r"\\x([0-9a-fA-F]{2})", lambda m: chr(int(m.group(1), 16)), field)
+def unhex(field: str) -> str:
+    """Undo util-linux's \\xHH escapes; each one is a byte, so escaped UTF-8 comes back whole."""
+    raw = bytearray()
+    for hexed, plain in re.findall(r"\\x([0-9a-fA-F]{2})|(.)", field, flags=re.DOTALL):
+        raw += bytes([int(hexed, 16)]) if hexed else plain.encode("utf-8", "surrogateescape")
+    return raw.decode("utf-8", "replace")
 
 
 def parse_partx(text: str) -> list[dict[str, str]]:
@@ -106,21 +124,21 @@ def parse_partx(text: str) -> list[dict[str, str]]:
     if not lines:
         return []
     header = lines[0].split()
-    return [dict(zip(header, map(_unhex, line.split(" ")), strict=False)) for line in lines[1:]]
+    return [dict(zip(header, map(unhex, line.split(" ")), strict=False)) for line in lines[1:]]
 
 
 def _probe(run: Runner, path: str, start: int = 0, size: int = 0) -> dict[str, str]:
-    argv = ["blkid", "--probe", "--output", "export"]
+    argv = ["blkid", "--probe", "--output", "udev"]
     if start or size:
         argv += ["--offset", str(start), "--size", str(size)]
     try:
-        return parse_blkid_export(run([*argv, path]))
+        return parse_blkid_udev(run([*argv, path]))
     except DiskError:
         # blkid exits 2 when it recognises nothing: an empty partition or not a disk at all.
         return {}
 
 
-def _volume(info: dict[str, str], **where) -> Volume:
+def volume_from(info: dict[str, str], **where) -> Volume:
     return Volume(
         fstype=info.get("TYPE", ""),
         uuid=info.get("UUID", ""),
@@ -137,7 +155,7 @@ def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
     table = whole.get("PTTYPE", "")
     if not table:
         if whole.get("TYPE"):
-            return "", [_volume(whole, size=whole_size(path))]
+            return "", [volume_from(whole, size=whole_size(path))]
         raise DiskError(
             f"{path} holds no partition table and no filesystem that blkid recognises: it is not a disk image "
             "(a qcow2 or vmdk file must be converted first: qemu-img convert -O raw IN OUT)"
@@ -151,7 +169,7 @@ def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
         info = _probe(run, path, start, size)
         info.setdefault("PART_ENTRY_UUID", row.get("UUID", ""))
         info.setdefault("PART_ENTRY_NAME", row.get("NAME", ""))
-        volumes.append(_volume(info, number=int(row["NR"]), start=start, size=size))
+        volumes.append(volume_from(info, number=int(row["NR"]), start=start, size=size))
     return table, volumes
 
 

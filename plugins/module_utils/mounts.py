@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import os
 import re
+import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
@@ -43,15 +44,19 @@ class Mount:
 
 
 def parse_mountinfo(text: str) -> list[Mount]:
+    """Lines of proc(5) mountinfo; malformed ones are skipped."""
     mounts = []
     for line in text.splitlines():
-        fields = line.split()
+        # Single spaces separate the fields: an empty source shows as two spaces in a row.
+        fields = line.split(" ")
         if "-" not in fields:
             continue
         sep = fields.index("-")
         if sep < 6 or len(fields) < sep + 3:
             continue
         major, _, minor = fields[2].partition(":")
+        if not (fields[0].isdigit() and fields[1].isdigit() and major.isdigit() and minor.isdigit()):
+            continue
         mounts.append(
             Mount(
                 mount_id=int(fields[0]),
@@ -83,7 +88,12 @@ def is_under(path: str, top: str) -> bool:
 def mounts_under(mounts: Iterable[Mount], top: str) -> list[Mount]:
     """Mounts at or below ``top``, deepest last (the order to mount them; reverse it to unmount)."""
     found = [m for m in mounts if is_under(m.mount_point, top)]
-    return sorted(found, key=lambda m: (m.mount_point.count("/"), m.mount_id))
+    return sorted(found, key=lambda m: (depth(m.mount_point), m.mount_id))
+
+
+def depth(path: str) -> int:
+    """How many directories deep a path is: / is 0, /proc is 1, /proc/sys is 2."""
+    return len([part for part in path.split("/") if part])
 
 
 def mounts_of_devices(mounts: Iterable[Mount], devnos: set[tuple[int, int]], nodes: Iterable[str] = ()) -> list[Mount]:
@@ -206,6 +216,6 @@ def _uses(link: str, file_ids: set, rdevs: set, tops: list[str]) -> str:
         st = os.stat(link)
     except OSError:
         return ""
-    if (st.st_dev, st.st_ino) in file_ids or (st.st_rdev and st.st_rdev in rdevs):
+    if (st.st_dev, st.st_ino) in file_ids or (stat.S_ISBLK(st.st_mode) and st.st_rdev in rdevs):
         return target
     return ""

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import errno
 import os
-import shlex
 import stat
 from dataclasses import dataclass, field
 
@@ -107,6 +106,9 @@ def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
     where = resolve(root, path)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
+        # Look before opening: opening a device node a hostile root planted runs its driver's code.
+        if not stat.S_ISREG(os.lstat(where.host).st_mode):
+            raise RootError(f"{path} in {root}: not a regular file (resolved to {where.inside})")
         fd = os.open(where.host, flags)
     except OSError as exc:
         raise RootError(f"{path} in {root}: {os.strerror(exc.errno or errno.EIO)} (resolved to {where.inside})") from exc
@@ -124,20 +126,45 @@ def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
     return data.decode("utf-8", errors="replace")
 
 
+def _shell_word(value: str) -> str | None:
+    """One shell word as os-release(5) allows it: quoted or not, backslash escapes; None if malformed."""
+    out, quote, i = [], "", 0
+    while i < len(value):
+        char = value[i]
+        if quote == "'":
+            if char == "'":
+                quote = ""
+            else:
+                out.append(char)
+        elif char == "\\" and i + 1 < len(value):
+            nxt = value[i + 1]
+            # Inside double quotes a backslash only escapes $ ` " \ and newline, as in sh.
+            if quote == '"' and nxt not in '$`"\\\n':
+                out.append(char)
+            else:
+                out.append(nxt)
+                i += 1
+        elif char in "'\"" and (not quote or quote == char):
+            quote = "" if quote else char
+        elif not quote and char.isspace():
+            break
+        else:
+            out.append(char)
+        i += 1
+    return None if quote else "".join(out)
+
+
 def parse_os_release(text: str) -> dict[str, str]:
-    """Parse os-release(5): KEY=value lines, values optionally shell-quoted."""
+    """Parse os-release(5): KEY=value lines, values read the way a shell reads them."""
     info: dict[str, str] = {}
     for line in text.splitlines():
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
         key, _, value = line.partition("=")
-        try:
-            words = shlex.split(value)
-        except ValueError:
-            continue
-        if key.isidentifier():
-            info[key] = words[0] if words else ""
+        word = _shell_word(value)
+        if key.isidentifier() and word is not None:
+            info[key] = word
     return info
 
 
@@ -184,6 +211,11 @@ def safe_directory(root: str, path: str) -> str:
     ``boot`` at the rescuer's ``/etc``; resolving inside the root and refusing links stops that.
     """
     where = resolve(root, path)
+    if where.links:
+        raise RootError(f"{path} in {root} goes through a symbolic link ({'; '.join(where.links)}): "
+                        "lifeline mounts only onto real directories of the target")
+    if where.inside == "/":
+        raise RootError(f"{path} in {root} is the target's root itself")
     host = where.host
     real_root = os.path.realpath(root)
     real = os.path.realpath(host)

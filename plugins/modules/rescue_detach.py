@@ -91,9 +91,13 @@ def run_module() -> None:
         module.exit_json(**result)
     try:
         with open(state_file, encoding="utf-8") as handle:
-            steps = json.load(handle)["steps"]
-    except (OSError, ValueError, KeyError) as exc:
+            record = json.load(handle)
+        steps = record["steps"]
+    except (OSError, ValueError, KeyError, TypeError) as exc:
         module.fail_json(msg=f"{state_file} cannot be read ({exc}): undo the attachment by hand", **result)
+    if record.get("mount_point") != mount_point:
+        module.fail_json(msg=f"{state_file} records an attachment at {record.get('mount_point')}, not at {mount_point}: "
+                             "undo it with that mount_point", **result)
     if module.check_mode:
         result.update(changed=bool(steps), left=steps,
                       undone=[f"would undo {s['action']} {s.get('target') or s.get('device') or s.get('path') or s.get('vg')}"
