@@ -1,0 +1,88 @@
+# lifeline: set-up and test entry points. `make help` lists the targets; DEVELOPERS.md explains them.
+# Every set-up step is idempotent: it prints one line saying what it installs and why, or that it
+# is up to date. Machine caches live in $(LIFELINE_CACHE) and survive `make clean`/`distclean`.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+.DEFAULT_GOAL := help
+# Steps run in the order given; the parallel work happens inside the scripts.
+.NOTPARALLEL:
+
+VENV := $(CURDIR)/.venv
+LIFELINE_CACHE ?= /var/cache/lifeline
+SUITES ?= bullseye bookworm trixie
+
+# Every recipe (and so every podman call a lane makes, molecule's podman driver included) uses the
+# project's podman configuration; /etc/containers is never edited.
+export CONTAINERS_CONF := $(CURDIR)/tools/containers.conf
+export LIFELINE_CACHE
+export LIFELINE_TREES ?= $(LIFELINE_CACHE)/trees
+
+# $(call step,NAME,COMMAND): run one step; a failure stops make with a message naming the step.
+define step
+@$(2) || { echo "make: step '$(1)' FAILED — see the message above; fix it and run 'make $(1)' again" >&2; exit 1; }
+endef
+
+.PHONY: help setup apt venv lock collections podman images test lint unit playbook molecule demo clean distclean
+
+help:
+	@echo "make setup        apt + venv + collections + images + podman (each also alone)"
+	@echo "make apt          Debian packages of tools/apt-packages.txt that are missing"
+	@echo "make venv         .venv with the exact versions of requirements/dev.lock"
+	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
+	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
+	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
+	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
+	@echo "make test         setup, then every lane (lint+unit, then playbook+molecule), summary table"
+	@echo "make lint|unit|playbook|molecule   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make demo         the demo (arrives with the restore-glibc playbook)"
+	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
+
+# ---- set-up --------------------------------------------------------------------------------
+setup: apt venv collections images podman
+	@echo "setup: done (machine caches in $(LIFELINE_CACHE), tools in .venv)"
+
+apt:
+	$(call step,apt,tools/setup-apt.sh)
+
+venv:
+	$(call step,venv,tools/setup-venv.sh)
+
+lock:
+	$(call step,lock,tools/setup-venv.sh --lock)
+
+collections: venv
+	$(call step,collections,$(VENV)/bin/python tools/setup-collections.py)
+
+images: apt
+	$(call step,images,tools/build-images.sh $(SUITES))
+
+podman: apt
+	$(call step,podman,tools/check-podman.sh)
+
+# ---- test lanes ----------------------------------------------------------------------------
+test: setup
+	@tools/run-lanes.sh test
+
+lint: venv collections
+	@tools/run-lanes.sh lint
+
+unit: venv
+	@tools/run-lanes.sh unit
+
+playbook: venv collections images
+	@tools/run-lanes.sh playbook
+
+molecule: setup
+	@tools/run-lanes.sh molecule
+
+demo: setup
+	@echo "demo: the demo arrives with the restore-glibc playbook (playbooks/restore-glibc.yml); nothing to show yet"
+
+# ---- cleaning ------------------------------------------------------------------------------
+clean:
+	rm -rf .cache .pytest_cache .ruff_cache .ansible tests/output lifeline-rescue-*.tar.gz
+	find . -path ./.venv -prune -o -path ./.git -prune -o -name __pycache__ -type d -prune -exec rm -rf {} +
+
+distclean: clean
+	rm -rf $(VENV)

@@ -1,0 +1,208 @@
+#!/usr/bin/env bash
+# shellcheck disable=SC2317  # the lane_* functions are called indirectly, as "lane_$name"
+# The test lanes. `make test` calls `tools/run-lanes.sh test`; `make <lane>` calls it with one lane.
+#
+#   tools/run-lanes.sh lint|unit|playbook|molecule...   run these lanes one after the other
+#   tools/run-lanes.sh test                             every lane: lint+unit at the same time,
+#                                                       then playbook+molecule at the same time,
+#                                                       then a summary table
+# Environment:
+#   PYTEST_ARGS         extra pytest arguments for unit and playbook (e.g. "-k glibc", "-n 2")
+#   MOLECULE_SCENARIOS  space-separated scenario names (default: every molecule/*/molecule.yml)
+#   MOLECULE_JOBS       scenarios run at once (default 2)
+#   LANES_SERIAL=1      `test` runs the lanes one after the other
+# Exit status: 0 only when every lane ran and passed. Logs: .cache/logs/.
+set -uo pipefail
+cd "$(dirname "$0")/.." || exit 2
+repo=$PWD
+export PATH="$repo/.venv/bin:$PATH"
+: "${CONTAINERS_CONF:=$repo/tools/containers.conf}"
+export CONTAINERS_CONF
+export PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
+logs=$repo/.cache/logs
+mkdir -p "$logs"
+lanes_known=(lint unit playbook molecule)
+
+say() { printf '%s\n' "$*"; }
+
+# ---------------------------------------------------------------------------------------------
+# lint: every check runs even when an earlier one failed; the lane fails when any did.
+lane_lint() {
+  local failed=() dirs=() d
+  for d in plugins tests tools; do [ -d "$d" ] && dirs+=("$d/"); done
+  check() {
+    local name=$1 start=$SECONDS
+    shift
+    say "--- lint: $name ($*)"
+    if "$@"; then
+      say "--- lint: $name: ok ($((SECONDS - start))s)"
+    else
+      say "--- lint: $name: FAILED ($((SECONDS - start))s)"
+      failed+=("$name")
+    fi
+  }
+  check "ruff check" ruff check --no-cache "${dirs[@]}"
+  check "ruff format" ruff format --check --no-cache "${dirs[@]}"
+  check yamllint yamllint -s .
+  check ansible-lint ansible-lint --profile production --offline
+  check "module docs" python tools/check-module-docs.py
+  check "collection build" ansible-galaxy collection build --force --output-path .cache/build
+  if [ ${#failed[@]} -gt 0 ]; then
+    say "lint: failed checks: ${failed[*]}"
+    return 1
+  fi
+}
+
+# pytest over one directory; "no tests collected" (exit 5) and a missing directory are failures.
+run_pytest() {
+  local dir=$1 rc
+  if [ ! -d "$dir" ]; then
+    say "$dir does not exist: this lane has nothing to run, which counts as a failure"
+    return 1
+  fi
+  # shellcheck disable=SC2086
+  pytest "$dir" -q ${PYTEST_ARGS:-}
+  rc=$?
+  if [ "$rc" -eq 5 ]; then
+    say "pytest collected no tests in $dir: this lane counts as failed"
+  fi
+  return "$rc"
+}
+
+lane_unit() { run_pytest tests/unit; }
+lane_playbook() { run_pytest tests/playbook; }
+
+lane_molecule() {
+  local scenarios=() s
+  if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
+    read -r -a scenarios <<<"$MOLECULE_SCENARIOS"
+    for s in "${scenarios[@]}"; do
+      [ -f "molecule/$s/molecule.yml" ] || { say "molecule: no scenario molecule/$s/molecule.yml"; return 1; }
+    done
+  else
+    for s in molecule/*/molecule.yml; do
+      [ -f "$s" ] && scenarios+=("$(basename "$(dirname "$s")")")
+    done
+  fi
+  if [ ${#scenarios[@]} -eq 0 ]; then
+    say "molecule: no scenario (no molecule/*/molecule.yml): this lane counts as failed"
+    return 1
+  fi
+  say "molecule: scenarios ${scenarios[*]}"
+  if [ ${#scenarios[@]} -eq 1 ]; then
+    s=${scenarios[0]}
+    local start=$SECONDS
+    molecule test -s "$s" 2>&1 | tee "$logs/molecule-$s.log"
+    local rc=${PIPESTATUS[0]}
+    say "molecule: $s $([ "$rc" -eq 0 ] && echo passed || echo FAILED) in $((SECONDS - start))s (log: .cache/logs/molecule-$s.log)"
+    return "$rc"
+  fi
+  # Several scenarios: at most MOLECULE_JOBS at a time, each with its own log.
+  local jobs=${MOLECULE_JOBS:-2} failed=() rc took
+  declare -A pid_of
+  for s in "${scenarios[@]}"; do
+    while [ "$(jobs -rp | wc -l)" -ge "$jobs" ]; do wait -n; done
+    rm -f "$logs/molecule-$s.result"
+    (
+      start=$SECONDS
+      molecule test -s "$s" >"$logs/molecule-$s.log" 2>&1
+      rc=$?
+      echo "$rc $((SECONDS - start))" >"$logs/molecule-$s.result"
+      exit "$rc"
+    ) &
+    pid_of[$s]=$!
+    say "molecule: $s started (log: .cache/logs/molecule-$s.log)"
+  done
+  for s in "${scenarios[@]}"; do
+    wait "${pid_of[$s]}"
+    read -r rc took <"$logs/molecule-$s.result" 2>/dev/null || { rc=255 took="?"; }
+    if [ "$rc" -eq 0 ]; then
+      say "molecule: $s passed in ${took}s"
+    else
+      failed+=("$s")
+      say "molecule: $s FAILED (exit $rc) in ${took}s; last lines of .cache/logs/molecule-$s.log:"
+      tail -n 60 "$logs/molecule-$s.log" | sed 's/^/    /'
+    fi
+  done
+  [ ${#failed[@]} -eq 0 ] || { say "molecule: failed scenarios: ${failed[*]}"; return 1; }
+}
+
+# ---------------------------------------------------------------------------------------------
+# run_lane NAME: runs the lane, prints its closing banner, records "rc seconds" for the summary.
+run_lane() {
+  local lane=$1 start=$SECONDS rc
+  say "==== lane $lane: started $(date +%H:%M:%S)"
+  (
+    set +e
+    "lane_$lane"
+  )
+  rc=$?
+  local took=$((SECONDS - start))
+  if [ $rc -eq 0 ]; then
+    say "==== lane $lane: PASSED in ${took}s"
+  else
+    say "==== lane $lane: FAILED (exit $rc) in ${took}s"
+  fi
+  echo "$rc $took" >"$logs/lane-$lane.result"
+  return "$rc"
+}
+
+# Several lanes at once, each into its own log; a lane's log is printed as soon as it ends.
+run_concurrently() {
+  local lane pid
+  declare -A lane_of
+  for lane in "$@"; do
+    rm -f "$logs/lane-$lane.result"
+    run_lane "$lane" >"$logs/lane-$lane.log" 2>&1 &
+    lane_of[$!]=$lane
+    say "lane $lane started in the background (log: .cache/logs/lane-$lane.log)"
+  done
+  while [ ${#lane_of[@]} -gt 0 ]; do
+    wait -n -p pid "${!lane_of[@]}"
+    lane=${lane_of[$pid]}
+    unset "lane_of[$pid]"
+    cat "$logs/lane-$lane.log"
+  done
+}
+
+summary() {
+  local lane rc took bad=0 result
+  say ""
+  say "==== summary"
+  printf '%-10s %-8s %8s\n' lane result time
+  for lane in "$@"; do
+    if [ -f "$logs/lane-$lane.result" ]; then
+      read -r rc took <"$logs/lane-$lane.result"
+    else
+      rc=255 took=0 # the lane did not even record a result
+    fi
+    if [ "$rc" -eq 0 ]; then result=passed; else result=FAILED bad=$((bad + 1)); fi
+    printf '%-10s %-8s %7ss\n' "$lane" "$result" "$took"
+  done
+  printf '%-10s %-8s %7ss\n' total "" "$((SECONDS - t0))"
+  if [ $bad -eq 0 ]; then say "all $# lanes passed"; else say "$bad of $# lanes FAILED"; fi
+  return $((bad > 0))
+}
+
+trap 'jobs -p | xargs -r kill 2>/dev/null; exit 130' INT TERM
+t0=$SECONDS
+[ $# -gt 0 ] || set -- test
+if [ "$1" = test ]; then
+  [ $# -eq 1 ] || { say "usage: $0 test | LANE..."; exit 2; }
+  for lane in "${lanes_known[@]}"; do rm -f "$logs/lane-$lane.result"; done
+  if [ "${LANES_SERIAL:-0}" = 1 ]; then
+    for lane in "${lanes_known[@]}"; do run_lane "$lane" 2>&1 | tee "$logs/lane-$lane.log"; done
+  else
+    run_concurrently lint unit
+    run_concurrently playbook molecule
+  fi
+  summary "${lanes_known[@]}"
+  exit $?
+fi
+
+for lane in "$@"; do
+  [[ " ${lanes_known[*]} " == *" $lane "* ]] || { say "unknown lane '$lane' (lanes: ${lanes_known[*]}, or test)"; exit 2; }
+done
+bad=0
+for lane in "$@"; do run_lane "$lane" || bad=1; done
+exit $bad
