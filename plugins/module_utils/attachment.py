@@ -87,7 +87,9 @@ class Attachment:
     def prepare_mount_point(self) -> None:
         path = os.path.abspath(self.mount_point)
         if any(m.mount_point == path for m in mounts.read_mountinfo()):
-            raise AttachError(f"{path} is already a mount point: choose another rescue_mount_point or unmount it")
+            raise AttachError(
+                f"{path} is already a mount point: choose another rescue_mount_point or unmount it"
+            )
         missing = []
         probe = path
         while not os.path.lexists(probe):
@@ -128,7 +130,9 @@ class Attachment:
         mounted = mounts.mounts_of_devices(mounts.read_mountinfo(), numbers, disks.device_nodes(device))
         if mounted:
             where = ", ".join(sorted({f"{m.source} on {m.mount_point}" for m in mounted}))
-            raise AttachError(f"{device} is already mounted ({where}): use target_root=<mount point> or unmount it first")
+            raise AttachError(
+                f"{device} is already mounted ({where}): use target_root=<mount point> or unmount it first"
+            )
         stacked = disks.stacked_on(device)
         if stacked:
             raise AttachError(
@@ -138,7 +142,9 @@ class Attachment:
         rdevs = [os.makedev(*n) for n in numbers]
         users = mounts.holders(devices=rdevs)
         if users:
-            raise AttachError(f"{device} is in use by {'; '.join(h.describe() for h in users)}: stop it first")
+            raise AttachError(
+                f"{device} is in use by {'; '.join(h.describe() for h in users)}: stop it first"
+            )
 
     # ---- disks -----------------------------------------------------------------------------------
 
@@ -194,7 +200,9 @@ class Attachment:
                 )
             volume = chosen[0]
             if not disks.mountable(volume):
-                raise AttachError(f"target_partition={target_partition} is {volume.describe()}: not a root filesystem")
+                raise AttachError(
+                    f"target_partition={target_partition} is {volume.describe()}: not a root filesystem"
+                )
             evidence = self._probe_root(volume)
             return volume, evidence.get("subvolume", "")
         found = []
@@ -213,8 +221,12 @@ class Attachment:
                 f"several filesystems hold a Linux root (etc/os-release and etc/fstab): {names}. "
                 "Name the broken one with target_partition (a partition number, UUID=..., LABEL=... or VG/LV)"
             )
-        probed = "; ".join(f"{c['volume']}: {c.get('why', '')}" for c in self.candidates) or _listing(self.volumes)
-        raise AttachError(f"no root filesystem (one holding etc/os-release and etc/fstab) found; looked at: {probed}")
+        probed = "; ".join(f"{c['volume']}: {c.get('why', '')}" for c in self.candidates) or _listing(
+            self.volumes
+        )
+        raise AttachError(
+            f"no root filesystem (one holding etc/os-release and etc/fstab) found; looked at: {probed}"
+        )
 
     def _probe_root(self, volume: Volume) -> dict:
         """Mount ``volume`` read-only for a moment and look for a root (top level or a btrfs subvolume)."""
@@ -222,8 +234,17 @@ class Attachment:
         where = tempfile.mkdtemp(prefix="probe-", dir=os.path.dirname(STATE_DIR))
         try:
             try:
-                self.run(["mount", "-t", volume.fstype, "-o", ",".join(self.options(volume, probe=True)),
-                          volume.device, where])
+                self.run(
+                    [
+                        "mount",
+                        "-t",
+                        volume.fstype,
+                        "-o",
+                        ",".join(self.options(volume, probe=True)),
+                        volume.device,
+                        where,
+                    ]
+                )
             except DiskError as exc:
                 return {"root": False, "why": f"could not be mounted: {exc}"}
             try:
@@ -247,7 +268,11 @@ class Attachment:
         for m in mounts.read_mountinfo():
             if m.fstype == "xfs" and m.source.startswith("/dev/") and os.path.exists(m.source):
                 try:
-                    uuids.add(self.run(["blkid", "--probe", "--match-tag", "UUID", "--output", "value", m.source]).strip())
+                    uuids.add(
+                        self.run(
+                            ["blkid", "--probe", "--match-tag", "UUID", "--output", "value", m.source]
+                        ).strip()
+                    )
                 except DiskError:
                     continue
         return uuids
@@ -262,8 +287,11 @@ class Attachment:
 
     def mount_root(self, volume: Volume, subvolume: str) -> None:
         opts = self.options(volume, subvolume=subvolume)
-        self.mount(["-t", volume.fstype, "-o", ",".join(opts), volume.device], self.mount_point,
-                   f"mounted {volume.describe()} ({','.join(opts)}) at {self.mount_point}")
+        self.mount(
+            ["-t", volume.fstype, "-o", ",".join(opts), volume.device],
+            self.mount_point,
+            f"mounted {volume.describe()} ({','.join(opts)}) at {self.mount_point}",
+        )
         self.root_volume = volume
 
     def mount_fstab(self, wanted: list[str]) -> None:
@@ -277,11 +305,15 @@ class Attachment:
         for entry in chosen:
             matches = [v for v in self.volumes if v.matches(entry.spec) and v is not self.root_volume]
             if not matches:
-                self.not_mounted.append(f"{entry.file}: {entry.spec} (fstab line {entry.line}) is not on the target's disk")
+                self.not_mounted.append(
+                    f"{entry.file}: {entry.spec} (fstab line {entry.line}) is not on the target's disk"
+                )
                 continue
             volume = matches[0]
             if volume.fstype not in FSTAB_FSTYPES:
-                self.not_mounted.append(f"{entry.file}: {volume.describe()} is not a filesystem lifeline mounts")
+                self.not_mounted.append(
+                    f"{entry.file}: {volume.describe()} is not a filesystem lifeline mounts"
+                )
                 continue
             try:
                 target = rootfs.safe_directory(self.mount_point, entry.file)
@@ -289,8 +321,11 @@ class Attachment:
                 self.not_mounted.append(f"{entry.file}: {exc}")
                 continue
             opts = self.options(volume)
-            self.mount(["-t", volume.fstype, "-o", ",".join(opts), volume.device], target,
-                       f"mounted {volume.describe()} at {target} (fstab line {entry.line})")
+            self.mount(
+                ["-t", volume.fstype, "-o", ",".join(opts), volume.device],
+                target,
+                f"mounted {volume.describe()} at {target} (fstab line {entry.line})",
+            )
 
     def bind_api(self) -> None:
         """Bind the rescuer's /dev, /dev/pts, /proc, /sys and /run into the root for a chroot step."""
@@ -309,32 +344,47 @@ class Attachment:
         devices = [v.device for v in pvs]
         if not disks.has_device_mapper():
             raise AttachError(
-                f"the target's root is probably on LVM ({', '.join(v.describe() for v in pvs)} are LVM physical "
-                "volumes), but this rescuer's kernel has no device-mapper ('device-mapper' is not in /proc/misc): "
-                "load it (modprobe dm_mod) or attach the disk to a rescuer that has it"
+                f"the target's root is probably on LVM ({', '.join(v.describe() for v in pvs)} are LVM "
+                "physical volumes), but this rescuer's kernel has no device-mapper ('device-mapper' is not "
+                "in /proc/misc): load it (modprobe dm_mod) or attach the disk to a rescuer that has it"
             )
         config = _lvm_config(devices)
         theirs = _lvm_report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
-        ours = {row["vg_name"] for row in _lvm_report(self.run, ["vgs", "-o", "vg_name,vg_uuid"], "vg")
-                if row["vg_uuid"] not in {t["vg_uuid"] for t in theirs}}
+        ours = {
+            row["vg_name"]
+            for row in _lvm_report(self.run, ["vgs", "-o", "vg_name,vg_uuid"], "vg")
+            if row["vg_uuid"] not in {t["vg_uuid"] for t in theirs}
+        }
         for vg in theirs:
             name = vg["vg_name"]
             if name in ours:
                 new = f"{name}_lifeline"
                 self.run(["vgrename", "--config", config, vg["vg_uuid"], new])
-                self._record({"action": "vg_rename", "uuid": vg["vg_uuid"], "from": name, "to": new, "config": config},
-                             f"renamed the target's volume group {name} to {new} (the rescuer has one named {name})")
+                self._record(
+                    {"action": "vg_rename", "uuid": vg["vg_uuid"], "from": name, "to": new, "config": config},
+                    f"renamed the target's volume group {name} to {new} (the rescuer has one named {name})",
+                )
                 name = new
             self.run(["vgchange", "--config", config, "--activate", "y", name])
-            self._record({"action": "vg_activate", "vg": name, "config": config}, f"activated volume group {name}")
-            for lv in _lvm_report(self.run, ["lvs", "-o", "lv_name,vg_name,lv_path", "--config", config, name], "lv"):
-                info = disks.parse_blkid_udev(self.run(["blkid", "--probe", "--output", "udev", lv["lv_path"]]))
-                self.volumes.append(disks.volume_from(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"]))
+            self._record(
+                {"action": "vg_activate", "vg": name, "config": config}, f"activated volume group {name}"
+            )
+            for lv in _lvm_report(
+                self.run, ["lvs", "-o", "lv_name,vg_name,lv_path", "--config", config, name], "lv"
+            ):
+                info = disks.parse_blkid_udev(
+                    self.run(["blkid", "--probe", "--output", "udev", lv["lv_path"]])
+                )
+                self.volumes.append(
+                    disks.volume_from(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"])
+                )
 
 
 def _lvm_config(devices: list[str]) -> str:
+    """LVM settings that make it see only the target's physical volumes, whatever the rescuer has."""
     accept = ", ".join(f'"a|^{re.escape(d)}$|"' for d in devices)
-    return f'devices {{ filter = [ {accept}, "r|.*|" ] global_filter = [ {accept}, "r|.*|" ] use_devicesfile = 0 }}'
+    only = f'[ {accept}, "r|.*|" ]'
+    return f"devices {{ filter = {only} global_filter = {only} use_devicesfile = 0 }}"
 
 
 def _lvm_report(run: Runner, argv: list[str], kind: str) -> list[dict]:
@@ -352,7 +402,8 @@ def _root_evidence(top: str, fstype: str) -> dict:
 def _find_root(top: str, fstype: str) -> dict:
     def looks_like_root(path: str) -> bool:
         return rootfs.lexists(path, "/etc/fstab") and any(
-            rootfs.lexists(path, p) for p in ("/etc/os-release", "/etc/redhat-release"))
+            rootfs.lexists(path, p) for p in ("/etc/os-release", "/etc/redhat-release")
+        )
 
     if looks_like_root(top):
         return {"root": True, "os": rootfs.os_release(top).get("PRETTY_NAME", "")}
@@ -360,10 +411,22 @@ def _find_root(top: str, fstype: str) -> dict:
         for entry in sorted(os.listdir(top)):
             path = os.path.join(top, entry)
             # A btrfs subvolume's top directory always has inode 256.
-            if not os.path.islink(path) and os.path.isdir(path) and os.stat(path).st_ino == 256 and looks_like_root(path):
-                return {"root": True, "subvolume": entry, "os": rootfs.os_release(path).get("PRETTY_NAME", "")}
+            if (
+                not os.path.islink(path)
+                and os.path.isdir(path)
+                and os.stat(path).st_ino == 256
+                and looks_like_root(path)
+            ):
+                return {
+                    "root": True,
+                    "subvolume": entry,
+                    "os": rootfs.os_release(path).get("PRETTY_NAME", ""),
+                }
     held = sorted(os.listdir(top))[:8]
-    return {"root": False, "why": f"no etc/os-release with etc/fstab (top level holds: {', '.join(held) or 'nothing'})"}
+    return {
+        "root": False,
+        "why": f"no etc/os-release with etc/fstab (top level holds: {', '.join(held) or 'nothing'})",
+    }
 
 
 def _listing(volumes: list[Volume]) -> str:
@@ -382,6 +445,22 @@ def _mount_points_of(devices: list[str]) -> list[str]:
 
 
 # ---- undo --------------------------------------------------------------------------------------
+
+# What undoing each kind of step does, in words (check mode and the plan say this).
+UNDO_WORDS = {
+    "mount": "unmount {target}",
+    "node": "remove device node {path}",
+    "partitions": "remove partition mappings of {device}",
+    "loop": "detach {device} ({backing})",
+    "vg_activate": "deactivate volume group {vg}",
+    "vg_rename": "rename volume group {to} back to {from}",
+    "mkdir": "remove {path}",
+}
+
+
+def undo_plan(steps: list[dict]) -> list[str]:
+    """What undo() would do with ``steps``, newest first."""
+    return [UNDO_WORDS.get(s["action"], "undo {action}").format(**s) for s in reversed(steps)]
 
 
 def undo(run: Runner, steps: list[dict]) -> tuple[list[str], list[dict]]:

@@ -21,7 +21,12 @@ Runner = Callable[[list[str]], str]
 
 # Filesystems a Linux root (or /boot, /usr, /var) can live on, and how to mount each on a rescuer.
 ROOT_FSTYPES = ("ext4", "ext3", "ext2", "xfs", "btrfs")
-PROBE_OPTIONS = {"ext4": ["ro", "noload"], "ext3": ["ro", "noload"], "ext2": ["ro"], "xfs": ["ro", "norecovery"]}
+PROBE_OPTIONS = {
+    "ext4": ["ro", "noload"],
+    "ext3": ["ro", "noload"],
+    "ext2": ["ro"],
+    "xfs": ["ro", "norecovery"],
+}
 NOT_FILESYSTEMS = ("swap", "LVM2_member", "linux_raid_member", "crypto_LUKS")
 
 
@@ -62,8 +67,12 @@ class Volume:
         key, sep, value = spec.partition("=")
         if sep:
             return _same(key.upper(), self._ids().get(key.upper(), ""), value.strip('"'))
-        for key, prefix in (("UUID", "/dev/disk/by-uuid/"), ("LABEL", "/dev/disk/by-label/"),
-                            ("PARTUUID", "/dev/disk/by-partuuid/"), ("PARTLABEL", "/dev/disk/by-partlabel/")):
+        for key, prefix in (
+            ("UUID", "/dev/disk/by-uuid/"),
+            ("LABEL", "/dev/disk/by-label/"),
+            ("PARTUUID", "/dev/disk/by-partuuid/"),
+            ("PARTLABEL", "/dev/disk/by-partlabel/"),
+        ):
             if spec.startswith(prefix):
                 return _same(key, self._ids()[key], unhex(spec[len(prefix) :]))
         if self.lv:
@@ -75,7 +84,12 @@ class Volume:
         return bool(self.device) and spec == self.device
 
     def _ids(self) -> dict[str, str]:
-        return {"UUID": self.uuid, "LABEL": self.label, "PARTUUID": self.partuuid, "PARTLABEL": self.partlabel}
+        return {
+            "UUID": self.uuid,
+            "LABEL": self.label,
+            "PARTUUID": self.partuuid,
+            "PARTLABEL": self.partlabel,
+        }
 
     def as_dict(self) -> dict:
         data = asdict(self)
@@ -157,8 +171,8 @@ def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
         if whole.get("TYPE"):
             return "", [volume_from(whole, size=whole_size(path))]
         raise DiskError(
-            f"{path} holds no partition table and no filesystem that blkid recognises: it is not a disk image "
-            "(a qcow2 or vmdk file must be converted first: qemu-img convert -O raw IN OUT)"
+            f"{path} holds no partition table and no filesystem that blkid recognises: it is not a disk "
+            "image (a qcow2 or vmdk file must be converted first: qemu-img convert -O raw IN OUT)"
         )
     columns = "NR,START,SECTORS,UUID,NAME"
     rows = parse_partx(run(["partx", "--raw", "--output", columns, path]))
@@ -209,7 +223,11 @@ def loops_backed_by(run: Runner, path: str) -> list[str]:
     want = (str(st.st_ino), f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
     rows = parse_losetup_json(run(["losetup", "--list", "--json", "--output", "NAME,BACK-INO,BACK-MAJ:MIN"]))
     # losetup pads BACK-MAJ:MIN with spaces in JSON output.
-    return [row["name"] for row in rows if (str(row.get("back-ino")), str(row.get("back-maj:min")).strip()) == want]
+    return [
+        row["name"]
+        for row in rows
+        if (str(row.get("back-ino")), str(row.get("back-maj:min")).strip()) == want
+    ]
 
 
 def sys_block_name(device: str) -> str:

@@ -96,7 +96,9 @@ def depth(path: str) -> int:
     return len([part for part in path.split("/") if part])
 
 
-def mounts_of_devices(mounts: Iterable[Mount], devnos: set[tuple[int, int]], nodes: Iterable[str] = ()) -> list[Mount]:
+def mounts_of_devices(
+    mounts: Iterable[Mount], devnos: set[tuple[int, int]], nodes: Iterable[str] = ()
+) -> list[Mount]:
     """Mounts of the given devices, by device number or by source node.
 
     Both are needed: btrfs reports an anonymous device number in mountinfo, only its source names the disk.

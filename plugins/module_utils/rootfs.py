@@ -111,7 +111,9 @@ def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
             raise RootError(f"{path} in {root}: not a regular file (resolved to {where.inside})")
         fd = os.open(where.host, flags)
     except OSError as exc:
-        raise RootError(f"{path} in {root}: {os.strerror(exc.errno or errno.EIO)} (resolved to {where.inside})") from exc
+        raise RootError(
+            f"{path} in {root}: {os.strerror(exc.errno or errno.EIO)} (resolved to {where.inside})"
+        ) from exc
     try:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -212,8 +214,10 @@ def safe_directory(root: str, path: str) -> str:
     """
     where = resolve(root, path)
     if where.links:
-        raise RootError(f"{path} in {root} goes through a symbolic link ({'; '.join(where.links)}): "
-                        "lifeline mounts only onto real directories of the target")
+        raise RootError(
+            f"{path} in {root} goes through a symbolic link ({'; '.join(where.links)}): "
+            "lifeline mounts only onto real directories of the target"
+        )
     if where.inside == "/":
         raise RootError(f"{path} in {root} is the target's root itself")
     host = where.host

@@ -16,7 +16,9 @@ def module_runner(module) -> Runner:
         if tool not in paths:
             found = module.get_bin_path(tool, required=False, opt_dirs=["/usr/sbin", "/sbin"])
             if not found:
-                raise DiskError(f"{tool} is not installed on this rescuer; install it (util-linux, lvm2) and retry")
+                raise DiskError(
+                    f"{tool} is not installed on this rescuer; install it (util-linux, lvm2) and retry"
+                )
             paths[tool] = found
         rc, out, err = module.run_command([paths[tool], *argv[1:]], environ_update={"LC_ALL": "C"})
         if rc != 0:

@@ -58,7 +58,9 @@ options:
 attributes:
   check_mode:
     support: full
-    details: Reads the partition table and filesystems of the image or device and reports the plan; attaches nothing.
+    details:
+      - Reads the partition table and filesystems of the image or device and reports the plan.
+      - Attaches nothing.
   diff_mode:
     support: none
 notes:
@@ -176,7 +178,11 @@ def argument_spec() -> dict:
         "target_device": {"type": "path"},
         "target_partition": {"type": "str"},
         "mount_point": {"type": "path", "default": "/mnt/lifeline"},
-        "fstab_mounts": {"type": "list", "elements": "str", "default": ["/boot", "/boot/efi", "/usr", "/var"]},
+        "fstab_mounts": {
+            "type": "list",
+            "elements": "str",
+            "default": ["/boot", "/boot/efi", "/usr", "/var"],
+        },
         "bind_api": {"type": "bool", "default": False},
     }
 
@@ -197,7 +203,9 @@ def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
 def attach_disk(job: Attachment, path: str, is_image: bool, params: dict) -> str:
     """Attach an image or a device and mount its root; returns the partition table type."""
     if not os.path.exists(path):
-        raise AttachError(f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path")
+        raise AttachError(
+            f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path"
+        )
     mode = os.stat(path).st_mode
     if is_image and not stat.S_ISREG(mode):
         hint = " (a block device: use target_device)" if stat.S_ISBLK(mode) else ""
@@ -248,15 +256,32 @@ def run_module() -> None:
     params = module.params
     # One spelling per root, so the state file of an attachment is found again by the detach.
     root = os.path.realpath(params["target_root"] or params["mount_point"])
-    job = Attachment(run=module_runner(module), mount_point=root, check_mode=module.check_mode,
-                     state_file=state_file_for(root))
+    job = Attachment(
+        run=module_runner(module),
+        mount_point=root,
+        check_mode=module.check_mode,
+        state_file=state_file_for(root),
+    )
     kind = next((k for k in ("root", "image", "device") if params[f"target_{k}"]), "live")
-    result = {"changed": False, "kind": kind, "live": kind == "live", "root": "/" if kind == "live" else root,
-              "os_release": {}, "volumes": [], "candidates": [], "steps": job.steps, "plan": job.plan,
-              "not_mounted": job.not_mounted, "state_file": job.state_file}
+    result = {
+        "changed": False,
+        "kind": kind,
+        "live": kind == "live",
+        "root": "/" if kind == "live" else root,
+        "os_release": {},
+        "volumes": [],
+        "candidates": [],
+        "steps": job.steps,
+        "plan": job.plan,
+        "not_mounted": job.not_mounted,
+        "state_file": job.state_file,
+    }
     if os.path.exists(job.state_file):
-        module.fail_json(msg=f"an earlier attachment at {root} is still recorded in {job.state_file}: undo it first "
-                             f"(lifeline.rescue.rescue_detach with mount_point={root})", **result)
+        module.fail_json(
+            msg=f"an earlier attachment at {root} is still recorded in {job.state_file}: undo it first "
+            f"(lifeline.rescue.rescue_detach with mount_point={root})",
+            **result,
+        )
     try:
         if kind == "root":
             attach_root(job, root, params["bind_api"])
@@ -268,7 +293,9 @@ def run_module() -> None:
             result["undone"], _ = undo(job.run, job.steps)
         except UndoError as undo_exc:
             result["undone"] = undo_exc.done
-            module.fail_json(msg=f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}", **result)
+            module.fail_json(
+                msg=f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}", **result
+            )
         if os.path.exists(job.state_file):
             os.unlink(job.state_file)
         result["steps"] = []  # all undone
@@ -277,7 +304,9 @@ def run_module() -> None:
         result["root_volume"] = job.root_volume.as_dict()
     if not module.check_mode or kind in ("root", "live"):
         result["os_release"] = rootfs.os_release(result["root"])
-    result.update(changed=bool(job.steps), volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
+    result.update(
+        changed=bool(job.steps), volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates
+    )
     module.exit_json(**result)
 
 

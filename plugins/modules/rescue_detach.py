@@ -20,7 +20,9 @@ description:
   - Nothing recorded for O(mount_point) means nothing to undo.
 options:
   mount_point:
-    description: The root the attachment made available (the RV(lifeline.rescue.rescue_attach#module:root) it returned).
+    description:
+      - The root the attachment made available
+        (the RV(lifeline.rescue.rescue_attach#module:root) it returned).
     type: path
     default: /mnt/lifeline
 attributes:
@@ -65,7 +67,12 @@ import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import UndoError, state_file_for, undo
+from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
+    UndoError,
+    state_file_for,
+    undo,
+    undo_plan,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
 
 
@@ -96,20 +103,22 @@ def run_module() -> None:
     except (OSError, ValueError, KeyError, TypeError) as exc:
         module.fail_json(msg=f"{state_file} cannot be read ({exc}): undo the attachment by hand", **result)
     if record.get("mount_point") != mount_point:
-        module.fail_json(msg=f"{state_file} records an attachment at {record.get('mount_point')}, not at {mount_point}: "
-                             "undo it with that mount_point", **result)
+        module.fail_json(
+            msg=f"{state_file} records an attachment at {record.get('mount_point')}, not at {mount_point}: "
+            "undo it with that mount_point",
+            **result,
+        )
     if module.check_mode:
-        result.update(changed=bool(steps), left=steps,
-                      undone=[f"would undo {s['action']} {s.get('target') or s.get('device') or s.get('path') or s.get('vg')}"
-                              for s in reversed(steps)])
+        result.update(changed=bool(steps), left=steps, undone=[f"would {what}" for what in undo_plan(steps)])
         module.exit_json(**result)
     try:
         result["undone"], _ = undo(module_runner(module), steps)
     except UndoError as exc:
         keep(state_file, mount_point, exc.left)
         result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)
-        module.fail_json(msg=f"{exc}; the steps left are kept in {state_file}: fix that and run the detach again",
-                         **result)
+        module.fail_json(
+            msg=f"{exc}; the steps left are kept in {state_file}: fix that and run the detach again", **result
+        )
     os.unlink(state_file)
     result["changed"] = bool(steps)
     module.exit_json(**result)

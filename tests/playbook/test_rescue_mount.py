@@ -73,7 +73,9 @@ def test_refuses_a_directory_that_is_not_a_linux_root(run_playbook, tmp_path):
     (tmp_path / "empty").mkdir()
     run = run_playbook("playbooks/inspect-target.yml", target_root=str(tmp_path / "empty"))
     assert run.status == "failed"
-    assert any("does not look like a Linux root" in msg and "no /etc directory" in msg for msg in run.failures())
+    assert any(
+        "does not look like a Linux root" in msg and "no /etc directory" in msg for msg in run.failures()
+    )
 
 
 def test_refuses_conflicting_targets(run_playbook, tmp_path):

@@ -62,7 +62,9 @@ def mounted_point() -> str:
 )
 def test_state_file_for(mount_point, name):
     """A readable name, inside the state directory, made unique by a digest of the path."""
-    assert re.fullmatch(rf"{re.escape(STATE_DIR)}/{re.escape(name)}-[0-9a-f]{{12}}\.json", state_file_for(mount_point))
+    assert re.fullmatch(
+        rf"{re.escape(STATE_DIR)}/{re.escape(name)}-[0-9a-f]{{12}}\.json", state_file_for(mount_point)
+    )
 
 
 @pytest.mark.parametrize(

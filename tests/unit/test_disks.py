@@ -440,7 +440,9 @@ ID_FS_USAGE=filesystem
         pytest.param(BLKID_EXT4, "TYPE", "ext4", id="type"),
         pytest.param(BLKID_EXT4, "UUID", "f2c32c5a-88d8-412d-9900-da75a7ac2707", id="uuid"),
         pytest.param(BLKID_EXT4, "LABEL", "rootfs", id="label"),
-        pytest.param("ID_PART_TABLE_UUID=07ca\nID_PART_TABLE_TYPE=gpt\n", "PTTYPE", "gpt", id="partition table"),
+        pytest.param(
+            "ID_PART_TABLE_UUID=07ca\nID_PART_TABLE_TYPE=gpt\n", "PTTYPE", "gpt", id="partition table"
+        ),
         pytest.param("ID_FS_LABEL_ENC=a=b\n", "LABEL", "a=b", id="equals sign in the value"),
         pytest.param("\nnot a pair\nID_FS_TYPE=xfs\n", "TYPE", "xfs", id="junk lines"),
         # `mkfs.ext4 -L "my 'q\"$\\"` as blkid prints it: ID_FS_LABEL mangles it, the _ENC form keeps it.
@@ -450,7 +452,9 @@ ID_FS_USAGE=filesystem
             "my 'q\"$\\",
             id="escaped: space, quotes, dollar, backslash",
         ),
-        pytest.param("ID_FS_LABEL_ENC=caf\u00e9\\x20root\n", "LABEL", "caf\u00e9 root", id="utf-8 kept as is"),
+        pytest.param(
+            "ID_FS_LABEL_ENC=caf\u00e9\\x20root\n", "LABEL", "caf\u00e9 root", id="utf-8 kept as is"
+        ),
     ],
 )
 def test_parse_blkid_udev(text, key, expected):

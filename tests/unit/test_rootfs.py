@@ -496,7 +496,9 @@ def test_safe_directory(tmp_path, spec, path, where):
         # A mount onto a link would land wherever the link points: only real directories are used.
         pytest.param({"boot": Link("/etc"), "etc": DIR}, "symbolic link", id="boot -> /etc"),
         pytest.param({"boot": Link("../../../../etc"), "etc": DIR}, "symbolic link", id="boot climbs out"),
-        pytest.param({"srv/data": DIR, "boot": Link("srv/data")}, "symbolic link", id="a link inside the root"),
+        pytest.param(
+            {"srv/data": DIR, "boot": Link("srv/data")}, "symbolic link", id="a link inside the root"
+        ),
         pytest.param({"boot": Link("boot")}, "too many levels", id="link loop"),
     ],
 )
