@@ -19,7 +19,8 @@ with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         after = fields[fields.index("-") + 1 :]
         uuid = subprocess.run(["blkid", "-p", "-s", "UUID", "-o", "value", after[1]],
                               capture_output=True, text=True, check=False).stdout.strip()
-        mounts.append({"target": target, "root": fields[3], "fstype": after[0], "source": after[1], "uuid": uuid})
+        mounts.append({"target": target, "root": fields[3], "fstype": after[0], "source": after[1],
+                       "options": after[2].split(","), "uuid": uuid})
 
 
 def read(path):
