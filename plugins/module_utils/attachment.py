@@ -150,7 +150,10 @@ class Attachment:
 
     def attach_loop(self, image: str) -> str:
         loop = self.run(["losetup", "--find", "--show", image]).strip()
-        self._record({"action": "loop", "device": loop, "backing": image}, f"attached {image} to {loop}")
+        # The backing file is recorded by identity too: the detach must work from any directory,
+        # and must not detach a loop device that was since reused for another file.
+        step = {"action": "loop", "device": loop, "backing": image, "backing_id": disks.file_id(image)}
+        self._record(step, f"attached {image} to {loop}")
         return loop
 
     def map_partitions(self, disk: str, is_loop: bool) -> None:
@@ -513,7 +516,7 @@ def _undo_one(run: Runner, step: dict) -> str:
         return f"removed partition mappings of {step['device']}"
     if action == "loop":
         device, backing = step["device"], step["backing"]
-        if os.path.exists(backing) and device in disks.loops_backed_by(run, backing):
+        if disks.loop_backings(run).get(device) == step["backing_id"]:
             run(["losetup", "--detach", device])
             return f"detached {device} ({backing})"
         return ""

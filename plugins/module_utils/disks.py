@@ -217,17 +217,23 @@ def parse_losetup_json(text: str) -> list[dict[str, str]]:
     return json.loads(text).get("loopdevices", [])
 
 
-def loops_backed_by(run: Runner, path: str) -> list[str]:
-    """Loop devices whose backing file is ``path`` (matched by device and inode, not by name)."""
+def file_id(path: str) -> str:
+    """A file's identity as losetup shows a backing file: "MAJOR:MINOR INODE" of where it lives."""
     st = os.stat(path)
-    want = (str(st.st_ino), f"{os.major(st.st_dev)}:{os.minor(st.st_dev)}")
+    return f"{os.major(st.st_dev)}:{os.minor(st.st_dev)} {st.st_ino}"
+
+
+def loop_backings(run: Runner) -> dict[str, str]:
+    """{loop device: file_id of its backing file} for every attached loop device."""
     rows = parse_losetup_json(run(["losetup", "--list", "--json", "--output", "NAME,BACK-INO,BACK-MAJ:MIN"]))
     # losetup pads BACK-MAJ:MIN with spaces in JSON output.
-    return [
-        row["name"]
-        for row in rows
-        if (str(row.get("back-ino")), str(row.get("back-maj:min")).strip()) == want
-    ]
+    return {row["name"]: f"{str(row.get('back-maj:min')).strip()} {row.get('back-ino')}" for row in rows}
+
+
+def loops_backed_by(run: Runner, path: str) -> list[str]:
+    """Loop devices whose backing file is ``path`` (matched by device and inode, not by name)."""
+    want = file_id(path)
+    return [name for name, backing in loop_backings(run).items() if backing == want]
 
 
 def sys_block_name(device: str) -> str:

@@ -202,6 +202,7 @@ def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
 
 def attach_disk(job: Attachment, path: str, is_image: bool, params: dict) -> str:
     """Attach an image or a device and mount its root; returns the partition table type."""
+    path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
     if not os.path.exists(path):
         raise AttachError(
             f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path"

@@ -18,7 +18,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import 
     state_file_for,
     undo,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Volume
+from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Volume, file_id
 
 
 class FakeRunner:
@@ -177,7 +177,7 @@ def test_undo_goes_newest_first(tmp_path):
     config = 'devices { filter = [ "a|^/dev/loop7p2$|", "r|.*|" ] }'
     steps = [
         {"action": "mkdir", "path": str(created)},
-        {"action": "loop", "device": "/dev/loop7", "backing": str(image)},
+        {"action": "loop", "device": "/dev/loop7", "backing": str(image), "backing_id": file_id(str(image))},
         {"action": "partitions", "device": "/dev/loop7"},
         {"action": "vg_rename", "uuid": "Xy12-ab", "from": "vg0", "to": "vg0_lifeline", "config": config},
         {"action": "vg_activate", "vg": "vg0_lifeline", "config": config},
@@ -213,17 +213,47 @@ def test_undo_skips_what_is_already_undone(tmp_path):
     run = FakeRunner({("losetup", "--list"): '{"loopdevices": []}'})
     steps = [
         {"action": "mkdir", "path": str(tmp_path / "gone")},
-        {"action": "loop", "device": "/dev/loop7", "backing": str(image)},
-        {"action": "loop", "device": "/dev/loop6", "backing": str(tmp_path / "deleted.raw")},
+        {"action": "loop", "device": "/dev/loop7", "backing": str(image), "backing_id": file_id(str(image))},
         {"action": "node", "path": str(tmp_path / "loop7p1")},
         {"action": "mount", "target": str(tmp_path / "not-mounted")},
     ]
 
     assert undo(run, steps) == ([], [])
     assert ["umount", str(tmp_path / "not-mounted")] not in run.calls
-    assert [c[:2] for c in run.calls] == [["losetup", "--list"]], (
-        "only the loop still backed by a file is asked"
+    assert [c[:2] for c in run.calls] == [["losetup", "--list"]], "a loop already detached is only looked up"
+
+
+def _losetup_json(rows: dict[str, tuple[str, int]]) -> str:
+    return json.dumps(
+        {
+            "loopdevices": [
+                {"name": n, "back-maj:min": f" {mm} ", "back-ino": ino} for n, (mm, ino) in rows.items()
+            ]
+        }
     )
+
+
+def test_undo_detaches_a_loop_whose_image_was_deleted_and_spares_a_reused_one(tmp_path):
+    """The loop is recognised by its backing file's identity, not by its name or its existence."""
+    steps = [
+        {
+            "action": "loop",
+            "device": "/dev/loop6",
+            "backing": "/gone/deleted.raw",
+            "backing_id": "254:0 1234",
+        },
+        {"action": "loop", "device": "/dev/loop7", "backing": "/srv/vm.raw", "backing_id": "254:0 5678"},
+    ]
+    # loop6 still holds the deleted image; loop7 was detached and reused for another file since.
+    run = FakeRunner(
+        {("losetup", "--list"): _losetup_json({"/dev/loop6": ("254:0", 1234), "/dev/loop7": ("254:0", 9)})}
+    )
+
+    done, left = undo(run, steps)
+
+    assert done == ["detached /dev/loop6 (/gone/deleted.raw)"]
+    assert left == []
+    assert ["losetup", "--detach", "/dev/loop7"] not in run.calls
 
 
 def test_undo_removes_a_device_node_it_made_and_nothing_else(tmp_path):
