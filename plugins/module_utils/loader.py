@@ -45,6 +45,10 @@ class RootLoader:
         conf, self.problems = ldso.read_ld_so_conf(root)
         self.conf_dirs = [d.path for d in conf]
         self._elves: dict[str, elf.ElfInfo | elf.ElfError] = {}
+        # Searches that depend only on the directories and the kind of object asking: the same for
+        # thousands of files of a root, so each is made once.
+        self._system: dict[tuple[str, int], list[str]] = {}
+        self._searched: dict[tuple, Found] = {}
 
     def read(self, inside: str) -> elf.ElfInfo:
         """The ELF file at ``inside`` (following links within the root); raises ElfError."""
@@ -70,16 +74,25 @@ class RootLoader:
             dirs += [(d, "runpath") for d in expand(obj.info.runpath, obj.path)]
         if not obj.info.nodeflib:
             dirs += [(d, "conf") for d in self.conf_dirs]
-            system = ldso.system_dirs(self.root, obj.info.machine_name, obj.info.bits == 64)
-            dirs += [(d, "system") for d in system]
+            key = (obj.info.machine_name, obj.info.bits)
+            if key not in self._system:
+                self._system[key] = ldso.system_dirs(self.root, obj.info.machine_name, obj.info.bits == 64)
+            dirs += [(d, "system") for d in self._system[key]]
         return dirs
 
     def find(self, obj: Loaded, name: str, chain: list[Loaded]) -> Found:
-        found = Found(name=name)
         if "/" in name:
             candidates = [(os.path.normpath(os.path.join(os.path.dirname(obj.path), name)), "path")]
         else:
             candidates = [(os.path.join(d, name), why) for d, why in self.search_dirs(obj, chain)]
+        key = (tuple(candidates), obj.info.bits, obj.info.endian, obj.info.machine)
+        if key not in self._searched:
+            self._searched[key] = self._first_compatible(obj.info, name, candidates)
+        cached = self._searched[key]
+        return Found(cached.name, cached.path, cached.real, cached.how, list(cached.passed_over))
+
+    def _first_compatible(self, wanted: elf.ElfInfo, name: str, candidates: list[tuple[str, str]]) -> Found:
+        found = Found(name=name)
         for path, why in candidates:
             if not rootfs.lexists(self.root, path):
                 continue
@@ -88,15 +101,31 @@ class RootLoader:
             except elf.ElfError as exc:
                 found.passed_over.append(f"{path}: {exc.problem}")
                 continue
-            if not compatible(obj.info, info):
+            if not compatible(wanted, info):
                 found.passed_over.append(
-                    f"{path}: {info.bits}-bit {info.machine_name}, not {obj.info.machine_name}"
+                    f"{path}: {info.bits}-bit {info.machine_name}, not {wanted.machine_name}"
                 )
                 continue
             found.path, found.how = path, why
             found.real = rootfs.resolve(self.root, path).inside
             return found
         return found
+
+    def preloaded(self, info: elf.ElfInfo) -> dict[str, Loaded]:
+        """What the loader has mapped before it searches any NEEDED name: itself, the interpreter.
+
+        Keyed by its file name and its soname, the names a NEEDED entry can match it by.
+        """
+        if not info.interpreter:
+            return {}
+        try:
+            interp = Loaded(path=info.interpreter, info=self.read(info.interpreter))
+        except elf.ElfError:
+            return {}  # the audit reports the interpreter itself
+        names = {os.path.basename(interp.path): interp}
+        if interp.info.soname:
+            names[interp.info.soname] = interp
+        return names
 
     def load_tree(self, path: str) -> list[Loaded]:
         """Every object the loader would map for ``path``, breadth first as ld.so loads them.
@@ -105,18 +134,8 @@ class RootLoader:
         that object, as in glibc: it is not searched for again.
         """
         first = Loaded(path=path, info=self.read(path))
-        loaded = [first]
-        by_name: dict[str, Loaded] = {}
-        if first.info.interpreter:
-            try:
-                interp = Loaded(path=first.info.interpreter, info=self.read(first.info.interpreter))
-            except elf.ElfError:
-                interp = None  # reported by the audit of the interpreter itself
-            if interp:
-                loaded.append(interp)
-                by_name[os.path.basename(interp.path)] = interp
-                if interp.info.soname:
-                    by_name[interp.info.soname] = interp
+        by_name = self.preloaded(first.info)
+        loaded = [first, *{id(o): o for o in by_name.values()}.values()]
         by_real: dict[str, Loaded] = {}
         queue: list[tuple[Loaded, list[Loaded]]] = [(first, [])]
         while queue:
