@@ -8,16 +8,9 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils import audit
+from trees import debian_tree as tree
 
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
 LIBDIR = "lib/x86_64-linux-gnu"
-
-
-def tree(suite: str) -> Path:
-    path = TREES / suite
-    if not (path / "etc" / "ld.so.conf").exists():
-        pytest.fail(f"{path} is missing: run `make images`")
-    return path
 
 
 @pytest.mark.parametrize("suite", ["bullseye", "bookworm", "trixie"])

@@ -55,9 +55,9 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
 from elftools.elf.segments import InterpSegment
+from trees import SUITES, TREES
+from trees import debian_tree as tree
 
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
-SUITES = ("bullseye", "bookworm", "trixie")
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
 GLIBC_FAMILY = (
     "ld-linux-x86-64.so.2",
@@ -1098,13 +1098,6 @@ def test_not_elf_is_told_apart_from_damaged_elf(tmp_path):
 
 
 # ---- real Debian trees --------------------------------------------------------------------------
-
-
-def tree(suite: str) -> Path:
-    root = TREES / suite
-    if not (root / "usr" / "lib" / "os-release").is_file():
-        pytest.fail(f"{root} is missing: run `make images` (it builds the Debian trees the unit lane reads)")
-    return root
 
 
 @cache

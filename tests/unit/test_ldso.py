@@ -9,16 +9,8 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils import ldso
-
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
-SUITES = ("bullseye", "bookworm", "trixie")
-
-
-def tree(suite: str) -> Path:
-    path = TREES / suite
-    if not (path / "etc" / "ld.so.conf").exists():
-        pytest.fail(f"{path} is missing: run `make images`")
-    return path
+from trees import SUITES
+from trees import debian_tree as tree
 
 
 def build(root: Path, files: dict[str, str | tuple[str]]) -> Path:

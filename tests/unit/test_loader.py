@@ -10,17 +10,10 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils import elf, loader
+from trees import SUITES
+from trees import debian_tree as tree
 
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
-SUITES = ("bullseye", "bookworm", "trixie")
 LDDTREE = "/usr/bin/lddtree"
-
-
-def tree(suite: str) -> Path:
-    path = TREES / suite
-    if not (path / "etc" / "ld.so.conf").exists():
-        pytest.fail(f"{path} is missing: run `make images`")
-    return path
 
 
 def executables(root: Path) -> list[str]:
