@@ -36,11 +36,41 @@ class AttachError(Exception):
     """Attaching or detaching failed; the message says what is wrong and what to do next."""
 
 
+class NoRootFound(AttachError):
+    """No volume found so far is the root: on a disk with LVM physical volumes, look inside them."""
+
+
 def state_file_for(mount_point: str) -> str:
     """One state file per mount point: a readable name, made unique by a digest of the exact path."""
     slug = re.sub(r"[^A-Za-z0-9]+", "-", mount_point).strip("-") or "root"
     digest = hashlib.sha256(mount_point.encode("utf-8", "surrogateescape")).hexdigest()[:12]
     return f"{STATE_DIR}/{slug}-{digest}.json"
+
+
+def write_state(state_file: str, mount_point: str, steps: list[dict]) -> None:
+    """Record the steps of an attachment atomically: a crash leaves the old record or the new one."""
+    os.makedirs(os.path.dirname(state_file), mode=0o700, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=os.path.dirname(state_file), prefix=".state-")
+    with os.fdopen(fd, "w", encoding="utf-8") as handle:
+        json.dump({"mount_point": mount_point, "steps": steps}, handle, indent=1)
+        handle.flush()
+        os.fsync(handle.fileno())
+    os.replace(tmp, state_file)
+
+
+def read_state(state_file: str) -> tuple[str, list[dict]]:
+    """(mount point, steps) of a state file; AttachError when it cannot be read."""
+    try:
+        with open(state_file, encoding="utf-8") as handle:
+            record = json.load(handle)
+        return record["mount_point"], list(record["steps"])
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise AttachError(f"{state_file} cannot be read ({exc}): undo the attachment by hand") from exc
+
+
+def _mount_argv(volume: Volume, options: list[str]) -> list[str]:
+    """mount(8) arguments for a volume, without the target."""
+    return ["-t", volume.fstype, "-o", ",".join(options), volume.device]
 
 
 @dataclass
@@ -66,15 +96,8 @@ class Attachment:
         self._save()
 
     def _save(self) -> None:
-        if not self.state_file or self.check_mode:
-            return
-        os.makedirs(os.path.dirname(self.state_file), mode=0o700, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(self.state_file), prefix=".state-")
-        with os.fdopen(fd, "w", encoding="utf-8") as handle:
-            json.dump({"mount_point": self.mount_point, "steps": self.steps}, handle, indent=1)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, self.state_file)
+        if self.state_file and not self.check_mode:
+            write_state(self.state_file, self.mount_point, self.steps)
 
     def _would(self, what: str) -> bool:
         """In check mode, note ``what`` in the plan and say so; otherwise let the caller do it."""
@@ -197,7 +220,7 @@ class Attachment:
         if target_partition:
             chosen = [v for v in self.volumes if v.matches(target_partition)]
             if len(chosen) != 1:
-                raise AttachError(
+                raise (NoRootFound if not chosen else AttachError)(
                     f"target_partition={target_partition} names {'no' if not chosen else 'more than one'} "
                     f"volume on the target; it has: {_listing(self.volumes)}"
                 )
@@ -227,7 +250,7 @@ class Attachment:
         probed = "; ".join(f"{c['volume']}: {c.get('why', '')}" for c in self.candidates) or _listing(
             self.volumes
         )
-        raise AttachError(
+        raise NoRootFound(
             f"no root filesystem (one holding etc/os-release and etc/fstab) found; looked at: {probed}"
         )
 
@@ -237,17 +260,7 @@ class Attachment:
         where = tempfile.mkdtemp(prefix="probe-", dir=os.path.dirname(STATE_DIR))
         try:
             try:
-                self.run(
-                    [
-                        "mount",
-                        "-t",
-                        volume.fstype,
-                        "-o",
-                        ",".join(self.options(volume, probe=True)),
-                        volume.device,
-                        where,
-                    ]
-                )
+                self.run(["mount", *_mount_argv(volume, self.options(volume, probe=True)), where])
             except DiskError as exc:
                 return {"root": False, "why": f"could not be mounted: {exc}"}
             try:
@@ -291,7 +304,7 @@ class Attachment:
     def mount_root(self, volume: Volume, subvolume: str) -> None:
         opts = self.options(volume, subvolume=subvolume)
         self.mount(
-            ["-t", volume.fstype, "-o", ",".join(opts), volume.device],
+            _mount_argv(volume, opts),
             self.mount_point,
             f"mounted {volume.describe()} ({','.join(opts)}) at {self.mount_point}",
         )
@@ -325,7 +338,7 @@ class Attachment:
                 continue
             opts = self.options(volume)
             self.mount(
-                ["-t", volume.fstype, "-o", ",".join(opts), volume.device],
+                _mount_argv(volume, opts),
                 target,
                 f"mounted {volume.describe()} at {target} (fstab line {entry.line})",
             )

@@ -164,6 +164,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils import disks, root
 from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
     AttachError,
     Attachment,
+    NoRootFound,
     UndoError,
     state_file_for,
     undo,
@@ -230,14 +231,12 @@ def attach_disk(job: Attachment, path: str, is_image: bool, params: dict) -> str
     job.map_partitions(disk, is_loop=is_image)
     pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
     wanted = params["target_partition"] or ""
-    if pvs and not any(disks.mountable(v) and (not wanted or v.matches(wanted)) for v in job.volumes):
-        job.activate_lvm(pvs)
     try:
         volume, subvolume = job.choose_root(wanted)
-    except AttachError:
-        if not pvs or any(s["action"] == "vg_activate" for s in job.steps):
+    except NoRootFound:
+        if not pvs:
             raise
-        job.activate_lvm(pvs)
+        job.activate_lvm(pvs)  # its logical volumes join the candidates
         job.candidates.clear()
         volume, subvolume = job.choose_root(wanted)
     job.mount_root(volume, subvolume)

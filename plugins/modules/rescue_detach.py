@@ -63,30 +63,23 @@ state_file:
   sample: /run/lifeline/attachments/mnt-lifeline.json
 """
 
-import json
 import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
+    AttachError,
     UndoError,
+    read_state,
     state_file_for,
     undo,
     undo_plan,
+    write_state,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
 
 
 def argument_spec() -> dict:
     return {"mount_point": {"type": "path", "default": "/mnt/lifeline"}}
-
-
-def keep(state_file: str, mount_point: str, steps: list[dict]) -> None:
-    tmp = f"{state_file}.tmp"
-    with open(tmp, "w", encoding="utf-8") as handle:
-        json.dump({"mount_point": mount_point, "steps": steps}, handle, indent=1)
-        handle.flush()
-        os.fsync(handle.fileno())
-    os.replace(tmp, state_file)
 
 
 def run_module() -> None:
@@ -97,14 +90,12 @@ def run_module() -> None:
     if not os.path.exists(state_file):
         module.exit_json(**result)
     try:
-        with open(state_file, encoding="utf-8") as handle:
-            record = json.load(handle)
-        steps = record["steps"]
-    except (OSError, ValueError, KeyError, TypeError) as exc:
-        module.fail_json(msg=f"{state_file} cannot be read ({exc}): undo the attachment by hand", **result)
-    if record.get("mount_point") != mount_point:
+        recorded, steps = read_state(state_file)
+    except AttachError as exc:
+        module.fail_json(msg=str(exc), **result)
+    if recorded != mount_point:
         module.fail_json(
-            msg=f"{state_file} records an attachment at {record.get('mount_point')}, not at {mount_point}: "
+            msg=f"{state_file} records an attachment at {recorded}, not at {mount_point}: "
             "undo it with that mount_point",
             **result,
         )
@@ -114,7 +105,7 @@ def run_module() -> None:
     try:
         result["undone"], _ = undo(module_runner(module), steps)
     except UndoError as exc:
-        keep(state_file, mount_point, exc.left)
+        write_state(state_file, mount_point, exc.left)
         result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)
         module.fail_json(
             msg=f"{exc}; the steps left are kept in {state_file}: fix that and run the detach again", **result

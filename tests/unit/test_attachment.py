@@ -14,6 +14,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import 
     STATE_DIR,
     AttachError,
     Attachment,
+    NoRootFound,
     UndoError,
     state_file_for,
     undo,
@@ -486,3 +487,28 @@ def test_lvm_config_accepts_only_the_targets_devices():
         'devices { filter = [ "a|^/dev/loop3p2$|", "a|^/dev/loop3p3$|", "r|.*|" ] '
         'global_filter = [ "a|^/dev/loop3p2$|", "a|^/dev/loop3p3$|", "r|.*|" ] use_devicesfile = 0 }'
     )
+
+
+def _chooser(monkeypatch, roots: set[int]) -> Attachment:
+    """An attachment whose partitions 1-3 are ext4 and whose probe finds a root on ``roots``."""
+    job = Attachment(run=FakeRunner(), mount_point="/mnt/x")
+    job.volumes = [Volume(fstype="ext4", number=n, device=f"/dev/loop7p{n}") for n in (1, 2, 3)]
+    job.volumes.append(Volume(fstype="LVM2_member", number=4, device="/dev/loop7p4"))
+    monkeypatch.setattr(job, "_probe_root", lambda v: {"root": v.number in roots, "why": "no etc/fstab"})
+    return job
+
+
+def test_several_roots_is_not_a_reason_to_look_inside_lvm(monkeypatch):
+    """Only "no root found" sends the search into LVM; several roots must stay that error."""
+    job = _chooser(monkeypatch, roots={1, 2})
+    with pytest.raises(AttachError, match="several filesystems") as raised:
+        job.choose_root("")
+    assert not isinstance(raised.value, NoRootFound)
+
+
+@pytest.mark.parametrize(
+    ("roots", "wanted"), [(set(), ""), ({1}, "vg0/root")], ids=["no root", "names an LV"]
+)
+def test_no_root_among_the_partitions_asks_for_lvm(monkeypatch, roots, wanted):
+    with pytest.raises(NoRootFound):
+        _chooser(monkeypatch, roots=roots).choose_root(wanted)
