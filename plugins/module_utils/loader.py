@@ -82,7 +82,10 @@ class RootLoader:
 
     def find(self, obj: Loaded, name: str, chain: list[Loaded]) -> Found:
         if "/" in name:
-            candidates = [(os.path.normpath(os.path.join(os.path.dirname(obj.path), name)), "path")]
+            # A NEEDED path may use $ORIGIN too (a bundled interpreter's $ORIGIN/../lib/libpython...).
+            origin = os.path.dirname(obj.path)
+            named = name.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
+            candidates = [(os.path.normpath(os.path.join(origin, named)), "path")]
         else:
             candidates = [(os.path.join(d, name), why) for d, why in self.search_dirs(obj, chain)]
         key = (tuple(candidates), obj.info.bits, obj.info.endian, obj.info.machine)

@@ -1,0 +1,120 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Change files inside a target root so that no failure leaves a half-written file behind.
+
+Every write goes to a temporary file in the same directory, is flushed to disk and renamed over
+the old name, so a reader (or a crash) sees the old file or the new one, never a mix. What is
+replaced is first copied into a backup directory inside the same root, path for path.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import stat
+import time
+
+from ansible_collections.lifeline.rescue.plugins.module_utils import rootfs
+
+
+class WriteError(Exception):
+    """A file in the target cannot be changed safely; the message says where and what to do."""
+
+
+def host_path(root: str, path: str) -> str:
+    """The rescuer's path of ``path`` in the root: its directory resolved inside the root, its last
+    component not followed (a link is replaced, never written through)."""
+    where = rootfs.resolve(root, path, follow_last=False)
+    if where.escaped:
+        raise WriteError(f"{path} in {root} leads out of the root ({'; '.join(where.links)}); not written")
+    return where.host
+
+
+def refuse_read_only(host: str) -> None:
+    directory = host if os.path.isdir(host) else os.path.dirname(host)
+    try:
+        flags = os.statvfs(directory).f_flag
+    except OSError as exc:
+        raise WriteError(f"{directory}: {exc.strerror}") from exc
+    if flags & os.ST_RDONLY:
+        raise WriteError(
+            f"{directory} is on a read-only filesystem: remount it read-write "
+            f"(mount -o remount,rw <its mount point>) and run again"
+        )
+
+
+def _sync_dir(directory: str) -> None:
+    fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """Replace ``host`` atomically with ``data``, owned by uid:gid with ``mode``."""
+    directory = os.path.dirname(host)
+    refuse_read_only(directory)
+    tmp = os.path.join(directory, f".{os.path.basename(host)}.lifeline-{os.getpid()}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+    try:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view) :]
+        os.fchown(fd, uid, gid)
+        os.fchmod(fd, stat.S_IMODE(mode))
+        os.fsync(fd)
+    except BaseException:
+        os.close(fd)
+        os.unlink(tmp)
+        raise
+    os.close(fd)
+    os.rename(tmp, host)
+    _sync_dir(directory)
+
+
+def write_link(host: str, target: str) -> None:
+    """Make ``host`` a symbolic link to ``target`` atomically (whatever it was before)."""
+    directory = os.path.dirname(host)
+    refuse_read_only(directory)
+    tmp = os.path.join(directory, f".{os.path.basename(host)}.lifeline-{os.getpid()}")
+    os.symlink(target, tmp)
+    try:
+        os.rename(tmp, host)
+    except BaseException:
+        os.unlink(tmp)
+        raise
+    _sync_dir(directory)
+
+
+def backup_dir_for(root: str, backup_dir: str, stamp: str | None = None) -> str:
+    """A new directory for this run's backups under ``backup_dir`` inside the root (created)."""
+    where = rootfs.resolve(root, backup_dir)
+    if where.escaped:
+        raise WriteError(f"the backup directory {backup_dir} leads out of {root}; choose another")
+    run = os.path.join(where.host, stamp or time.strftime("%Y%m%dT%H%M%S"))
+    os.makedirs(run, mode=0o700, exist_ok=True)
+    return run
+
+
+def backup(root: str, path: str, run_dir: str) -> str:
+    """Copy what is at ``path`` (a file, or a link as a link) into ``run_dir``; '' when nothing is there.
+
+    Returns the backup's path as seen inside the root.
+    """
+    host = host_path(root, path)
+    if not os.path.lexists(host):
+        return ""
+    dest = os.path.join(run_dir, path.lstrip("/"))
+    os.makedirs(os.path.dirname(dest), exist_ok=True)
+    if os.path.lexists(dest):
+        os.unlink(dest)
+    if os.path.islink(host):
+        os.symlink(os.readlink(host), dest)
+    elif os.path.isfile(host):
+        shutil.copy2(host, dest, follow_symlinks=False)
+        st = os.lstat(host)
+        os.chown(dest, st.st_uid, st.st_gid)
+    else:
+        raise WriteError(f"{path} in {root} is neither a file nor a link; not replaced")
+    return "/" + os.path.relpath(dest, os.path.abspath(root))
