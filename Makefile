@@ -35,7 +35,7 @@ help:
 	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
 	@echo "make test         setup, then every lane (lint+unit, then playbook+molecule), summary table"
 	@echo "make lint|unit|playbook|molecule   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
-	@echo "make demo         the demo (arrives with the restore-glibc playbook)"
+	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
 # ---- set-up --------------------------------------------------------------------------------
@@ -77,7 +77,7 @@ molecule: setup
 	@tools/run-lanes.sh molecule
 
 demo: setup
-	@echo "demo: the demo arrives with the restore-glibc playbook (playbooks/restore-glibc.yml); nothing to show yet"
+	@tools/demo.sh
 
 # ---- cleaning ------------------------------------------------------------------------------
 clean:

@@ -138,9 +138,16 @@ def md5_inside(root: str, path: str) -> str:
     return packages.md5_of(where.host)
 
 
-def glibc_problem(problem: str) -> bool:
-    """Whether a problem the whole-root audit found is the glibc's own: a member of the family not
-    found, a GLIBC_ symbol version missing, an interpreter missing or wrong."""
+# The directories a system's own glibc lives in; a glibc copy elsewhere (/opt/glibc-2.14) is another
+# installation whose files only its own loader loads, so the system's audit does not judge them.
+SYSTEM_LIBDIR = re.compile(r"^/(usr/)?lib(32|64|x32)?(/[^/]*-linux-gnu[^/]*)?$")
+
+
+def glibc_problem(path: str, problem: str) -> bool:
+    """Whether a problem the whole-root audit found at ``path`` is the system glibc's own: a member
+    of the family not found, a GLIBC_ symbol version missing, an interpreter missing or wrong."""
+    if FAMILY_NAME.match(os.path.basename(path)) and not SYSTEM_LIBDIR.match(os.path.dirname(path)):
+        return False
     name = os.path.basename(problem.split(":", 1)[0])
     return bool(FAMILY_NAME.match(name)) or "`GLIBC_" in problem or problem.startswith("interpreter ")
 

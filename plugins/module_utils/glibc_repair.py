@@ -210,6 +210,10 @@ def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> Non
     if not actions:
         return
     debs = {}
+    # Every directory the plan writes to is checked before the first write, so a read-only
+    # target is refused with nothing changed, backups included.
+    for action in actions:
+        safewrite.refuse_read_only(os.path.dirname(safewrite.host_path(root, action.path)))
     run_dir = safewrite.backup_dir_for(root, backup_dir)
     for action in actions:
         host = safewrite.host_path(root, action.path)

@@ -184,7 +184,9 @@ def report(found: audit.Audit, max_broken: int, seconds: float) -> dict:
     """The result keys of an audit, its details cut to ``max_broken`` items."""
     whole = found.as_dict()
     broken = sorted(whole["broken"], key=lambda f: f["path"])
-    glibc_problems = [f"{f['path']}: {p}" for f in broken for p in f["problems"] if glibc.glibc_problem(p)]
+    glibc_problems = [
+        f"{f['path']}: {p}" for f in broken for p in f["problems"] if glibc.glibc_problem(f["path"], p)
+    ]
     summary = whole["summary"]
     return {
         "summary": summary,

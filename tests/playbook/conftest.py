@@ -30,6 +30,14 @@ class Run:
             and e["event_data"].get("task", "").endswith(task)
         ]
 
+    def changed(self) -> list[str]:
+        """The names of the tasks that reported a change."""
+        return [
+            e["event_data"].get("task", "")
+            for e in self.events
+            if e.get("event") == "runner_on_ok" and e["event_data"]["res"].get("changed")
+        ]
+
     def failures(self) -> list[str]:
         return [
             str(e["event_data"]["res"].get("msg", ""))
@@ -40,10 +48,11 @@ class Run:
 
 @pytest.fixture
 def run_playbook(tmp_path):
-    def run(playbook: str, **extravars) -> Run:
+    def run(playbook: str, cmdline: str = "", **extravars) -> Run:
         path = REPO / playbook if "/" in playbook else Path(__file__).parent / "playbooks" / playbook
-        private = tmp_path / "runner"
-        private.mkdir(exist_ok=True)
+        # A private data directory per run: ansible-runner keeps a run's cmdline and settings in it.
+        private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
+        private.mkdir()
         runner = ansible_runner.run(
             private_data_dir=str(private),
             project_dir=str(REPO),
@@ -55,6 +64,7 @@ def run_playbook(tmp_path):
                 # The ansible-playbook of the environment running the tests, not one found elsewhere.
                 "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
             },
+            cmdline=cmdline or None,
             quiet=True,
         )
         return Run(runner.status, runner.rc, list(runner.events))

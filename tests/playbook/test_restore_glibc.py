@@ -1,0 +1,230 @@
+"""restore-glibc through real playbook runs on copies of real Debian roots broken like the incidents.
+
+The proof of each repair is independent of the code under test: the target's own programs run in a
+chroot, and the restored files equal the pristine tree's byte for byte.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import shutil
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, TREES, mounts_under
+
+FAULTS = REPO / "tests" / "faults" / "glibc.sh"
+DEBS = TREES.parent / "debs"
+OTHER = {"bullseye": "bookworm", "bookworm": "bullseye", "trixie": "bullseye"}
+
+
+def deb_of(suite: str) -> Path:
+    found = sorted((DEBS / suite).glob("libc6_*_amd64.deb"))
+    if not found:
+        pytest.fail(f"no libc6 .deb in {DEBS / suite}: run `make images` (debootstrap keeps them there)")
+    return found[-1]
+
+
+def broken_copy(tmp_path: Path, suite: str, fault: str) -> Path:
+    """A copy of the suite's tree with ``fault`` planted by the fixture script."""
+    root = tmp_path / f"{suite}-{fault}"
+    subprocess.run(["cp", "-a", str(TREES / suite), str(root)], check=True)
+    extra = {
+        "libc_foreign": [str((TREES / OTHER[suite] / "lib/x86_64-linux-gnu/libc.so.6").resolve())],
+        "libm_deleted": [str(deb_of(suite))],
+    }.get(fault, [])
+    subprocess.run(["sh", str(FAULTS), str(root), fault, *extra], check=True, capture_output=True)
+    return root
+
+
+def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, check=False)
+
+
+def md5(path: Path) -> str:
+    return hashlib.md5(path.read_bytes()).hexdigest()
+
+
+def lib_listing(root: Path) -> dict[str, str]:
+    """Every name in the root's library directory: link text or md5, to compare before and after."""
+    libdir = root / "usr/lib/x86_64-linux-gnu"
+    return {
+        p.name: ("-> " + str(p.readlink())) if p.is_symlink() else md5(p) if p.is_file() else "dir"
+        for p in sorted(libdir.iterdir())
+    }
+
+
+def report_of(report_dir: Path) -> dict:
+    [report] = report_dir.glob("restore-glibc-*.json")
+    return json.loads(report.read_text())
+
+
+# suite, fault, needs the package file, the source the repair must take
+CASES = [
+    ("bullseye", "libc_renamed", False, "the root's own file"),
+    ("bookworm", "libc_renamed", False, "renamed-away copy"),
+    ("trixie", "loader_link_removed", False, "the root's own file"),
+    ("bookworm", "libm_deleted", False, "package cache"),
+    ("bullseye", "libc_foreign", False, "the root's own file"),
+    ("trixie", "libc_foreign", True, "package file"),
+    ("bookworm", "glibc_deleted", True, "package file"),
+]
+
+
+@pytest.mark.parametrize(
+    ("suite", "fault", "with_package", "source"), CASES, ids=[f"{c[0]}-{c[1]}" for c in CASES]
+)
+def test_a_broken_root_is_restored_and_its_programs_run(
+    run_playbook, tmp_path, suite, fault, with_package, source
+):
+    root = broken_copy(tmp_path, suite, fault)
+    before = chroot(root, "/usr/bin/python3", "-c", "pass")
+    assert before.returncode != 0
+    assert any(
+        sign in before.stderr
+        for sign in ("error while loading shared libraries", "version `GLIBC_", "No such file or directory")
+    ), before.stderr
+
+    extra = {"glibc_restore_source": str(deb_of(suite))} if with_package else {}
+    run = run_playbook(
+        "playbooks/restore-glibc.yml",
+        target_root=str(root),
+        lifeline_report_dir=str(tmp_path / "reports"),
+        **extra,
+    )
+    assert run.status == "successful", run.failures()
+
+    # Independent proof: the target's own programs, and the files equal the pristine tree's.
+    for argv in (
+        ["/bin/true"],
+        ["/bin/ls", "/"],
+        ["/bin/sh", "-c", "echo ok"],
+        ["/usr/bin/python3", "-c", "import math"],
+    ):
+        done = chroot(root, *argv)
+        assert done.returncode == 0, (argv, done.stderr)
+    pristine, after = lib_listing(TREES / suite), lib_listing(root)
+    assert {name: after.get(name) for name in pristine} == pristine
+    report = report_of(tmp_path / "reports")
+    assert report["result"] == "repaired"
+    assert source in {a["source"] for a in report["actions"]}
+    assert report["verification"]["glibc_problems"] == []
+    assert [s["rc"] for s in report["verification"]["smoke_test"]] == [0, 0, 0, 0]
+    assert mounts_under(root) == []
+
+
+def test_check_mode_changes_nothing_and_a_second_run_changes_nothing(run_playbook, tmp_path):
+    root = broken_copy(tmp_path, "bookworm", "libc_renamed")
+    listing = lib_listing(root)
+    run = run_playbook(
+        "playbooks/restore-glibc.yml",
+        "--check --diff",
+        target_root=str(root),
+        lifeline_report_dir=str(tmp_path / "r1"),
+    )
+    assert run.status == "successful", run.failures()
+    assert lib_listing(root) == listing
+    [planned] = run.results("Diagnose and restore the glibc family")
+    assert [a["origin"] for a in planned["actions"]] == ["/usr/lib/x86_64-linux-gnu/libc.so.6.bak"]
+    assert "libc.so.6: missing" in planned["diff"]["before"]
+
+    first = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(root), lifeline_report_dir=str(tmp_path / "r2")
+    )
+    assert first.status == "successful", first.failures()
+    second = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(root), lifeline_report_dir=str(tmp_path / "r3")
+    )
+    assert second.status == "successful", second.failures()
+    assert second.changed() == []
+    assert report_of(tmp_path / "r3")["result"] == "healthy, nothing to do"
+
+
+def test_a_healthy_root_is_left_alone(run_playbook, tmp_path, debian_tree):
+    run = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(debian_tree), lifeline_report_dir=str(tmp_path)
+    )
+    assert run.status == "successful", run.failures()
+    assert run.changed() == []
+    report = report_of(tmp_path)
+    assert report["result"] == "healthy, nothing to do"
+    assert report["found"]["audit"]["broken_files"] == 0
+    assert report["glibc"]["package"].startswith("libc6 ")
+
+
+def test_without_a_good_copy_it_says_what_to_give(run_playbook, tmp_path):
+    root = broken_copy(tmp_path, "bookworm", "glibc_deleted")
+    listing = lib_listing(root)
+    run = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(root), lifeline_report_dir=str(tmp_path / "r")
+    )
+    assert run.status == "failed"
+    [message] = set(run.failures())  # the failing task and the re-raise after the report
+    assert "no good copy found for" in message and "glibc_restore_source" in message
+    assert "libc6 2.36" in message
+    assert lib_listing(root) == listing
+    assert report_of(tmp_path / "r")["result"].startswith("failed: no good copy found")
+
+
+def test_a_package_of_another_glibc_is_refused(run_playbook, tmp_path):
+    root = broken_copy(tmp_path, "bookworm", "glibc_deleted")
+    listing = lib_listing(root)
+    run = run_playbook(
+        "playbooks/restore-glibc.yml",
+        target_root=str(root),
+        glibc_restore_source=str(deb_of("trixie")),
+        lifeline_report_dir=str(tmp_path / "r"),
+    )
+    assert run.status == "failed"
+    assert any("is libc6 2.41" in m and "the target has libc6 2.36" in m for m in run.failures()), (
+        run.failures()
+    )
+    assert lib_listing(root) == listing
+
+
+def test_a_read_only_target_is_refused_and_left_as_it_was(run_playbook, tmp_path):
+    root = broken_copy(tmp_path, "bookworm", "libc_renamed")
+    listing = lib_listing(root)
+    view = tmp_path / "ro"
+    view.mkdir()
+    subprocess.run(["mount", "--bind", str(root), str(view)], check=True)
+    try:
+        subprocess.run(["mount", "-o", "remount,bind,ro", str(view)], check=True)
+        run = run_playbook(
+            "playbooks/restore-glibc.yml", target_root=str(view), lifeline_report_dir=str(tmp_path / "r")
+        )
+    finally:
+        subprocess.run(["umount", str(view)], check=True)
+    assert run.status == "failed"
+    assert any("read-only" in m and "remount" in m for m in run.failures()), run.failures()
+    assert lib_listing(root) == listing
+
+
+def test_conflicting_targets_are_refused(run_playbook, tmp_path):
+    run = run_playbook("playbooks/restore-glibc.yml", target_root=str(tmp_path), target_image="/x.img")
+    assert run.status == "failed"
+    assert any("target_root and target_image" in m for m in run.failures())
+
+
+def test_not_a_linux_root_is_refused(run_playbook, tmp_path):
+    (tmp_path / "empty").mkdir()
+    run = run_playbook("playbooks/restore-glibc.yml", target_root=str(tmp_path / "empty"))
+    assert run.status == "failed"
+    assert any("does not look like a Linux root" in m for m in run.failures())
+
+
+def test_a_root_without_glibc_is_refused(run_playbook, tmp_path):
+    root = tmp_path / "static"
+    for name in ("etc", "usr/bin", "bin"):
+        (root / name).mkdir(parents=True, exist_ok=True)
+    (root / "etc/os-release").write_text("ID=tiny\n")
+    (root / "etc/fstab").write_text("")
+    shutil.copy(shutil.which("true") or "/bin/true", root / "usr/bin/notelf")
+    (root / "usr/bin/notelf").write_bytes(b"#!/bin/sh\n")
+    run = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(root), lifeline_report_dir=str(tmp_path / "r")
+    )
+    assert run.status == "failed"
+    assert any("no dynamically linked program found" in m for m in run.failures()), run.failures()
