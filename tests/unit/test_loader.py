@@ -136,3 +136,21 @@ def test_an_absolute_link_to_a_foreign_glibc_resolves_inside_the_root(tmp_path):
 )
 def test_expand(search, origin_of, expected):
     assert loader.expand(search, origin_of) == expected
+
+
+@pytest.mark.parametrize(
+    "needed",
+    ["$ORIGIN/../lib/libc.so.6", "${ORIGIN}/../lib/libc.so.6", "../lib/libc.so.6"],
+    ids=["$ORIGIN", "${ORIGIN}", "relative"],
+)
+def test_a_needed_path_with_origin_resolves_beside_the_object(tmp_path, needed):
+    """A bundled interpreter's NEEDED "$ORIGIN/../lib/libpython..." names a file, not a search."""
+    source = tree("bookworm") / "usr/lib/x86_64-linux-gnu/libc.so.6"
+    (tmp_path / "opt/app/lib").mkdir(parents=True)
+    (tmp_path / "opt/app/lib/libc.so.6").write_bytes(source.read_bytes())
+    rl = loader.RootLoader(str(tmp_path))
+    me = loader.Loaded(path="/opt/app/bin/tool", info=rl.read("/opt/app/lib/libc.so.6"))
+
+    found = rl.find(me, needed, [])
+
+    assert (found.path, found.how) == ("/opt/app/lib/libc.so.6", "path")
