@@ -138,7 +138,9 @@ def plan(root: str, diagnosis: glibc.Diagnosis, source: str = "") -> list[Action
     )
     for finding in ordered:
         member = by_path.get(finding.path) or glibc.Member(path=finding.path, kind="link")
-        action = _relink(root, diagnosis, member, broken, actions)
+        action = _top_level_link(root, diagnosis, member.path) or _relink(
+            root, diagnosis, member, broken, actions
+        )
         if action is None and finding.renamed_away:
             copy = finding.renamed_away[0]
             action = Action(member.path, "restore", "renamed-away copy", "", "", md5=member.md5, origin=copy)
@@ -172,6 +174,19 @@ def plan(root: str, diagnosis: glibc.Diagnosis, source: str = "") -> list[Action
                 )
             )
     return actions
+
+
+def _top_level_link(root: str, diagnosis: glibc.Diagnosis, path: str) -> Action | None:
+    """A merged-/usr root whose top-level directory link is gone (/lib64 -> usr/lib64): put it back,
+    when /usr holds what the member needs."""
+    parent = os.path.dirname(path)
+    if not diagnosis.identity.merged_usr or parent.count("/") != 1 or rootfs.lexists(root, parent):
+        return None
+    if not rootfs.lexists(root, "/usr" + path):
+        return None
+    return Action(
+        parent, "relink", "the merged /usr layout", "", f"link -> usr{parent}", origin="/usr" + parent
+    )
 
 
 def _relink(

@@ -6,6 +6,7 @@
 #   libc_foreign FILE    libc.so.6 replaced by a link to FILE (a libc of another glibc release)
 #                        copied under /opt/glibc-<version>/lib (incident 2)
 #   loader_link_removed  the /lib64 link to the loader removed
+#   lib64_link_removed   a merged-/usr root's top-level /lib64 -> usr/lib64 link removed
 #   libm_deleted FILE    libm.so.6 and the file it leads to deleted; FILE (the root's libc6 .deb)
 #                        put in the root's package cache to recover from
 #   glibc_deleted        libc, libm, libpthread, libdl, librt and libresolv deleted, with no copy
@@ -44,6 +45,10 @@ case $fault in
     loader=$(ls "$root"/lib64/ld-linux*.so.* | head -n 1)
     [ -L "$loader" ] || { echo "$loader is not a link" >&2; exit 2; }
     rm -f "$loader"
+    ;;
+  lib64_link_removed)
+    [ -L "$root/lib64" ] || { echo "$root/lib64 is not a link (not a merged-/usr root)" >&2; exit 2; }
+    rm -f "$root/lib64"
     ;;
   libm_deleted)
     [ -f "$file" ] || { echo "libm_deleted needs the root's libc6 .deb" >&2; exit 2; }

@@ -66,6 +66,7 @@ CASES = [
     ("bullseye", "libc_renamed", False, "the root's own file"),
     ("bookworm", "libc_renamed", False, "renamed-away copy"),
     ("trixie", "loader_link_removed", False, "the root's own file"),
+    ("trixie", "lib64_link_removed", False, "the merged /usr layout"),
     ("bookworm", "libm_deleted", False, "package cache"),
     ("bullseye", "libc_foreign", False, "the root's own file"),
     ("trixie", "libc_foreign", True, "package file"),
