@@ -120,7 +120,8 @@ class Diagnosis:
 def file_version(host_path: str) -> str:
     """The glibc release a loader or libc file says it belongs to; empty when it does not say."""
     match = VERSIONED_NAME.search(os.path.basename(host_path))
-    if match:
+    # libthread_db-1.0.so names its own interface version, not the glibc release it belongs to.
+    if match and not os.path.basename(host_path).startswith("libthread_db-"):
         return match.group(1)
     try:
         with open(host_path, "rb") as handle:
@@ -289,10 +290,9 @@ def _stem(name: str) -> str:
 
 
 def _soname(root: str, path: str) -> str:
-    where = rootfs.resolve(root, path)
     try:
-        return elf.read_elf(where.host).soname or ""
-    except elf.ElfError:
+        return elf.read_elf(rootfs.resolve(root, path).host).soname or ""
+    except (elf.ElfError, rootfs.RootError):  # a member that is now a link loop has no soname to read
         return ""
 
 
@@ -437,7 +437,10 @@ def renamed_away(root: str, member: Member, identity: Identity) -> list[str]:
 
 def good_copy(root: str, inside: str, member: Member, identity: Identity) -> bool:
     """Whether the file at ``inside`` can stand in for the member: its checksum, else its release."""
-    where = rootfs.resolve(root, inside)
+    try:
+        where = rootfs.resolve(root, inside)
+    except rootfs.RootError:  # a copy that is a link loop is no copy
+        return False
     if where.escaped or not os.path.isfile(where.host):
         return False
     if member.md5:
@@ -490,7 +493,9 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
                 )
     for source, number, value in environment_settings(root):
         for directory in value.split(":"):
-            foreign = foreign_glibc_in(root, directory, identity) if directory.startswith("/") else ""
+            if not directory.startswith("/") or rootfs.resolve(root, directory).inside in own:
+                continue
+            foreign = foreign_glibc_in(root, directory, identity)
             if foreign:
                 findings.append(
                     Finding(

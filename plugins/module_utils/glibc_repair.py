@@ -282,13 +282,18 @@ def _existing_owner(host: str) -> tuple[int, int, int] | None:
 
 
 def _disable_line(root: str, action: Action, run_dir: str) -> None:
-    host = rootfs.resolve(root, action.path).host
+    where = rootfs.resolve(root, action.path)
+    host = where.host
     with open(host, "rb") as handle:
-        lines = handle.read().split(b"\n")
+        # Lines numbered as the readers number them (str.splitlines: a form feed or a lone CR ends
+        # one too); surrogateescape gives back every byte as it was.
+        lines = handle.read().decode("utf-8", "surrogateescape").splitlines(keepends=True)
     index = action.line - 1
-    if index >= len(lines) or lines[index].startswith(DISABLED.encode()):
+    if index >= len(lines) or lines[index].startswith(DISABLED):
         return
-    lines[index] = DISABLED.encode() + lines[index]
+    lines[index] = DISABLED + lines[index]
     st = os.stat(host)
-    action.backup = safewrite.backup(root, action.path, run_dir)
-    safewrite.write_file(host, b"\n".join(lines), st.st_mode, st.st_uid, st.st_gid)
+    # The file the line is in, not a link leading to it: the backup must hold the text as it was.
+    action.backup = safewrite.backup(root, where.inside, run_dir)
+    data = "".join(lines).encode("utf-8", "surrogateescape")
+    safewrite.write_file(host, data, st.st_mode, st.st_uid, st.st_gid)

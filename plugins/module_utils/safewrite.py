@@ -69,7 +69,11 @@ def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
         os.unlink(tmp)
         raise
     os.close(fd)
-    os.rename(tmp, host)
+    try:
+        os.rename(tmp, host)
+    except BaseException:
+        os.unlink(tmp)
+        raise
     _sync_dir(directory)
 
 
@@ -108,13 +112,15 @@ def backup(root: str, path: str, run_dir: str) -> str:
     dest = os.path.join(run_dir, path.lstrip("/"))
     os.makedirs(os.path.dirname(dest), exist_ok=True)
     if os.path.lexists(dest):
-        os.unlink(dest)
+        # Changed twice in one run (two lines of one file): the first backup holds it as it was.
+        return "/" + os.path.relpath(dest, os.path.abspath(root))
     if os.path.islink(host):
         os.symlink(os.readlink(host), dest)
     elif os.path.isfile(host):
         shutil.copy2(host, dest, follow_symlinks=False)
         st = os.lstat(host)
         os.chown(dest, st.st_uid, st.st_gid)
+        os.chmod(dest, stat.S_IMODE(st.st_mode))  # chown cleared setuid and setgid
     else:
         raise WriteError(f"{path} in {root} is neither a file nor a link; not replaced")
     return "/" + os.path.relpath(dest, os.path.abspath(root))
