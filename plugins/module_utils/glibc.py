@@ -466,7 +466,7 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
     }
     own.add(rootfs.resolve(root, identity.libdir).inside)
     for entry in conf:
-        if rootfs.resolve(root, entry.path).inside in own:
+        if _inside(root, entry.path) in own:
             continue
         foreign = foreign_glibc_in(root, entry.path, identity)
         if foreign:
@@ -493,7 +493,7 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
                 )
     for source, number, value in environment_settings(root):
         for directory in value.split(":"):
-            if not directory.startswith("/") or rootfs.resolve(root, directory).inside in own:
+            if not directory.startswith("/") or _inside(root, directory) in own:
                 continue
             foreign = foreign_glibc_in(root, directory, identity)
             if foreign:
@@ -508,10 +508,21 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
     return findings
 
 
+def _inside(root: str, path: str) -> str:
+    """Where ``path`` leads inside the root; '' for a link loop (which the loader just skips)."""
+    try:
+        return rootfs.resolve(root, path).inside
+    except rootfs.RootError:
+        return ""
+
+
 def foreign_glibc_in(root: str, directory: str, identity: Identity) -> str:
     """'glibc X (libc.so.6)' when the directory holds a libc or loader of another release."""
     for name in ("libc.so.6", os.path.basename(identity.interpreter)):
-        where = rootfs.resolve(root, os.path.join(directory, name))
+        try:
+            where = rootfs.resolve(root, os.path.join(directory, name))
+        except rootfs.RootError:
+            continue
         if where.escaped or not os.path.isfile(where.host):
             continue
         version = file_version(where.host)
@@ -521,7 +532,10 @@ def foreign_glibc_in(root: str, directory: str, identity: Identity) -> str:
 
 
 def preload_problem(root: str, path: str, identity: Identity) -> str:
-    where = rootfs.resolve(root, path)
+    try:
+        where = rootfs.resolve(root, path)
+    except rootfs.RootError:
+        return "is a link loop (every program prints an error about it)"
     if where.escaped:
         return "leads out of the root"
     if not os.path.exists(where.host):

@@ -161,8 +161,11 @@ def plan(root: str, diagnosis: glibc.Diagnosis, source: str = "") -> list[Action
             + ": give the package file of the target's glibc as glibc_restore_source"
             + (f" ({diagnosis.identity.package})" if diagnosis.identity.package else "")
         )
+    disabled = set()
     for finding in diagnosis.findings:
-        if finding.problem == "config":
+        # One line may name several foreign directories: it is commented out once.
+        if finding.problem == "config" and (finding.path, finding.line) not in disabled:
+            disabled.add((finding.path, finding.line))
             actions.append(
                 Action(
                     finding.path,

@@ -51,11 +51,18 @@ def _sync_dir(directory: str) -> None:
         os.close(fd)
 
 
+def _temp_name(host: str) -> str:
+    """A fresh name beside ``host``: a temporary file left by a killed run never blocks this one."""
+    return os.path.join(
+        os.path.dirname(host), f".{os.path.basename(host)}.lifeline-{os.getpid()}-{os.urandom(4).hex()}"
+    )
+
+
 def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
     """Replace ``host`` atomically with ``data``, owned by uid:gid with ``mode``."""
     directory = os.path.dirname(host)
     refuse_read_only(directory)
-    tmp = os.path.join(directory, f".{os.path.basename(host)}.lifeline-{os.getpid()}")
+    tmp = _temp_name(host)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
         view = memoryview(data)
@@ -81,7 +88,7 @@ def write_link(host: str, target: str) -> None:
     """Make ``host`` a symbolic link to ``target`` atomically (whatever it was before)."""
     directory = os.path.dirname(host)
     refuse_read_only(directory)
-    tmp = os.path.join(directory, f".{os.path.basename(host)}.lifeline-{os.getpid()}")
+    tmp = _temp_name(host)
     os.symlink(target, tmp)
     try:
         os.rename(tmp, host)

@@ -781,3 +781,34 @@ def test_a_read_only_part_of_the_target_stops_the_repair_before_any_change(fresh
     with pytest.raises(safewrite.WriteError, match="read-only filesystem: remount it read-write"):
         glibc_repair.apply(str(root), actions, "", BACKUPS)
     assert listing(root) == before
+
+
+def test_loops_in_loader_configuration_do_not_stop_the_diagnosis(fresh):
+    """A looping ld.so.conf directory, LD_LIBRARY_PATH entry or preload entry: the loader skips the
+    first two; the preload entry is a finding. Nothing raises."""
+    root = fresh("bookworm")
+    (root / "opt/a").symlink_to("/opt/b")
+    (root / "opt/b").symlink_to("/opt/a")
+    (root / "etc/ld.so.conf.d/loop.conf").write_text("/opt/a\n")
+    (root / "etc/environment").write_text("LD_LIBRARY_PATH=/opt/a/lib\n")
+    (root / "etc/ld.so.preload").write_text("/opt/a/libx.so\n")
+
+    found = glibc.diagnose(str(root)).findings
+
+    assert [(f.path, f.problem, f.line) for f in found] == [("/etc/ld.so.preload", "config", 1)]
+    assert "link loop" in found[0].detail
+
+
+def test_one_line_naming_two_foreign_directories_is_disabled_once(fresh):
+    root = fresh("bookworm")
+    foreign = (tree("bullseye") / "lib/x86_64-linux-gnu/libc.so.6").resolve()
+    for name in ("one", "two"):
+        (root / f"opt/{name}").mkdir()
+        shutil.copy2(foreign, root / f"opt/{name}/libc.so.6")
+    (root / "etc/environment").write_text("LD_LIBRARY_PATH=/opt/one:/opt/two\n")
+    diagnosis = glibc.diagnose(str(root))
+    assert len(diagnosis.findings) == 2
+
+    actions = glibc_repair.plan(str(root), diagnosis)
+
+    assert [(a.path, a.action, a.line) for a in actions] == [("/etc/environment", "disable", 1)]
