@@ -5,12 +5,15 @@
 # library directories) from, in order: its versioned file beside it (libm-2.31.so), a copy renamed
 # away beside it (libm.so.6.bak), the package cache, SOURCE_DEB. The last line of the output is
 #   python-command: COMMAND
-# the command that starts python: PYTHON itself when it starts, else the target's own loader run
-# directly with --library-path STAGE. The glibc_restore module then repairs the system properly
-# (backups, checksums) and the verification runs the plain PYTHON again.
+# the command that starts python: PYTHON itself when it starts, else STAGE/python, a script that
+# runs PYTHON through the target's own loader with --library-path STAGE. One path, not the loader
+# command line itself: ansible-core 2.19 quotes ansible_python_interpreter as one word (shlex.join
+# in build_module_command), so a command with arguments would be looked up as a file name.
+# The glibc_restore module then repairs the system properly (backups, checksums) and the
+# verification runs the plain PYTHON again.
 set -u
 python=${1:-/usr/bin/python3}
-stage=${2:-/run/lifeline/glibc-stage}
+stage=${2:-/var/lib/lifeline/glibc-stage}
 source=${3:-}
 
 say() { printf '%s\n' "$*"; }
@@ -32,6 +35,10 @@ libdir=$(dirname "$(readlink -f "$loader")")
 dirs="$libdir /lib64 /usr/lib64 /lib /usr/lib"
 
 mkdir -p "$stage" && chmod 700 "$stage" || die "cannot create $stage"
+# A check-mode run leaves its stage (python needs it until that play ends): say what it holds.
+for kept in "$stage"/*; do
+  [ -L "$kept" ] && say "staged ${kept##*/} from $(readlink "$kept") (by an earlier run)"
+done
 
 version=$(sed -n '/^Package: libc6$/,/^$/s/^Version: //p' /var/lib/dpkg/status 2>/dev/null | head -n 1)
 arch=$(sed -n '/^Package: libc6$/,/^$/s/^Architecture: //p' /var/lib/dpkg/status 2>/dev/null | head -n 1)
@@ -66,20 +73,28 @@ stage_one() {
       ln -sfn "$found" "$stage/$name" && say "staged $name from $found" && return 0
     done
   done
-  [ -z "$version" ] || from_deb "$name" "/var/cache/apt/archives/$debname" && return 0
+  if [ -n "$version" ] && from_deb "$name" "/var/cache/apt/archives/$debname"; then return 0; fi
   for deb in "$source" "$source"/libc6_*.deb; do
     [ -n "$source" ] && from_deb "$name" "$deb" && return 0
   done
   return 1
 }
 
-command="$loader --library-path $stage $python"
 tries=0
-while ! errors=$($command -c pass 2>&1); do
+while ! errors=$("$loader" --library-path "$stage" "$python" -c pass 2>&1); do
   tries=$((tries + 1))
   name=$(say "$errors" | sed -n 's/.*error while loading shared libraries: \([^:]*\): cannot open.*/\1/p' | head -n 1)
   [ -n "$name" ] && [ "$tries" -le 16 ] || die "python still does not start: $errors"
   [ ! -e "$stage/$name" ] || die "python still cannot load $name from $stage: $errors"
   stage_one "$name" || die "python cannot load $name and no good copy was found (beside it, in /var/cache/apt/archives/$debname${source:+, in $source}): give glibc_restore_source"
 done
-say "python-command: $command"
+# quote WORD: WORD as one shell word.
+quote() { printf "'%s'" "$(printf '%s' "$1" | sed "s/'/'\\\\''/g")"; }
+cat >"$stage/python" <<EOF || die "cannot write $stage/python"
+#!/bin/sh
+# $python through the system's own loader, with the libraries staged beside this script.
+exec $(quote "$loader") --library-path $(quote "$stage") $(quote "$python") "\$@"
+EOF
+chmod 755 "$stage/python" || die "cannot make $stage/python executable"
+"$stage/python" -c pass || die "$stage/python does not start python"
+say "python-command: $stage/python"

@@ -1,0 +1,80 @@
+#!/bin/bash
+# Raw disk images as the molecule scenarios attach them by hand, independently of lifeline's own
+# code (shared by every scenario: installed as /usr/local/sbin/disk in a rescuer container).
+#   disk attach IMAGE            a loop device with the image's partitions; prints the loop device
+#   disk detach LOOP             undo attach: partition mappings, their /dev nodes, the loop device
+#   disk mount IMAGE DIR [OPTS]  attach, then mount the image's last partition (the root) at DIR
+#   disk unmount DIR             unmount DIR and detach the loop device it was on
+#   disk detach-images DIR       every loop device backed by an image under DIR (seen from here):
+#                                whatever is mounted from it unmounted, then detached; prints each
+#   disk detach-backing REGEX    the same for loop devices whose backing file (as the kernel names it
+#                                to this mount namespace) matches REGEX: for the host, which sees a
+#                                container's images under its storage path, or "(deleted)" ones
+# Partition nodes are created when this container's /dev lacks them (podman's /dev is static);
+# `losetup -P` does not map partitions here, `partx -a` does.
+set -euo pipefail
+
+attach() {
+  local disk sys node
+  disk=$(losetup --find --show "$1")
+  [ -b "$disk" ] || mknod "$disk" b $(tr ':' ' ' <"/sys/class/block/${disk#/dev/}/dev")
+  partx --add "$disk"
+  for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
+    [ -e "$sys" ] || continue
+    node=/dev/${sys##*/}
+    [ -b "$node" ] || mknod "$node" b $(tr ':' ' ' <"$sys/dev")
+  done
+  echo "$disk"
+}
+
+detach() {
+  partx --delete "$1" 2>/dev/null || true
+  rm -f "$1"p[0-9]*
+  losetup --detach "$1"
+}
+
+# unmount_from LOOP: unmount every mount of the loop device or of its partitions, deepest first.
+unmount_from() {
+  local target
+  awk -v loop="$1" '$1 ~ "^" loop "(p[0-9]+)?$" { print $2 }' /proc/self/mounts | tac |
+    while read -r target; do umount "$(printf '%b' "$target")"; done
+}
+
+detach_all() {
+  local loop
+  for loop in "$@"; do
+    unmount_from "$loop"
+    detach "$loop"
+    echo "detached $loop"
+  done
+}
+
+case ${1:-} in
+  attach) attach "$2" ;;
+  detach) detach "$2" ;;
+  mount)
+    disk=$(attach "$2")
+    mkdir -p "$3"
+    mount ${4:+-o "$4"} "$(ls "$disk"p[0-9]* | sort -V | tail -1)" "$3" || { detach "$disk"; exit 1; }
+    ;;
+  unmount)
+    source=$(findmnt --noheadings --output SOURCE --mountpoint "$2")
+    umount "$2"
+    detach "${source%p[0-9]*}"
+    ;;
+  detach-images)
+    shopt -s nullglob
+    for image in "$2"/*.img; do
+      # shellcheck disable=SC2046  # one loop device name a word
+      detach_all $(losetup --associated "$image" --noheadings --output NAME)
+    done
+    ;;
+  detach-backing)
+    # shellcheck disable=SC2046
+    detach_all $(losetup --list --noheadings --output NAME,BACK-FILE | awk -v re="$2" '$0 ~ re { print $1 }')
+    ;;
+  *)
+    sed -n '2,/^set /p' "$0" | sed '$d' >&2
+    exit 2
+    ;;
+esac
