@@ -76,12 +76,7 @@ def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
         os.unlink(tmp)
         raise
     os.close(fd)
-    try:
-        os.rename(tmp, host)
-    except BaseException:
-        os.unlink(tmp)
-        raise
-    _sync_dir(directory)
+    _replace(tmp, host)
 
 
 def write_link(host: str, target: str) -> None:
@@ -90,12 +85,17 @@ def write_link(host: str, target: str) -> None:
     refuse_read_only(directory)
     tmp = _temp_name(host)
     os.symlink(target, tmp)
+    _replace(tmp, host)
+
+
+def _replace(tmp: str, host: str) -> None:
+    """Rename ``tmp`` over ``host`` and flush the directory; a failed rename leaves no ``tmp`` behind."""
     try:
         os.rename(tmp, host)
     except BaseException:
         os.unlink(tmp)
         raise
-    _sync_dir(directory)
+    _sync_dir(os.path.dirname(host))
 
 
 def backup_dir_for(root: str, backup_dir: str, stamp: str | None = None) -> str:

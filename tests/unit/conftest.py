@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import contextlib
+import os
+import shutil
 import signal
 import sys
 from collections.abc import Callable, Iterator
@@ -42,3 +44,31 @@ def _deadline(seconds: float) -> Iterator[None]:
 def deadline() -> Callable[[float], contextlib.AbstractContextManager[None]]:
     """``with deadline(5): call()`` fails the test instead of hanging it when ``call`` never returns."""
     return _deadline
+
+
+# The bookworm files the small root is made of; Debian's trees hold them (trees.py).
+_LIBDIR = "lib/x86_64-linux-gnu"
+
+
+@pytest.fixture
+def small_root(tmp_path) -> Path:
+    """A merged-/usr root holding bookworm's /usr/bin/true, sh (dash), its libc and its loader."""
+    from trees import debian_tree
+
+    source = debian_tree("bookworm")
+    root = tmp_path / "root"
+    for name in (
+        "usr/bin/true",
+        "usr/bin/dash",
+        f"usr/{_LIBDIR}/libc.so.6",
+        f"usr/{_LIBDIR}/ld-linux-x86-64.so.2",
+    ):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(source / name, root / name)
+    for link in ("bin", "lib", "sbin"):
+        os.symlink(f"usr/{link}", root / link)
+    (root / "lib64").mkdir()
+    os.symlink(f"/{_LIBDIR}/ld-linux-x86-64.so.2", root / "lib64" / "ld-linux-x86-64.so.2")
+    (root / "etc").mkdir()
+    (root / "etc" / "ld.so.conf").write_text(f"/{_LIBDIR}\n/usr/{_LIBDIR}\n")
+    return root

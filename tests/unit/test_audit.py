@@ -21,28 +21,6 @@ def test_a_healthy_debian_root_has_no_findings(suite):
     assert result.links == []
 
 
-@pytest.fixture
-def small_root(tmp_path) -> Path:
-    """A merged-/usr root holding bookworm's /usr/bin/true, sh (dash), its libc and its loader."""
-    source = tree("bookworm")
-    root = tmp_path / "root"
-    for name in (
-        "usr/bin/true",
-        "usr/bin/dash",
-        f"usr/{LIBDIR}/libc.so.6",
-        f"usr/{LIBDIR}/ld-linux-x86-64.so.2",
-    ):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, root / name)
-    for link in ("bin", "lib", "sbin"):
-        os.symlink(f"usr/{link}", root / link)
-    (root / "lib64").mkdir()
-    os.symlink(f"/{LIBDIR}/ld-linux-x86-64.so.2", root / "lib64" / "ld-linux-x86-64.so.2")
-    (root / "etc").mkdir()
-    (root / "etc" / "ld.so.conf").write_text(f"/{LIBDIR}\n/usr/{LIBDIR}\n")
-    return root
-
-
 def problems(root: Path) -> dict[str, list[str]]:
     result = audit.audit_root(str(root))
     return {f.path: f.problems for f in result.broken} | {"links": result.links}

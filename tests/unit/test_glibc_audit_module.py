@@ -29,22 +29,6 @@ def warnings(result: dict) -> list[str]:
 
 
 @pytest.fixture
-def small_root(tmp_path) -> Path:
-    """A merged-/usr root holding bookworm's true, dash, libc and loader (as in test_audit.py)."""
-    source, root = tree("bookworm"), tmp_path / "root"
-    for name in ("usr/bin/true", "usr/bin/dash", LIBC, f"usr/{LIBDIR}/ld-linux-x86-64.so.2"):
-        (root / name).parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source / name, root / name)
-    for link in ("bin", "lib", "sbin"):
-        os.symlink(f"usr/{link}", root / link)
-    (root / "lib64").mkdir()
-    os.symlink(f"/{LIBDIR}/ld-linux-x86-64.so.2", root / "lib64" / "ld-linux-x86-64.so.2")
-    (root / "etc").mkdir()
-    (root / "etc" / "ld.so.conf").write_text(f"/{LIBDIR}\n/usr/{LIBDIR}\n")
-    return root
-
-
-@pytest.fixture
 def no_libc(small_root) -> Path:
     """Incident 1: libc.so.6 renamed away; true and dash are broken."""
     libc = small_root / LIBC

@@ -18,6 +18,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils import glibc, glib
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import GlibcError
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc_repair import DISABLED, Action
 from trees import debian_tree as tree
+from trees import listing
 
 DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
 FAULTS = Path(__file__).resolve().parents[1] / "faults" / "glibc.sh"
@@ -718,21 +719,6 @@ def test_a_root_without_a_package_database_is_repaired_by_names(fresh, deadline,
     assert sources(actions) == {"libc.so.6": COPY}
     assert actions[0].origin == f"/{LIBDIR}/libc.so.6.bak"
     assert_repaired(root, suite, diagnosis, actions)
-
-
-def listing(root: Path) -> dict[str, tuple]:
-    """Every entry of the root (type, mode, owner, size, link target) and the md5 of the lib dir's files."""
-    found = {}
-    for top, dirs, names in os.walk(root):
-        for name in dirs + names:
-            path = os.path.join(top, name)
-            st = os.lstat(path)
-            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-            found[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, link)
-    for path in (root / LIBDIR).iterdir():
-        if path.is_file() and not path.is_symlink():
-            found[f"md5 {path.name}"] = md5_of(path)
-    return found
 
 
 @pytest.fixture

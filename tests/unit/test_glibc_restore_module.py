@@ -3,11 +3,9 @@ broken the way the incidents broke theirs."""
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
-import stat
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -16,6 +14,7 @@ import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import glibc_restore
 from trees import debian_tree as tree
+from trees import listing
 
 DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
 FAULTS = Path(__file__).resolve().parents[1] / "faults" / "glibc.sh"
@@ -43,21 +42,6 @@ def plant(root: Path, fault: str, *args: str | Path) -> None:
         ["sh", str(FAULTS), str(root), fault, *map(str, args)], capture_output=True, text=True
     )
     assert done.returncode == 0, done.stderr
-
-
-def listing(root: Path) -> dict[str, tuple]:
-    """Every entry of the root (type, mode, owner, size, link target) and the md5 of the lib dir's files."""
-    found = {}
-    for top, dirs, names in os.walk(root):
-        for name in dirs + names:
-            path = os.path.join(top, name)
-            st = os.lstat(path)
-            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
-            found[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, link)
-    for path in (root / LIBDIR).iterdir():
-        if path.is_file() and not path.is_symlink():
-            found[f"md5 {path.name}"] = hashlib.md5(path.read_bytes()).hexdigest()
-    return found
 
 
 @pytest.fixture(scope="module")

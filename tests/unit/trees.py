@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
+import stat
 from pathlib import Path
 
 import pytest
@@ -17,3 +19,19 @@ def debian_tree(suite: str) -> Path:
     if not (root / "usr" / "lib" / "os-release").is_file():
         pytest.fail(f"{root} is missing: run `make images` (it builds the Debian trees the unit lane reads)")
     return root
+
+
+def listing(root: Path, libdir: str = "usr/lib/x86_64-linux-gnu") -> dict[str, object]:
+    """Every entry of a root (mode, owner, size, link target) and the md5 of its library directory's
+    files: two listings are equal only when nothing in the root changed."""
+    found: dict[str, object] = {}
+    for top, dirs, names in os.walk(root):
+        for name in dirs + names:
+            path = os.path.join(top, name)
+            st = os.lstat(path)
+            link = os.readlink(path) if stat.S_ISLNK(st.st_mode) else ""
+            found[os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_gid, st.st_size, link)
+    for path in (root / libdir).iterdir():
+        if path.is_file() and not path.is_symlink():
+            found[f"md5 {path.name}"] = hashlib.md5(path.read_bytes()).hexdigest()
+    return found
