@@ -132,13 +132,6 @@ def file_version(host_path: str) -> str:
     return found.group(1).decode() if found else ""
 
 
-def md5_inside(root: str, path: str) -> str:
-    where = rootfs.resolve(root, path)
-    if where.escaped or not os.path.isfile(where.host):
-        return ""
-    return packages.md5_of(where.host)
-
-
 # The directories a system's own glibc lives in; a glibc copy elsewhere (/opt/glibc-2.14) is another
 # installation whose files only its own loader loads, so the system's audit does not judge them.
 SYSTEM_LIBDIR = re.compile(r"^/(usr/)?lib(32|64|x32)?(/[^/]*-linux-gnu[^/]*)?$")
@@ -351,7 +344,7 @@ def diagnose(root: str) -> Diagnosis:
             findings.append(finding)
     known = {rootfs.resolve(root, m.path, follow_last=False).inside for m in members}
     if rootfs.resolve(root, identity.interpreter, follow_last=False).inside not in known:
-        finding = _check_interpreter(root, identity, system)
+        finding = check_member(root, identity, system, Member(path=identity.interpreter, kind="link"))
         if finding:
             findings.append(finding)
     findings += config_findings(root, identity)
@@ -410,11 +403,6 @@ def check_member(root: str, identity: Identity, system: elf.ElfInfo | None, memb
             path, "foreign", f"{path} is glibc {version}, the system runs glibc {identity.version}{via}"
         )
     return None
-
-
-def _check_interpreter(root: str, identity: Identity, system: elf.ElfInfo | None) -> Finding | None:
-    member = Member(path=identity.interpreter, kind="link")
-    return check_member(root, identity, system, member)
 
 
 def renamed_away(root: str, member: Member, identity: Identity) -> list[str]:

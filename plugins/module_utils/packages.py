@@ -108,53 +108,11 @@ class Package:
 
 
 def _read(root: str, path: str, limit: int, *, missing_ok: bool = False) -> bytes | None:
-    """The bytes of regular file ``path`` inside the root, links followed only within the root.
-
-    None when the file does not exist and ``missing_ok``; PackageError for anything else wrong.
-    """
+    """rootfs.read_bytes, its refusal as a PackageError."""
     try:
-        where = rootfs.resolve(root, path)
+        return rootfs.read_bytes(root, path, limit, missing_ok=missing_ok)
     except rootfs.RootError as exc:
         raise PackageError(str(exc)) from exc
-    shown = _shown(root, path, where)
-    flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        # Look before opening: opening a device node or FIFO a hostile root planted blocks or runs a driver.
-        if not stat.S_ISREG(os.lstat(where.host).st_mode):
-            raise PackageError(f"{shown} in {root} is not a regular file")
-        fd = os.open(where.host, flags)
-    except FileNotFoundError as exc:
-        if missing_ok:
-            return None
-        raise PackageError(f"{shown} in {root} does not exist") from exc
-    except OSError as exc:
-        raise PackageError(f"{shown} in {root}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PackageError(f"{shown} in {root} is not a regular file")
-        parts, size = [], 0
-        while size <= limit:
-            chunk = os.read(fd, min(CHUNK, limit + 1 - size))
-            if not chunk:
-                break
-            parts.append(chunk)
-            size += len(chunk)
-    except OSError as exc:
-        raise PackageError(f"{shown} in {root}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    finally:
-        os.close(fd)
-    if size > limit:
-        raise PackageError(f"{shown} in {root} is larger than {limit} bytes, not read")
-    return b"".join(parts)
-
-
-def _shown(root: str, path: str, where: rootfs.Resolved | None = None) -> str:
-    """``path`` for a message, with where its links led inside the root when they led elsewhere."""
-    try:
-        where = where or rootfs.resolve(root, path)
-    except rootfs.RootError:
-        return path
-    return path if where.inside == path else f"{path} (resolved to {where.inside})"
 
 
 def _paths(data: bytes) -> list[str]:
@@ -221,7 +179,7 @@ def _database(root: str) -> list[Package]:
     data = _read(root, STATUS, MAX_STATUS, missing_ok=True)
     if data is None:
         raise PackageError(
-            f"{_shown(root, STATUS)} does not exist in {root}: not a Debian-family root, "
+            f"{rootfs.shown(root, STATUS)} does not exist in {root}: not a Debian-family root, "
             "or its dpkg database is lost"
         )
     records: dict[tuple[str, str], Package] = {}

@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 
 # The kernel gives up after 40 links in one lookup (MAXSYMLINKS); a hostile root gets the same limit.
 MAX_LINKS = 40
+READ_CHUNK = 1 << 20
 
 
 class RootError(Exception):
@@ -98,31 +99,55 @@ def lexists(root: str, path: str) -> bool:
     return True
 
 
-def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
-    """Read a regular file inside the root, following links only within the root.
+def shown(root: str, path: str, where: Resolved | None = None) -> str:
+    """``path`` for a message, with where its links led inside the root when they led elsewhere."""
+    try:
+        where = where or resolve(root, path)
+    except RootError:
+        return path
+    return path if where.inside == path else f"{path} (resolved to {where.inside})"
 
-    Raises RootError when the file is missing, not a regular file, larger than ``limit`` or not text.
+
+def read_bytes(root: str, path: str, limit: int, *, missing_ok: bool = False) -> bytes | None:
+    """The bytes of regular file ``path`` inside the root, links followed only within the root.
+
+    None when the file does not exist and ``missing_ok``; RootError when it is missing, not a
+    regular file, unreadable or larger than ``limit``.
     """
     where = resolve(root, path)
+    named = shown(root, path, where)
     flags = os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
     try:
-        # Look before opening: opening a device node a hostile root planted runs its driver's code.
+        # Look before opening: opening a device node or FIFO a hostile root planted blocks or runs a driver.
         if not stat.S_ISREG(os.lstat(where.host).st_mode):
-            raise RootError(f"{path} in {root}: not a regular file (resolved to {where.inside})")
+            raise RootError(f"{named} in {root} is not a regular file")
         fd = os.open(where.host, flags)
     except OSError as exc:
-        raise RootError(
-            f"{path} in {root}: {os.strerror(exc.errno or errno.EIO)} (resolved to {where.inside})"
-        ) from exc
+        if missing_ok and isinstance(exc, FileNotFoundError):
+            return None
+        raise RootError(f"{named} in {root}: {os.strerror(exc.errno or errno.EIO)}") from exc
     try:
-        st = os.fstat(fd)
-        if not stat.S_ISREG(st.st_mode):
-            raise RootError(f"{path} in {root}: not a regular file (resolved to {where.inside})")
-        data = os.read(fd, limit + 1)
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise RootError(f"{named} in {root} is not a regular file")
+        parts, size = [], 0
+        while size <= limit:
+            chunk = os.read(fd, min(READ_CHUNK, limit + 1 - size))
+            if not chunk:
+                break
+            parts.append(chunk)
+            size += len(chunk)
+    except OSError as exc:
+        raise RootError(f"{named} in {root}: {os.strerror(exc.errno or errno.EIO)}") from exc
     finally:
         os.close(fd)
-    if len(data) > limit:
-        raise RootError(f"{path} in {root}: larger than {limit} bytes, not read")
+    if size > limit:
+        raise RootError(f"{named} in {root} is larger than {limit} bytes, not read")
+    return b"".join(parts)
+
+
+def read_text(root: str, path: str, limit: int = 1 << 20) -> str:
+    """Read a regular text file inside the root (read_bytes); RootError also when it holds NUL bytes."""
+    data = read_bytes(root, path, limit) or b""
     if b"\0" in data:
         raise RootError(f"{path} in {root}: holds NUL bytes, not a text file")
     return data.decode("utf-8", errors="replace")
