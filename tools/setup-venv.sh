@@ -35,6 +35,47 @@ base_python() {
 }
 
 sha() { sha256sum "$@" | cut -c1-64; }
+
+# chkcrontab (a test oracle for the cron grammar) is not in the lock: its setup.py does not run on
+# Python 3.11, but its one module does. The sdist is pinned by URL and sha256 and only
+# chkcrontab_lib.py goes into .venv's site-packages (pip never sees it, so the sync leaves it alone).
+chkcrontab_version=1.7
+chkcrontab_url=https://files.pythonhosted.org/packages/0b/d9/43d725bea993478b12858a3b56de0b97c1f932083372a60ef8f376d5b9fc/chkcrontab-1.7.tar.gz
+chkcrontab_sha256=5686794374910b146704c2d660cb592fa1322f73c5b1e49ef6724f39e556bd3e
+
+setup_chkcrontab() {
+  local site marker
+  site=$("$venv/bin/python" -c 'import sysconfig; print(sysconfig.get_paths()["purelib"])') ||
+    die "cannot find the site-packages of .venv"
+  marker=$site/chkcrontab_lib.sdist-sha256
+  if [ -f "$site/chkcrontab_lib.py" ] && [ "$(cat "$marker" 2>/dev/null)" = "$chkcrontab_sha256" ]; then
+    echo "chkcrontab: up to date (chkcrontab_lib $chkcrontab_version from the pinned sdist in .venv)"
+    return 0
+  fi
+  echo "chkcrontab: installing chkcrontab_lib $chkcrontab_version from its PyPI sdist (sha256-pinned) into .venv — the lint oracle of the cron grammar tests"
+  rm -f "$marker"
+  "$venv/bin/python" - "$chkcrontab_url" "$chkcrontab_sha256" "$site" <<'PY' || die "could not install chkcrontab_lib from $chkcrontab_url"
+import hashlib, io, os, py_compile, sys, tarfile, urllib.request
+url, want, site = sys.argv[1:]
+with urllib.request.urlopen(url, timeout=60) as response:
+    data = response.read(1 << 22)
+got = hashlib.sha256(data).hexdigest()
+if got != want:
+    sys.exit(f"sha256 of {url} is {got}, expected {want}")
+with tarfile.open(fileobj=io.BytesIO(data), mode="r:gz") as tar:
+    member = tar.getmember(url.rsplit("/", 1)[1].removesuffix(".tar.gz") + "/chkcrontab_lib.py")
+    module = tar.extractfile(member).read()
+target = os.path.join(site, "chkcrontab_lib.py")
+with open(target + ".tmp", "wb") as handle:
+    handle.write(module)
+os.replace(target + ".tmp", target)
+# Compiled now, so importing it never prints the old module's invalid-escape warnings.
+py_compile.compile(target, quiet=2)
+PY
+  "$venv/bin/python" -c 'import chkcrontab_lib; chkcrontab_lib.CronLineFactory().ParseLine("* * * * * root true")' ||
+    die "chkcrontab_lib was installed but does not import"
+  echo "$chkcrontab_sha256" >"$marker"
+}
 lock_source() { sed -n '1s/^# sha256 of requirements\/dev.txt: //p' "$lock" 2>/dev/null; }
 
 make_lock() {
@@ -76,6 +117,7 @@ fi
 want="dev.txt=$(sha "$req") dev.lock=$(sha "$lock") python=$py $("$py" -V 2>&1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c '' 2>/dev/null; then
   echo "venv: up to date ($(grep -vc '^#' "$lock") pinned packages of $lock in .venv)"
+  setup_chkcrontab
   exit 0
 fi
 
@@ -134,3 +176,4 @@ drift=$(compare drift) || die "could not compare .venv with $lock"
 [ -z "$drift" ] || die ".venv differs from $lock after installing:"$'\n'"$drift"
 echo "$want" >"$stamp"
 echo "venv: .venv now holds exactly the $count packages of $lock"
+setup_chkcrontab

@@ -9,10 +9,14 @@ replaced is first copied into a backup directory inside the same root, path for 
 
 from __future__ import annotations
 
+import fcntl
+import hashlib
 import os
 import shutil
 import stat
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 
 from ansible_collections.lifeline.rescue.plugins.module_utils import rootfs
 
@@ -77,6 +81,58 @@ def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
         raise
     os.close(fd)
     _replace(tmp, host)
+
+
+def sha256_of(data: bytes) -> str:
+    return hashlib.sha256(data).hexdigest()
+
+
+@contextmanager
+def locked(host: str, timeout: float = 30.0) -> Iterator[None]:
+    """Hold an exclusive flock(2) on ``host`` (its directory when the file is missing) while a change
+    is made: a writer that locks the file too (flock(1), editors, cron's own crontab tools) waits.
+
+    Raises WriteError when the lock is not granted within ``timeout`` seconds.
+    """
+    target = host if os.path.lexists(host) and not os.path.islink(host) else os.path.dirname(host)
+    fd = os.open(target, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if time.monotonic() > deadline:
+                    raise WriteError(
+                        f"{host} is locked by another writer for more than {timeout:g} s; nothing was "
+                        "changed: find it (fuser -v the file) and run again when it is done"
+                    ) from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)
+
+
+def replace_if_unchanged(host: str, expected: bytes, data: bytes, mode: int, uid: int, gid: int) -> None:
+    """Replace ``host`` with ``data`` only if it still holds ``expected``, under the file's lock.
+
+    The content is compared again after the lock is taken, so a concurrent writer can neither
+    interleave with this write nor have its own write silently overwritten: WriteError instead.
+    """
+    with locked(host):
+        try:
+            with open(host, "rb") as current:
+                now = current.read(len(expected) + 1)
+        except OSError as exc:
+            raise WriteError(f"{host}: {exc.strerror}; nothing was changed") from exc
+        if now != expected:
+            raise WriteError(
+                f"{host} changed while it was being repaired (another writer is active: sha256 "
+                f"{sha256_of(expected)[:12]} read, {sha256_of(now)[:12]} now); nothing was changed: "
+                "stop the other writer and run again"
+            )
+        write_file(host, data, mode, uid, gid)
 
 
 def write_link(host: str, target: str) -> None:

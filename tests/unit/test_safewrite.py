@@ -7,6 +7,7 @@ import errno
 import os
 import stat
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
@@ -258,3 +259,57 @@ def test_writes_to_a_read_only_directory_are_refused_before_anything_is_made(rea
         safewrite.write_link(str(read_only_dir / "libc.so.6"), "libc-2.31.so")
     assert (read_only_dir / "libc.so.6").read_bytes() == b"old"
     assert entries(read_only_dir) == ["libc.so.6"]
+
+
+# ---- locked, replace_if_unchanged -----------------------------------------------------------------
+
+
+def test_replace_if_unchanged_writes_when_the_file_holds_what_was_read(tmp_path):
+    target = tmp_path / "crontab"
+    target.write_bytes(b"* * * * * root true\n\0\0\0")
+    safewrite.replace_if_unchanged(
+        str(target), b"* * * * * root true\n\0\0\0", b"* * * * * root true\n", 0o644, 0, 0
+    )
+    assert target.read_bytes() == b"* * * * * root true\n"
+    assert entries(tmp_path) == ["crontab"]
+
+
+@pytest.mark.parametrize(
+    "now",
+    [b"* * * * * root true\n\0\0\0*/3 * * * * root /tmp/.x\n", b"* * * * * root true\n", b""],
+    ids=["grown by a writer", "rewritten by a writer", "emptied by a writer"],
+)
+def test_replace_if_unchanged_refuses_when_a_concurrent_writer_changed_the_file(tmp_path, now):
+    target = tmp_path / "crontab"
+    target.write_bytes(now)
+    with pytest.raises(WriteError, match="changed while it was being repaired"):
+        safewrite.replace_if_unchanged(
+            str(target), b"* * * * * root true\n\0\0\0", b"repaired\n", 0o644, 0, 0
+        )
+    assert target.read_bytes() == now
+    assert entries(tmp_path) == ["crontab"]
+
+
+def test_locked_waits_for_a_writer_holding_flock_and_gives_up_with_a_clear_error(tmp_path):
+    target = tmp_path / "crontab"
+    target.write_bytes(b"old\n")
+    holder = subprocess.Popen(["flock", str(target), "sleep", "3"])
+    try:
+        for _ in range(100):  # wait until flock(1) holds the lock
+            probe = subprocess.run(["flock", "-n", str(target), "true"], check=False)
+            if probe.returncode != 0:
+                break
+            time.sleep(0.02)
+        with (
+            pytest.raises(WriteError, match="locked by another writer"),
+            safewrite.locked(str(target), timeout=0.3),
+        ):
+            pass
+        holder.wait(timeout=10)
+        with safewrite.locked(str(target), timeout=5):
+            # While lifeline holds it, flock(1) in non-blocking mode is refused.
+            assert subprocess.run(["flock", "-n", str(target), "true"], check=False).returncode == 1
+    finally:
+        holder.kill()
+        holder.wait()
+    assert target.read_bytes() == b"old\n"

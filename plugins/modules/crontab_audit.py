@@ -1,0 +1,173 @@
+#!/usr/bin/python
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Check every crontab of a root the way cron reads it, and collect the cron errors already logged."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: crontab_audit
+short_description: Find the crontab lines and files cron refuses, and the cron errors already logged
+version_added: "0.1.0"
+description:
+  - Reads every crontab of a Linux root, C(/etc/crontab), C(/etc/cron.d/*), the users' crontabs
+    (C(/var/spool/cron/crontabs/USER) on Debian, C(/var/spool/cron/USER) on Red Hat) and
+    C(/etc/anacrontab), inside the root (links are never followed out of it), and checks each the
+    way cron does, with cron's own error words (C(bad minute), C(bad hour), C(bad day-of-month),
+    C(bad month), C(bad day-of-week), C(bad username), C(bad command)).
+  - Reports, per file, what makes cron refuse or ignore the whole file (owner, mode, a cron.d name
+    holding a dot, a last line without a newline), the stray bytes (NUL runs, CR, other control
+    bytes, invalid UTF-8, each with line and byte offset) and every line cron refuses.
+  - With O(read_logs), also collects the errors cron has already logged in the root's syslog and cron
+    logs, rotated and gzipped ones included.
+  - Reads only; it never changes anything.
+options:
+  root:
+    description:
+      - The target's root directory, C(/) in live mode.
+    type: path
+    required: true
+  read_logs:
+    description:
+      - Collect the cron errors from C(/var/log/syslog*), C(/var/log/cron*), C(/var/log/messages*)
+        and C(/var/log/daemon.log*).
+    type: bool
+    default: true
+attributes:
+  check_mode:
+    support: full
+    details: It only reads, so it runs the same in check mode.
+  diff_mode:
+    support: none
+seealso:
+  - module: lifeline.rescue.crontab_repair
+author:
+  - lifeline contributors
+"""
+
+EXAMPLES = r"""
+- name: Check the crontabs of a root mounted on a rescue system
+  lifeline.rescue.crontab_audit:
+    root: /mnt/sysimage
+  register: crontabs
+
+- name: Check the running host's crontabs without reading its logs
+  lifeline.rescue.crontab_audit:
+    root: /
+    read_logs: false
+"""
+
+RETURN = r"""
+healthy:
+  description: True when cron reads every crontab whole, without a refused line or a stray byte.
+  returned: always
+  type: bool
+  sample: false
+files:
+  description:
+    - One entry per crontab; rules are whole-file problems, bytes the stray bytes, lines the lines
+      cron refuses (line number, cron's error, the line shown with control bytes escaped).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - path: /etc/crontab
+      kind: crontab
+      user: ""
+      size: 1290
+      mode: "0644"
+      uid: 0
+      gid: 0
+      sha256: 3f1c...
+      unreadable: ""
+      rules: []
+      bytes: [{kind: nul, line: 12, offset: 733, column: 0, length: 512}]
+      lines: [{line: 12, error: bad minute, text: "\\x00\\x00...", notes: []}]
+      jobs: 4
+      healthy: false
+logged_errors:
+  description: The cron errors found in the root's logs, oldest log file first.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - log: /var/log/syslog.1
+      line: 2041
+      timestamp: "Nov 22 03:12:01"
+      kind: bad minute
+      crontab: /etc/crontab
+      message: "Error: bad minute; while reading /etc/crontab"
+summary:
+  description: Counts over every file.
+  returned: always
+  type: dict
+  sample:
+    files: 5
+    jobs: 9
+    refused_lines: 2
+    stray_bytes: 3
+    file_problems: 1
+    unreadable: 0
+    logged_errors: 14
+seconds:
+  description: Wall time of the check.
+  returned: always
+  type: float
+  sample: 0.02
+"""
+
+import dataclasses
+import os
+import time
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, cron_logs, rootfs
+
+
+def argument_spec() -> dict:
+    return {
+        "root": {"type": "path", "required": True},
+        "read_logs": {"type": "bool", "default": True},
+    }
+
+
+def summary_of(checked: list[cron_files.CronFile], logged: list) -> dict:
+    return {
+        "files": len(checked),
+        "jobs": sum(f.jobs for f in checked),
+        "refused_lines": sum(len(f.lines) for f in checked),
+        "stray_bytes": sum(len(f.bytes) for f in checked),
+        "file_problems": sum(len(f.rules) for f in checked),
+        "unreadable": sum(1 for f in checked if f.unreadable),
+        "logged_errors": len(logged),
+    }
+
+
+def run_module() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    root = os.path.realpath(module.params["root"])
+    problems = rootfs.linux_root_problems(root)
+    if problems:
+        module.fail_json(
+            msg=f"root={module.params['root']} does not look like a Linux root: {'; '.join(problems)}"
+        )
+    start = time.monotonic()
+    checked = cron_files.audit(root)
+    logged = cron_logs.scan_logs(root) if module.params["read_logs"] else []
+    module.exit_json(
+        changed=False,
+        healthy=all(f.healthy for f in checked),
+        files=[f.as_dict() for f in checked],
+        logged_errors=[dataclasses.asdict(e) for e in logged],
+        summary=summary_of(checked, logged),
+        seconds=round(time.monotonic() - start, 3),
+    )
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

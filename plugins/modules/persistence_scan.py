@@ -1,0 +1,269 @@
+#!/usr/bin/python
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Find the jobs and startup items a root runs besides its packages, and quarantine them on request."""
+
+from __future__ import annotations
+
+DOCUMENTATION = r"""
+---
+module: persistence_scan
+short_description: Find and quarantine malicious jobs and startup items of a Linux root
+version_added: "0.1.0"
+description:
+  - Reads every place a Linux system starts programs from by itself, inside O(root) and without
+    running anything of it, cron (C(/etc/crontab), C(/etc/cron.d), the user crontabs of Debian and
+    Red Hat, the C(/etc/cron.hourly) to C(cron.yearly) scripts), C(/etc/anacrontab), at jobs,
+    systemd units, drop-ins, timers, generators and shutdown hooks (system and user), C(/etc/rc.local),
+    C(/etc/init.d), udev rules, C(/etc/profile), C(/etc/profile.d), C(/etc/bash.bashrc) and the
+    users' shell start files, C(/etc/ld.so.preload), xdg autostart entries and C(authorized_keys).
+  - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
+    FIFO, device, link loop or unreadable is reported as a note, never read.
+  - Rules decide what is a finding (the crontab_repair role ships them in
+    C(files/persistence_rules.yml) and lets users add their own). Each finding carries the evidence
+    of its file and of the program it runs, path, owner, mode, times, sha256 and the owning
+    package read offline from the dpkg database.
+  - With O(quarantine), a flagged job line of a crontab-like or shell file is commented out in
+    place with the marker C(#lifeline-quarantine(rule-id)), after a backup under O(backup_dir);
+    a flagged startup file no package owns (unit, timer, generator, init script, udev rule,
+    autostart entry, at job, the program a job runs) is moved under O(quarantine_dir) with a
+    C(.lifeline.json) record beside it, and a unit's enablement links move with it. Files a package
+    owns are never moved (the action says what to do instead). Nothing is ever deleted.
+options:
+  root:
+    description: The target's root directory, C(/) in live mode.
+    type: path
+    required: true
+  rules:
+    description:
+      - The persistence rules, a list of mappings as in the crontab_repair role's
+        C(files/persistence_rules.yml); invalid rules fail the module with every problem named.
+    type: list
+    elements: dict
+    required: true
+  quarantine:
+    description: Comment out flagged job lines and move flagged startup files into O(quarantine_dir).
+    type: bool
+    default: false
+  quarantine_dir:
+    description:
+      - Where quarantined files go, as a path inside the root; each run uses a subdirectory named
+        by its UTC time, holding the files under their original paths.
+    type: str
+    default: /var/lib/lifeline/quarantine
+  backup_dir:
+    description: Where files whose lines are commented out are copied first, as a path inside the root.
+    type: str
+    default: /var/backups/lifeline
+attributes:
+  check_mode:
+    support: full
+    details: Scans and plans the quarantine; changes nothing.
+  diff_mode:
+    support: full
+    details: Each line to be commented out and each file to be moved, before and after.
+seealso:
+  - module: lifeline.rescue.glibc_audit
+author:
+  - lifeline contributors
+"""
+
+EXAMPLES = r"""
+- name: Report the persistence of a root mounted on a rescue system
+  lifeline.rescue.persistence_scan:
+    root: /mnt/sysimage
+    rules: "{{ lookup('ansible.builtin.file', 'persistence_rules.yml') | from_yaml }}"
+  register: persistence
+
+- name: Quarantine what the rules flag on the live host
+  lifeline.rescue.persistence_scan:
+    root: /
+    rules: "{{ lookup('ansible.builtin.file', 'persistence_rules.yml') | from_yaml }}"
+    quarantine: true
+"""
+
+RETURN = r"""
+findings:
+  description:
+    - One entry for each rule that fired on an item (a line, or a whole file when line is null).
+    - file and payload are evidence dicts with path, resolved, links, type, owner (user:group),
+      uid, gid, mode, size, mtime, ctime (ISO 8601 UTC), sha256, package (null when no package
+      owns it) and problem; payload is the program the item runs, null when it names none.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - rule: exec-hidden-path
+      description: Runs a program from a hidden path (a path component starting with a dot)
+      severity: high
+      location: cron
+      path: /etc/crontab
+      line: 23
+      text: "*/3 * * * * root /usr/bin/.sysupdate"
+      command: /usr/bin/.sysupdate
+      user: root
+      matched: ["runs: /usr/bin/.sysupdate"]
+      notes: []
+      file: {path: /etc/crontab, type: file, owner: "root:root", mode: "0644", package: cron}
+      payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
+actions:
+  description:
+    - The quarantine, one entry a line or file; action is comment, move or manual (not done, the
+      reason says why and what to do). restore is the command that puts it back on the target
+      (or in a chroot), restore_host the same with the paths this run saw. Empty unless quarantine.
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - action: move
+      path: /etc/systemd/system/sysupdate.service
+      line: null
+      rules: [exec-hidden-path]
+      reason: systemd unit that matched a rule
+      before: "/etc/systemd/system/sysupdate.service (file, 0644 root:root, sha256 3b1c...)"
+      after: /var/lib/lifeline/quarantine/20250101T120000Z/etc/systemd/system/sysupdate.service
+      destination: /var/lib/lifeline/quarantine/20250101T120000Z/etc/systemd/system/sysupdate.service
+      metadata: "/var/lib/lifeline/quarantine/20250101T120000Z/etc/systemd/system/\
+        sysupdate.service.lifeline.json"
+      backup: ""
+      restore: "test ! -e /etc/systemd/system/sysupdate.service && ... && mv -- /var/lib/lifeline/... && ..."
+      restore_host: "test ! -e /mnt/sysimage/etc/systemd/system/sysupdate.service && ..."
+      applied: true
+      error: ""
+summary:
+  description: Counts of the findings by severity, location kind and rule, and of what was read.
+  returned: always
+  type: dict
+  sample:
+    findings: 3
+    by_severity: {info: 0, low: 0, medium: 1, high: 2, critical: 0}
+    by_location: {cron: 2, rc_local: 1}
+    by_rule: {exec-hidden-path: 2, frequent-unpackaged-job: 1}
+    files: 52
+    items: 340
+    notes: 0
+    already_quarantined: 0
+    package_database: true
+    seconds: 0.09
+already_quarantined:
+  description:
+    - What earlier runs quarantined, lines still commented out (kind line) and files recorded in
+      the quarantine directory (kind file, present says whether the file is still there).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - kind: line
+      path: /etc/crontab
+      line: 23
+      rules: [exec-hidden-path]
+      text: "#lifeline-quarantine(exec-hidden-path) */3 * * * * root /usr/bin/.sysupdate"
+      quarantined_path: null
+      quarantined_at: null
+      present: true
+      restore: "sed -i '23s/^#lifeline-quarantine([^)]*) //' /etc/crontab"
+notes:
+  description: Files at persistence locations that could not be read, and why (location, path, problem).
+  returned: always
+  type: list
+  elements: dict
+  sample:
+    - location: cron
+      path: /etc/cron.d/loop
+      problem: "/etc/cron.d/loop: too many levels of symbolic links inside /mnt/sysimage (a link loop)"
+"""
+
+import os
+
+from ansible.module_utils.basic import AnsibleModule
+from ansible_collections.lifeline.rescue.plugins.module_utils import persistence, rootfs, safewrite
+
+ERRORS = (persistence.PersistenceError, safewrite.WriteError, rootfs.RootError, OSError)
+
+
+def argument_spec() -> dict:
+    return {
+        "root": {"type": "path", "required": True},
+        "rules": {"type": "list", "elements": "dict", "required": True},
+        "quarantine": {"type": "bool", "default": False},
+        "quarantine_dir": {"type": "str", "default": persistence.DEFAULT_QUARANTINE_DIR},
+        "backup_dir": {"type": "str", "default": "/var/backups/lifeline"},
+    }
+
+
+def diff_of(actions: list[persistence.Action]) -> dict:
+    def where(action: persistence.Action) -> str:
+        return f"{action.path}:{action.line}" if action.line else action.path
+
+    changing = [a for a in actions if a.action != "manual"]
+    return {
+        "before_header": "persistence items before the quarantine",
+        "after_header": "persistence items after the quarantine",
+        "before": "".join(f"{where(a)}: {a.before}\n" for a in changing),
+        "after": "".join(
+            f"{where(a)}: {a.after if a.action == 'comment' else 'moved to ' + a.after}\n" for a in changing
+        ),
+    }
+
+
+def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
+    """Scan, then plan and (unless checking) apply the quarantine, filling ``result``; raises ERRORS."""
+    params = module.params
+    rules = persistence.load_rules(params["rules"])
+    found = persistence.scan(root, rules, params["quarantine_dir"])
+    result.update(
+        findings=found.finding_dicts(),
+        summary=found.summary(),
+        already_quarantined=found.already_quarantined,
+        notes=found.notes,
+    )
+    if not params["quarantine"]:
+        return
+    stamp = persistence.run_stamp()
+    actions = persistence.plan(found, params["quarantine_dir"], stamp)
+    result["actions"] = [a.as_dict() for a in actions]
+    result["changed"] = any(a.action != "manual" for a in actions)
+    if module._diff:
+        result["diff"] = diff_of(actions)
+    if module.check_mode:
+        return
+    persistence.apply(found, actions, params["backup_dir"], stamp)
+    result["actions"] = [a.as_dict() for a in actions]
+    result["changed"] = any(a.applied for a in actions)
+    failed = [a for a in actions if a.error]
+    if failed:
+        raise persistence.PersistenceError(
+            "the quarantine could not do everything: " + "; ".join(f"{a.path}: {a.error}" for a in failed)
+        )
+
+
+def run_module() -> None:
+    module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
+    root = os.path.realpath(module.params["root"])
+    result: dict = {
+        "changed": False,
+        "findings": [],
+        "actions": [],
+        "summary": {},
+        "already_quarantined": [],
+        "notes": [],
+    }
+    problems = rootfs.linux_root_problems(root)
+    if problems:
+        module.fail_json(
+            msg=f"root={module.params['root']} does not look like a Linux root: {'; '.join(problems)}",
+            **result,
+        )
+    try:
+        scan_and_quarantine(module, root, result)
+    except ERRORS as exc:
+        module.fail_json(msg=str(exc), **result)
+    module.exit_json(**result)
+
+
+def main() -> None:
+    run_module()
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,89 @@
+"""The crontab_audit and crontab_repair modules, run in-process the way Ansible runs them, on a copy
+of a real Debian root's cron files polluted like incident 4."""
+
+from __future__ import annotations
+
+import json
+import shutil
+from pathlib import Path
+
+import pytest
+from ansible.module_utils.testing import patch_module_args
+from ansible_collections.lifeline.rescue.plugins.modules import crontab_audit, crontab_repair
+from trees import debian_tree
+
+NULS = b"\0" * 2048
+MINUTE = b"* * * * * root date >> /var/tmp/lifeline-minute.log\n"
+
+
+def run(module, capsys, deadline, **args) -> tuple[int, dict]:
+    with patch_module_args(args), deadline(60), pytest.raises(SystemExit) as exited:
+        module.main()
+    return exited.value.code, json.loads(capsys.readouterr().out)
+
+
+@pytest.fixture
+def polluted(tmp_path) -> tuple[Path, bytes]:
+    """The cron files of bookworm, with NUL blocks in the middle of /etc/crontab."""
+    tree = debian_tree("bookworm")
+    root = tmp_path / "root"
+    for name in ("etc/os-release", "etc/passwd", "etc/group", "etc/crontab", "etc/cron.d/e2scrub_all"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / name, root / name, follow_symlinks=True)
+    (root / "usr").mkdir()
+    (root / "var/log").mkdir(parents=True)
+    original = (root / "etc/crontab").read_bytes()
+    lines = original.splitlines(keepends=True)
+    (root / "etc/crontab").write_bytes(
+        b"".join(lines[:-3]) + NULS + MINUTE[:10] + NULS + MINUTE[10:] + NULS + b"".join(lines[-3:])
+    )
+    return root, original
+
+
+def test_audit_finds_the_nul_blocks_and_the_bad_minute(polluted, capsys, deadline):
+    root, _ = polluted
+    rc, result = run(crontab_audit, capsys, deadline, root=str(root))
+    assert rc == 0 and result["changed"] is False and result["healthy"] is False
+    (crontab,) = [f for f in result["files"] if f["path"] == "/etc/crontab"]
+    assert [b["kind"] for b in crontab["bytes"]] == ["nul", "nul", "nul"]
+    # The line the NUL run split, and the line the next NUL block was glued to.
+    assert [line["error"] for line in crontab["lines"]] == ["bad minute", "bad minute"]
+    assert result["summary"]["refused_lines"] == 2
+
+
+def test_repair_check_mode_plans_and_changes_nothing_then_repairs_then_is_idempotent(
+    polluted, capsys, deadline
+):
+    root, original = polluted
+    damaged = (root / "etc/crontab").read_bytes()
+    rc, planned = run(
+        crontab_repair, capsys, deadline, root=str(root), _ansible_check_mode=True, _ansible_diff=True
+    )
+    assert rc == 0 and planned["changed"] is True
+    assert (root / "etc/crontab").read_bytes() == damaged
+    assert not (root / "var/backups").exists()
+    assert "\\x00" in planned["diff"][0]["before"] and "\\x00" not in planned["diff"][0]["after"]
+
+    rc, repaired = run(crontab_repair, capsys, deadline, root=str(root))
+    assert rc == 0 and repaired["changed"] is True and repaired["remaining"] == []
+    lines = original.splitlines(keepends=True)
+    assert (root / "etc/crontab").read_bytes() == b"".join(lines[:-3]) + MINUTE + b"".join(lines[-3:])
+    (entry,) = repaired["files"]
+    assert (root / entry["backup"].lstrip("/")).read_bytes() == damaged
+
+    rc, again = run(crontab_repair, capsys, deadline, root=str(root))
+    assert rc == 0 and again["changed"] is False and again["files"] == []
+
+
+def test_repair_refuses_a_declared_baseline_cron_would_refuse(polluted, capsys, deadline):
+    root, _ = polluted
+    damaged = (root / "etc/crontab").read_bytes()
+    rc, result = run(crontab_repair, capsys, deadline, root=str(root), system_crontab="* * * * root true\n")
+    assert rc == 1 and "line 1: bad day-of-week" in result["msg"]
+    assert (root / "etc/crontab").read_bytes() == damaged
+
+
+def test_modules_refuse_a_directory_that_is_not_a_linux_root(tmp_path, capsys, deadline):
+    for module in (crontab_audit, crontab_repair):
+        rc, result = run(module, capsys, deadline, root=str(tmp_path))
+        assert rc == 1 and "does not look like a Linux root" in result["msg"]
