@@ -23,7 +23,7 @@ define step
 @$(2) || { echo "make: step '$(1)' FAILED — see the message above; fix it and run 'make $(1)' again" >&2; exit 1; }
 endef
 
-.PHONY: help setup apt venv lock collections podman images test lint unit playbook molecule demo clean distclean
+.PHONY: help setup apt venv lock collections podman images test lint unit oracle playbook molecule demo clean distclean
 
 help:
 	@echo "make setup        apt + venv + collections + images + podman (each also alone)"
@@ -33,8 +33,9 @@ help:
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
 	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
-	@echo "make test         setup, then every lane (lint+unit, then playbook+molecule), summary table"
-	@echo "make lint|unit|playbook|molecule   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make test         setup, then every lane (lint+unit+oracle, then playbook+molecule), summary table"
+	@echo "make lint|unit|oracle|playbook|molecule   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
@@ -69,6 +70,9 @@ lint: venv collections
 
 unit: venv
 	@tools/run-lanes.sh unit
+
+oracle: venv images
+	@tools/run-lanes.sh oracle
 
 playbook: venv collections images
 	@tools/run-lanes.sh playbook

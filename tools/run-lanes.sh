@@ -2,12 +2,12 @@
 # shellcheck disable=SC2317  # the lane_* functions are called indirectly, as "lane_$name"
 # The test lanes. `make test` calls `tools/run-lanes.sh test`; `make <lane>` calls it with one lane.
 #
-#   tools/run-lanes.sh lint|unit|playbook|molecule...   run these lanes one after the other
-#   tools/run-lanes.sh test                             every lane: lint+unit at the same time,
-#                                                       then playbook+molecule at the same time,
-#                                                       then a summary table
+#   tools/run-lanes.sh lint|unit|oracle|playbook|molecule...   run these lanes one after the other
+#   tools/run-lanes.sh test                             every lane: lint+unit+oracle at the same
+#                                                       time, then playbook+molecule at the same
+#                                                       time, then a summary table
 # Environment:
-#   PYTEST_ARGS         extra pytest arguments for unit and playbook (e.g. "-k glibc", "-n 2")
+#   PYTEST_ARGS         extra pytest arguments for unit, oracle and playbook (e.g. "-k glibc", "-n 2")
 #   MOLECULE_SCENARIOS  space-separated scenario names (default: every molecule/*/molecule.yml)
 #   MOLECULE_JOBS       scenarios run at once (default 2)
 #   LANES_SERIAL=1      `test` runs the lanes one after the other
@@ -21,7 +21,7 @@ export CONTAINERS_CONF
 export PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
 logs=$repo/.cache/logs
 mkdir -p "$logs"
-lanes_known=(lint unit playbook molecule)
+lanes_known=(lint unit oracle playbook molecule)
 
 say() { printf '%s\n' "$*"; }
 
@@ -70,6 +70,8 @@ run_pytest() {
 }
 
 lane_unit() { run_pytest tests/unit; }
+# The real daemons as oracles (Debian's cron in the local images): small, so it runs beside unit.
+lane_oracle() { run_pytest tests/oracle; }
 lane_playbook() { run_pytest tests/playbook; }
 
 lane_molecule() {
@@ -193,7 +195,7 @@ if [ "$1" = test ]; then
   if [ "${LANES_SERIAL:-0}" = 1 ]; then
     for lane in "${lanes_known[@]}"; do run_lane "$lane" 2>&1 | tee "$logs/lane-$lane.log"; done
   else
-    run_concurrently lint unit
+    run_concurrently lint unit oracle
     run_concurrently playbook molecule
   fi
   summary "${lanes_known[@]}"

@@ -9,13 +9,12 @@ grammar of ``crontab``: the file rules cron applies before reading a line, then 
 
 from __future__ import annotations
 
-import hashlib
 import os
 import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, rootfs, safewrite
 
 # Kinds of crontab, as check_file_rules knows them (anacrontab is anacron's own format).
 SYSTEM = "crontab"
@@ -95,7 +94,7 @@ class CronFile:
             "mode": f"{stat.S_IMODE(self.mode):04o}",
             "uid": self.uid,
             "gid": self.gid,
-            "sha256": _sha256(self.data),
+            "sha256": "" if self.data is None else safewrite.sha256_of(self.data),
             "unreadable": self.unreadable,
             "ignored": self.ignored,
             "rules": self.rules,
@@ -109,17 +108,13 @@ class CronFile:
         }
 
 
-def _sha256(data: bytes | None) -> str:
-    return "" if data is None else hashlib.sha256(data).hexdigest()
-
-
-def shown(text: str) -> str:
-    """A line as a report shows it: control bytes visible, long lines cut (before escaping: a 50 MB
-    line of NULs must not be escaped whole)."""
+def shown(text: str, limit: int = SHOWN) -> str:
+    """A line as a report shows it: control bytes and non-ASCII characters visible as escapes, long
+    lines cut at ``limit`` characters (before escaping: a 50 MB line of NULs must not be escaped whole)."""
     length = len(text)
-    visible = text[:SHOWN].encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    visible = text[:limit].encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
     visible = "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in visible)
-    return visible if length <= SHOWN else visible + f"... ({length} characters)"
+    return visible if length <= limit else visible + f"... ({length} characters)"
 
 
 def accounts(root: str) -> dict[str, tuple[int, int]] | None:

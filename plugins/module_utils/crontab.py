@@ -48,6 +48,7 @@ INSECURE_MODE = "INSECURE MODE (group/other writable)"
 INSECURE_USER_MODE = "INSECURE MODE (mode 0600 expected)"
 HARD_LINKS = "NUMBER OF HARD LINKS > 1"
 CANT_OPEN = "CAN'T OPEN"
+ORPHAN = "ORPHAN"
 FILE_RULE_WORDS = (
     WRONG_SYMLINK_OWNER,
     WRONG_FILE_OWNER,
@@ -443,7 +444,23 @@ def _get_list(index: int, token: bytes) -> tuple[frozenset[int], tuple[str, ...]
     """
     if len(token) <= 64:
         return _get_list_cached(index, token)
+    if b"," in token and _WELL_FORMED_LIST.fullmatch(token):
+        # A long list of plain ranges: get_list reads each range alone, so each distinct one is
+        # read once (a hostile megabyte of "0,0,0,..." stays fast).
+        values: set[int] = set()
+        notes: dict[str, None] = {}
+        for item in dict.fromkeys(token.split(b",")):
+            parsed = _get_list_cached(index, item) if len(item) <= 64 else _get_list_uncached(index, item)
+            if parsed is None:
+                return None
+            values |= parsed[0]
+            notes.update(dict.fromkeys(parsed[1]))
+        return frozenset(values), tuple(notes)
     return _get_list_uncached(index, token)
+
+
+_LIST_ITEM = rb"(?:\*|[A-Za-z0-9]+(?:-[A-Za-z0-9]+)?)(?:/[A-Za-z0-9]+)?"
+_WELL_FORMED_LIST = re.compile(_LIST_ITEM + rb"(?:," + _LIST_ITEM + rb")*")
 
 
 def _get_list_uncached(index: int, token: bytes) -> tuple[frozenset[int], tuple[str, ...]] | None:
@@ -463,7 +480,7 @@ def _get_list_uncached(index: int, token: bytes) -> tuple[frozenset[int], tuple[
         notes.append(f"cron ignores {_b2s(token[pos:])!r} at the end of the {fld.name} field")
     if fld.name == "day-of-week" and (0 in values or 7 in values):
         values |= {0, 7}  # cron makes both Sundays equal
-    return frozenset(values), tuple(notes)
+    return frozenset(values), tuple(dict.fromkeys(notes))
 
 
 _get_list_cached = functools.lru_cache(maxsize=4096)(_get_list_uncached)
@@ -726,16 +743,18 @@ def check_file_rules(
     nlink: int = 1,
     user_uid: int | None = None,
     link_uid: int | None = None,
+    known_user: bool = True,
 ) -> list[str]:
     """What cron does about a whole file before reading its lines, in cron's order (database.c).
 
     ``kind`` is "crontab" (/etc/crontab), "cron.d" (a file in /etc/cron.d) or "user" (a spool file
     named after its user). ``mode``, ``uid`` and ``nlink`` describe the file itself, links followed
     (the file type bits of ``mode`` are optional). ``user_uid`` is the uid of the user a spool file
-    belongs to (None: unknown, not checked). ``link_uid`` is the owner of the symlink when the path
-    is one: system crontabs may be links owned by root; cron opens user crontabs without following
-    links. An empty list means cron reads the file; otherwise cron logs the first problem only (each
-    names cron's words in capitals) and checks nothing further.
+    belongs to (None: unknown, not checked); ``known_user`` is False when the target has no account
+    of that name (cron then puts the file aside as an orphan). ``link_uid`` is the owner of the
+    symlink when the path is one: system crontabs may be links owned by root; cron opens user
+    crontabs without following links. An empty list means cron reads the file; otherwise cron logs
+    the first problem only (each names cron's words in capitals) and checks nothing further.
     """
     problems: list[str] = []
     if kind == "cron.d":
@@ -752,6 +771,8 @@ def check_file_rules(
             problems.append(f"{name}: ignored by Debian cron: the name is not made of [A-Za-z0-9_-] only")
     regular = not stat.S_IFMT(mode) or stat.S_ISREG(mode)
     if kind == "user":
+        if not known_user:
+            problems.append(f"{name}: refused: no account of that name owns this crontab ({ORPHAN})")
         if link_uid is not None:
             problems.append(
                 f"{name}: refused: a symlink, which cron does not follow for a user ({CANT_OPEN})"
@@ -881,10 +902,16 @@ def parse_anacrontab_line(line: str, *, cronie: bool = False) -> Entry:
     ``error`` holds its words). A named period other than @monthly and @yearly makes Debian's
     anacron complain ("Unknown named period") and still run the job: it stays a "job" with that
     ``error``. ``cronie`` reads Red Hat's anacron instead (@daily, @weekly, @annualy; the
-    START_HOURS_RANGE value checked). The line is taken as read_tab_line delivers it: pass it
-    through ``anacron_line_text`` first when it comes straight from the file.
+    START_HOURS_RANGE value checked). ``line`` is the line as the file holds it (or a continued
+    line, joined with its newlines): what anacron reads of it is ``anacron_line_text(line)``.
     """
-    line = line.removesuffix("\n")
+    raw = line.removesuffix("\n")
+    entry = _anacrontab_entry(anacron_line_text(raw), cronie)
+    entry.line = raw
+    return entry
+
+
+def _anacrontab_entry(line: str, cronie: bool) -> Entry:
     if _ANACRON_BLANK.fullmatch(line):
         return Entry("comment" if "#" in line else "blank", line)
     m = _ANACRON_ENV.fullmatch(line)
@@ -943,8 +970,8 @@ def parse_anacrontab_text(text: str, *, cronie: bool = False) -> list[Entry]:
         lines.pop()
     entries = []
     for number, raw in enumerate(lines, start=1):
-        entry = parse_anacrontab_line(anacron_line_text(raw), cronie=cronie)
-        entry.line, entry.lineno = raw, number
+        entry = parse_anacrontab_line(raw, cronie=cronie)
+        entry.lineno = number
         entries.append(entry)
     return entries
 

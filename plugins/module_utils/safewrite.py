@@ -47,7 +47,7 @@ def refuse_read_only(host: str) -> None:
         )
 
 
-def _sync_dir(directory: str) -> None:
+def sync_dir(directory: str) -> None:
     fd = os.open(directory, os.O_RDONLY | os.O_DIRECTORY)
     try:
         os.fsync(fd)
@@ -62,10 +62,28 @@ def _temp_name(host: str) -> str:
     )
 
 
+# Labels a replaced file keeps: a crontab without its SELinux type is refused by crond on an
+# enforcing host, and the file the repair writes must stay what the policy expects there.
+KEPT_XATTRS = ("security.selinux",)
+
+
+def _labels_of(host: str) -> dict[str, bytes]:
+    labels = {}
+    if os.path.isfile(host) and not os.path.islink(host):
+        for name in KEPT_XATTRS:
+            try:
+                labels[name] = os.getxattr(host, name, follow_symlinks=False)
+            except OSError:
+                continue  # no label, or a filesystem without extended attributes
+    return labels
+
+
 def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``host`` atomically with ``data``, owned by uid:gid with ``mode``."""
+    """Replace ``host`` atomically with ``data``, owned by uid:gid with ``mode``, keeping the SELinux
+    label of the file it replaces."""
     directory = os.path.dirname(host)
     refuse_read_only(directory)
+    labels = _labels_of(host)
     tmp = _temp_name(host)
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
     try:
@@ -74,6 +92,8 @@ def write_file(host: str, data: bytes, mode: int, uid: int, gid: int) -> None:
             view = view[os.write(fd, view) :]
         os.fchown(fd, uid, gid)
         os.fchmod(fd, stat.S_IMODE(mode))
+        for name, value in labels.items():
+            os.setxattr(fd, name, value)
         os.fsync(fd)
     except BaseException:
         os.close(fd)
@@ -151,7 +171,7 @@ def _replace(tmp: str, host: str) -> None:
     except BaseException:
         os.unlink(tmp)
         raise
-    _sync_dir(os.path.dirname(host))
+    sync_dir(os.path.dirname(host))
 
 
 def backup_dir_for(root: str, backup_dir: str, stamp: str | None = None) -> str:

@@ -176,9 +176,16 @@ notes:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import persistence, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils import (
+    persistence,
+    persistence_rules,
+    quarantine,
+    quarantine_records,
+    rootfs,
+    safewrite,
+)
 
-ERRORS = (persistence.PersistenceError, safewrite.WriteError, rootfs.RootError, OSError)
+ERRORS = (persistence_rules.PersistenceError, safewrite.WriteError, rootfs.RootError, OSError)
 
 
 def argument_spec() -> dict:
@@ -186,13 +193,13 @@ def argument_spec() -> dict:
         "root": {"type": "path", "required": True},
         "rules": {"type": "list", "elements": "dict", "required": True},
         "quarantine": {"type": "bool", "default": False},
-        "quarantine_dir": {"type": "str", "default": persistence.DEFAULT_QUARANTINE_DIR},
+        "quarantine_dir": {"type": "str", "default": quarantine_records.DEFAULT_QUARANTINE_DIR},
         "backup_dir": {"type": "str", "default": "/var/backups/lifeline"},
     }
 
 
-def diff_of(actions: list[persistence.Action]) -> dict:
-    def where(action: persistence.Action) -> str:
+def diff_of(actions: list[quarantine.Action]) -> dict:
+    def where(action: quarantine.Action) -> str:
         return f"{action.path}:{action.line}" if action.line else action.path
 
     changing = [a for a in actions if a.action != "manual"]
@@ -209,7 +216,7 @@ def diff_of(actions: list[persistence.Action]) -> dict:
 def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
     """Scan, then plan and (unless checking) apply the quarantine, filling ``result``; raises ERRORS."""
     params = module.params
-    rules = persistence.load_rules(params["rules"])
+    rules = persistence_rules.load_rules(params["rules"])
     found = persistence.scan(root, rules, params["quarantine_dir"])
     result.update(
         findings=found.finding_dicts(),
@@ -219,20 +226,20 @@ def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
     )
     if not params["quarantine"]:
         return
-    stamp = persistence.run_stamp()
-    actions = persistence.plan(found, params["quarantine_dir"], stamp)
+    stamp = quarantine.run_stamp()
+    actions = quarantine.plan(found, params["quarantine_dir"], stamp)
     result["actions"] = [a.as_dict() for a in actions]
     result["changed"] = any(a.action != "manual" for a in actions)
     if module._diff:
         result["diff"] = diff_of(actions)
     if module.check_mode:
         return
-    persistence.apply(found, actions, params["backup_dir"], stamp)
+    quarantine.apply(found, actions, params["backup_dir"], stamp)
     result["actions"] = [a.as_dict() for a in actions]
     result["changed"] = any(a.applied for a in actions)
     failed = [a for a in actions if a.error]
     if failed:
-        raise persistence.PersistenceError(
+        raise persistence_rules.PersistenceError(
             "the quarantine could not do everything: " + "; ".join(f"{a.path}: {a.error}" for a in failed)
         )
 

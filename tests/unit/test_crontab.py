@@ -364,6 +364,20 @@ def test_a_megabyte_line(deadline):
         assert parse_line("A=" + "b" * (1 << 20), False).value == "b" * 996
 
 
+@pytest.mark.parametrize(
+    "item",
+    ["0", "59", "60", "1-5", "5-1", "*/7", "*", "1-10/3", "jan", "mon-fri", "5/10", "0-59/2147483647", "x"],
+)
+def test_a_long_list_reads_like_cron_reads_it(item, deadline):
+    """Long lists take a shortcut (each distinct range read once): same values, same refusals."""
+    for index in range(len(crontab.FIELDS)):
+        token = ",".join([item, "1", item] * 30).encode()
+        assert crontab._get_list(index, token) == crontab._get_list_uncached(index, token), (index, item)
+    with deadline(5):
+        entry = parse_line(",".join([item] * 200_000) + " * * * * x", False)
+    assert entry.kind == parse_line(item + " * * * * x", False).kind
+
+
 def test_parse_text_is_fast(deadline):
     text = "17 * * * * root cd / && run-parts --report /etc/cron.hourly\n" * 10000
     started = time.monotonic()
@@ -405,6 +419,7 @@ FILE_RULES = [
     ("alice", 0o100600, 1000, b"* * * * * x\n", "user", {"nlink": 2}, ["NUMBER OF HARD LINKS > 1"]),
     ("alice", 0o100600, 1000, b"* * * * * x\n", "user", {"link_uid": 1000}, ["CAN'T OPEN"]),
     ("alice", 0o040700, 1000, b"", "user", {}, ["NOT A REGULAR FILE", "INSECURE MODE (mode 0600"]),
+    ("ghost", 0o100600, 0, b"", "user", {"known_user": False}, ["ORPHAN"]),
 ]
 
 
@@ -559,6 +574,8 @@ def test_anacrontab_of_cronie(line, kind, error):
 def test_anacron_line_text_drops_backslashes_and_nuls():
     assert anacron_line_text("1 5 x echo a\\b\0c") == "1 5 x echo abc"
     assert anacron_line_text("1 5 x echo a\\") == "1 5 x echo a\\"
+    entry = parse_anacrontab_line("1 5 x printf 'a\\tb'")
+    assert (entry.command, entry.line) == ("printf 'atb'", "1 5 x printf 'a\\tb'")
 
 
 def test_anacrontab_text_joins_continued_lines():

@@ -77,8 +77,10 @@ def verdict(entry: crontab.Entry) -> str:
 
 def chkcrontab_verdict(line: str) -> str:
     """What chkcrontab's checker says of one system-crontab line, in the corpus's words."""
-    import chkcrontab_lib
-
+    try:
+        import chkcrontab_lib
+    except ImportError:
+        pytest.fail("chkcrontab_lib is not in .venv: run `make venv` (tools/setup-venv.sh installs it)")
     log = chkcrontab_lib.LogCounter()
     try:
         chkcrontab_lib.CronLineFactory().ParseLine(line.strip()).ValidateAndLog(log)

@@ -313,3 +313,13 @@ def test_locked_waits_for_a_writer_holding_flock_and_gives_up_with_a_clear_error
         holder.kill()
         holder.wait()
     assert target.read_bytes() == b"old\n"
+
+
+def test_write_file_keeps_the_selinux_label_of_the_file_it_replaces(tmp_path):
+    target = tmp_path / "crontab"
+    target.write_bytes(b"old\n")
+    label = b"system_u:object_r:system_cron_spool_t:s0\0"
+    os.setxattr(target, "security.selinux", label)
+    safewrite.replace_if_unchanged(str(target), b"old\n", b"new\n", 0o644, 0, 0)
+    assert target.read_bytes() == b"new\n"
+    assert os.getxattr(target, "security.selinux") == label
