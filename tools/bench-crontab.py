@@ -85,9 +85,9 @@ def main() -> int:
         checked = cron_files.audit(str(root))
         lines = sum(len(f.data.split(b"\n")) - 1 for f in checked if f.data is not None)
         check = best_of(5, lambda: cron_files.audit(str(root)))
-        users = cron_files.accounts(str(root))
+        reader = cron_files.reader_of(str(root))
         plan = best_of(
-            5, lambda: [crontab_repair.plan(str(root), f, users) for f in cron_files.audit(str(root))]
+            5, lambda: [crontab_repair.plan(str(root), f, reader) for f in cron_files.audit(str(root))]
         )
     print(f"{lines} crontab lines in {len(checked)} files")
     print(f"check of the whole root: {check:.3f} s (best of 5; limit {LIMIT:.1f} s)")

@@ -11,10 +11,9 @@ from __future__ import annotations
 
 import os
 import stat
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, packages, rootfs, safewrite
 
 # Kinds of crontab, as check_file_rules knows them (anacrontab is anacron's own format).
 SYSTEM = "crontab"
@@ -222,11 +221,30 @@ def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
     return cron_file
 
 
-def check(cron_file: CronFile, users: dict[str, tuple[int, int]] | None) -> CronFile:
+@dataclass
+class Reader:
+    """What decides how cron reads this root's crontabs: its accounts and its cron's dialect."""
+
+    users: dict[str, tuple[int, int]] | None
+    dialect: crontab.Dialect = crontab.CLASSIC
+
+
+def reader_of(root: str) -> Reader:
+    """The root's accounts and the dialect of its installed cron (Debian's cron changed how it reads
+    environment lines in 3.0pl1-187); the stricter classic reading when no package says otherwise."""
+    try:
+        cron = packages.find(root, "cron")
+    except packages.PackageError:
+        cron = None
+    return Reader(accounts(root), crontab.dialect_for(cron.version) if cron else crontab.CLASSIC)
+
+
+def check(cron_file: CronFile, reader: Reader) -> CronFile:
     """Fill in what cron makes of a file that was read: file rules, garbage bytes, refused lines."""
     data = cron_file.data
     if data is None:
         return cron_file
+    users = reader.users
     if cron_file.kind != ANACRONTAB:
         account = (users or {}).get(cron_file.user)
         rules = crontab.check_file_rules(
@@ -238,18 +256,24 @@ def check(cron_file: CronFile, users: dict[str, tuple[int, int]] | None) -> Cron
             nlink=cron_file.nlink,
             user_uid=account[0] if account and cron_file.kind == USER else None,
             link_uid=cron_file.link_uid,
+            known_user=users is None or cron_file.kind != USER or account is not None,
         )
         cron_file.rules = [rule for rule in rules if rule not in cron_file.ignored]
     cron_file.bytes = crontab.byte_findings(data)
-    for number, entry in enumerate(parse(data, cron_file.kind, users), start=1):
+    for number, entry in enumerate(parse(data, cron_file.kind, reader), start=1):
         if entry.kind == "job":
             cron_file.jobs += 1
         elif entry.kind == "error":
             cron_file.lines.append(LineFinding(number, entry.error, shown(entry.line), entry.notes))
+    if cron_file.kind != ANACRONTAB and data.count(b"\n") > crontab.MAX_TAB_LINES:
+        text = data.decode("utf-8", "surrogateescape")
+        first = crontab.first_error(text, cron_file.kind != USER, users=users, dialect=reader.dialect)
+        if first is not None and first.error == crontab.TOO_MANY_LINES:
+            cron_file.rules.append(f"{os.path.basename(cron_file.path)}: {first.error} (line {first.lineno})")
     return cron_file
 
 
-def parse(data: bytes, kind: str, users: Collection[str] | None) -> list[crontab.Entry]:
+def parse(data: bytes, kind: str, reader: Reader) -> list[crontab.Entry]:
     """Every line of a crontab's bytes, as cron reads it (undecodable bytes kept, surrogate-escaped)."""
     text = data.decode("utf-8", "surrogateescape")
     if kind == ANACRONTAB:
@@ -257,10 +281,10 @@ def parse(data: bytes, kind: str, users: Collection[str] | None) -> list[crontab
             crontab.parse_anacrontab_line(line)
             for line in text.split("\n")[: -1 if text.endswith("\n") else None]
         ]
-    return crontab.parse_text(text, kind != USER, users=users)
+    return crontab.parse_text(text, kind != USER, users=reader.users, dialect=reader.dialect)
 
 
 def audit(root: str) -> list[CronFile]:
     """Every crontab of the root, read and checked."""
-    users = accounts(root)
-    return [check(read(root, path, kind, user), users) for path, kind, user in locations(root)]
+    reader = reader_of(root)
+    return [check(read(root, path, kind, user), reader) for path, kind, user in locations(root)]

@@ -15,7 +15,6 @@ from __future__ import annotations
 import os
 import re
 import stat
-from collections.abc import Collection
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, crontab, rootfs, safewrite
@@ -108,21 +107,23 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _valid(raw: bytes, kind: str, users: Collection[str] | None) -> bool:
+def _error(raw: bytes, kind: str, reader: cron_files.Reader) -> str:
+    """cron's error for one line on its own; '' when cron accepts it."""
     if kind == cron_files.ANACRONTAB:
         entry = crontab.parse_anacrontab_line(_text(raw))
-    else:
-        entry = crontab.parse_line(_text(raw), kind != cron_files.USER, users=users)
-    return entry.kind != "error"
+        # anacron runs a job with an unknown named period; only lines it skips are errors.
+        return entry.error if entry.kind == "error" else ""
+    entry = crontab.parse_line(
+        _text(raw), kind != cron_files.USER, users=reader.users, dialect=reader.dialect
+    )
+    return entry.error if entry.kind == "error" else ""
 
 
-def _error(raw: bytes, kind: str, users: Collection[str] | None) -> str:
-    if kind == cron_files.ANACRONTAB:
-        return crontab.parse_anacrontab_line(_text(raw)).error
-    return crontab.parse_line(_text(raw), kind != cron_files.USER, users=users).error
+def _valid(raw: bytes, kind: str, reader: cron_files.Reader) -> bool:
+    return not _error(raw, kind, reader)
 
 
-def _pieces(raw: bytes, kind: str, users: Collection[str] | None) -> list[bytes]:
+def _pieces(raw: bytes, kind: str, reader: cron_files.Reader) -> list[bytes]:
     """The parts of a polluted line between its garbage runs, glued back where they belong together.
 
     A part that is a whole valid line on its own, after a part that is too, starts a new line: the
@@ -132,7 +133,7 @@ def _pieces(raw: bytes, kind: str, users: Collection[str] | None) -> list[bytes]
     parts = [p for p in _GARBAGE.split(raw) if p.strip(b" \t")]
     pieces: list[bytes] = []
     for part in parts:
-        if pieces and not (_valid(pieces[-1], kind, users) and _valid(part.lstrip(b" \t"), kind, users)):
+        if pieces and not (_valid(pieces[-1], kind, reader) and _valid(part.lstrip(b" \t"), kind, reader)):
             pieces[-1] += part
         else:
             pieces.append(part if not pieces else part.lstrip(b" \t"))
@@ -143,7 +144,7 @@ def _comment(raw: bytes, reason: str) -> bytes:
     return f"{MARK_INVALID} ({reason}): ".encode() + raw
 
 
-def salvage(data: bytes, kind: str, users: Collection[str] | None) -> Salvage:
+def salvage(data: bytes, kind: str, reader: cron_files.Reader) -> Salvage:
     """What a crontab's bytes become: every valid line kept, polluted ones cleaned, the rest commented."""
     lines = data.split(b"\n")
     last_has_newline = lines[-1] == b""
@@ -160,12 +161,12 @@ def salvage(data: bytes, kind: str, users: Collection[str] | None) -> Salvage:
 
     for number, raw in enumerate(lines, start=1):
         polluted = bool(_GARBAGE.search(raw))
-        pieces = _pieces(raw, kind, users) if polluted else [raw]
+        pieces = _pieces(raw, kind, reader) if polluted else [raw]
         if not pieces:
             record(number, "removed", "only garbage bytes and blanks", raw, None)
         for piece in pieces:
-            if not _valid(piece, kind, users):
-                error = _error(piece, kind, users)
+            if not _valid(piece, kind, reader):
+                error = _error(piece, kind, reader)
                 reason = f"{error} (garbage bytes removed)" if polluted else error
                 record(number, "commented", reason, raw, _comment(piece, error))
             elif polluted:
@@ -224,7 +225,7 @@ def baseline_problems(text: str) -> list[str]:
 def plan(
     root: str,
     cron_file: cron_files.CronFile,
-    users: Collection[str] | None,
+    reader: cron_files.Reader,
     *,
     baseline: str | None = None,
     rename_cron_d: bool = False,
@@ -261,7 +262,7 @@ def plan(
             )
         result.after = baseline.encode()
         if result.after != result.before:
-            kept = salvage(cron_file.data, cron_file.kind, users).data.decode("utf-8", "surrogateescape")
+            kept = salvage(cron_file.data, cron_file.kind, reader).data.decode("utf-8", "surrogateescape")
             dropped = [
                 line for line in kept.splitlines() if line.strip() and line not in baseline.splitlines()
             ]
@@ -281,7 +282,7 @@ def plan(
                 for line in dropped
             ]
     elif not cron_file.ignored or result.rename:
-        fixed = salvage(cron_file.data, cron_file.kind, users)
+        fixed = salvage(cron_file.data, cron_file.kind, reader)
         result.after, result.actions = fixed.data, fixed.actions
     return result if result.changed or result.rename_to else None
 

@@ -170,11 +170,11 @@ def remaining_of(checked: list[cron_files.CronFile]) -> list[str]:
 
 def repair(module: AnsibleModule, root: str, result: dict) -> None:
     params = module.params
-    users = cron_files.accounts(root)
+    reader = cron_files.reader_of(root)
     plans = []
     for checked in cron_files.audit(root):
         one = crontab_repair.plan(
-            root, checked, users, baseline=params["system_crontab"], rename_cron_d=params["rename_cron_d"]
+            root, checked, reader, baseline=params["system_crontab"], rename_cron_d=params["rename_cron_d"]
         )
         if one is not None:
             plans.append(one)

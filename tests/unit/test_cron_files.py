@@ -74,3 +74,15 @@ def test_shown_cuts_long_lines_before_escaping_them():
     long = cron_files.shown("\0" * (10 << 20))
     assert long.startswith("\\x00" * 10) and long.endswith(f"... ({10 << 20} characters)")
     assert len(long) < 1000
+
+
+def test_a_crontab_longer_than_cron_reads_is_a_file_problem(tmp_path):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc/crontab").write_bytes(b"* * * * * root true\n" * 10_010)
+    (checked,) = cron_files.audit(str(tmp_path))
+    assert any("crontab must not be longer than 10000 lines" in rule for rule in checked.rules)
+    assert not checked.healthy
+    (tmp_path / "etc/crontab").write_bytes(b"# comment\n" * 20_000 + b"* * * * * root true\n")
+    (checked,) = cron_files.audit(str(tmp_path))
+    # cron counts from the first job or assignment past its limit; this one is there too.
+    assert [r for r in checked.rules if "10000 lines" in r]

@@ -26,7 +26,9 @@ NULS = b"\0" * 4096
 def salvaged(
     data: bytes, kind: str = cron_files.SYSTEM, users: set[str] | None = None
 ) -> crontab_repair.Salvage:
-    return crontab_repair.salvage(data, kind, users)
+    return crontab_repair.salvage(
+        data, kind, cron_files.Reader({u: (0, 0) for u in users} if users else None)
+    )
 
 
 # ---- salvage: data tables -------------------------------------------------------------------------
@@ -191,8 +193,8 @@ def write(path: Path, data: bytes, mode: int = 0o644, owner: tuple[int, int] = (
 
 
 def plans_for(root: Path, **kwargs) -> list[crontab_repair.FilePlan]:
-    users = cron_files.accounts(str(root))
-    found = [crontab_repair.plan(str(root), f, users, **kwargs) for f in cron_files.audit(str(root))]
+    reader = cron_files.reader_of(str(root))
+    found = [crontab_repair.plan(str(root), f, reader, **kwargs) for f in cron_files.audit(str(root))]
     return [p for p in found if p is not None]
 
 
