@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import os
 import stat
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, packages, rootfs, safewrite
@@ -71,12 +72,18 @@ class CronFile:
     nlink: int = 1
     link_uid: int | None = None
     mtime: float = 0.0
+    ctime: float = 0.0
     unreadable: str = ""
     ignored: str = ""
     rules: list[str] = field(default_factory=list)
     bytes: list[crontab.ByteFinding] = field(default_factory=list)
     lines: list[LineFinding] = field(default_factory=list)
     jobs: int = 0
+
+    @property
+    def cron_reads(self) -> bool:
+        """Whether cron runs this file's jobs as it is now (one refused line makes it skip them all)."""
+        return not (self.ignored or self.unreadable or self.rules or self.lines)
 
     @property
     def healthy(self) -> bool:
@@ -102,9 +109,17 @@ class CronFile:
                 for b in self.bytes
             ],
             "lines": [one.as_dict() for one in self.lines],
+            "mtime": iso(self.mtime) if self.mtime else "",
+            "ctime": iso(self.ctime) if self.ctime else "",
             "jobs": self.jobs,
+            "cron_reads": self.cron_reads,
             "healthy": self.healthy,
         }
+
+
+def iso(timestamp: float) -> str:
+    """A file time as ISO 8601 UTC, the form every report uses."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
 
 
 def shown(text: str, limit: int = SHOWN) -> str:
@@ -208,7 +223,7 @@ def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
         cron_file.unreadable = f"{rootfs.shown(root, path, where)}: {exc.strerror}"
         return cron_file
     cron_file.mode, cron_file.uid, cron_file.gid = st.st_mode, st.st_uid, st.st_gid
-    cron_file.nlink, cron_file.mtime = st.st_nlink, st.st_mtime
+    cron_file.nlink, cron_file.mtime, cron_file.ctime = st.st_nlink, st.st_mtime, st.st_ctime
     if not stat.S_ISREG(st.st_mode):
         cron_file.unreadable = (
             f"{rootfs.shown(root, path, where)} is not a regular file: cron does not read it"

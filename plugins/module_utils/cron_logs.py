@@ -28,9 +28,11 @@ Timestamps are rsyslog's traditional "Nov 22 13:20:01" (bullseye) or RFC 3339
 
 from __future__ import annotations
 
+import datetime
 import os
 import re
 import stat
+import time
 import zlib
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -363,3 +365,27 @@ def _detail_path(detail: str, name: str, cronie: bool) -> str:
     if detail.startswith("crontabs/"):  # older Debian cron logged paths relative to /var/spool/cron
         return f"/var/spool/cron/{detail}"
     return _named_crontab(name, cronie) if name != "CRON" else detail
+
+
+_TRADITIONAL = re.compile(r"(?P<month>[A-Z][a-z]{2}) +(?P<day>\d{1,2}) (?P<time>\d{2}:\d{2}:\d{2})")
+
+
+def seconds_of(timestamp: str, year: int) -> float | None:
+    """A log timestamp as seconds since the epoch; None when it cannot be read.
+
+    RFC 3339 timestamps say everything. A traditional one ("Nov 22 13:46:21") has no year and no
+    zone: ``year`` is the log file's, and the time is read as the rescuer's local time, which is
+    close enough to tell an error logged before a crontab last changed from one logged after.
+    """
+    try:
+        return datetime.datetime.fromisoformat(timestamp).timestamp()
+    except ValueError:
+        pass
+    m = _TRADITIONAL.fullmatch(timestamp.strip())
+    if m is None:
+        return None
+    try:
+        moment = time.strptime(f"{year} {m['month']} {m['day']} {m['time']}", "%Y %b %d %H:%M:%S")
+    except ValueError:
+        return None
+    return time.mktime(moment)

@@ -231,11 +231,6 @@ def _binary(data: bytes) -> bool:
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
 
 
-def iso(timestamp: float) -> str:
-    """A time as ISO 8601 in UTC: "2024-05-01T12:00:00Z"."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
 def _type_of(mode: int) -> str:
     for test, name in (
         (stat.S_ISREG, "file"),
@@ -1019,8 +1014,8 @@ class _Scanner:
             "gid": st.st_gid,
             "mode": f"{stat.S_IMODE(st.st_mode):04o}",
             "size": st.st_size,
-            "mtime": iso(st.st_mtime),
-            "ctime": iso(st.st_ctime),
+            "mtime": cron_files.iso(st.st_mtime),
+            "ctime": cron_files.iso(st.st_ctime),
         }
 
     def finding_dict(self, finding: Finding) -> dict:
@@ -1037,6 +1032,10 @@ class _Scanner:
             "user": item.user,
             "matched": finding.matched,
             "notes": item.file.notes,
+            # How a unit is switched on at boot: the links that make a target want it.
+            "enabled_by": sorted(
+                link for link, to in self.unit_links if to == item.file.resolved and link != item.file.path
+            ),
             "file": self.evidence(item.file.path, item.file.data),
             "payload": self.evidence(item.payload) if item.payload else None,
         }

@@ -81,10 +81,6 @@ class Action:
         }
 
 
-def run_stamp() -> str:
-    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
-
-
 def _snapshot(st: os.stat_result) -> tuple[int, int, int, int]:
     return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
 
@@ -95,7 +91,7 @@ def plan(
     stamp: str | None = None,
 ) -> list[Action]:
     """The quarantine of every finding whose rule allows it: comments first, then moves."""
-    return _Planner(result, quarantine_dir, stamp or run_stamp()).actions()
+    return _Planner(result, quarantine_dir, stamp or safewrite.run_stamp()).actions()
 
 
 class _Planner:
@@ -303,7 +299,7 @@ def _rule_record(rule: Rule) -> dict:
 def apply(result: persistence.Scan, actions: list[Action], backup_dir: str, stamp: str | None = None) -> None:
     """Carry out the planned actions; each failure is kept in its action's ``error`` (the others still
     run), nothing is deleted: a comment keeps the line, a move keeps the file."""
-    stamp = stamp or run_stamp()
+    stamp = stamp or safewrite.run_stamp()
     root = result.root
     run_dir: list[str] = []
     by_file: dict[str, list[Action]] = {}
@@ -354,7 +350,7 @@ def _move_file(root: str, action: Action) -> None:
     metadata = destination + quarantine_records.METADATA_SUFFIX
     if os.path.lexists(destination) or os.path.lexists(metadata):
         raise safewrite.WriteError(f"{action.destination} already exists in the quarantine; not moved")
-    record = {**action.record, "quarantined_at": persistence.iso(time.time())}
+    record = {**action.record, "quarantined_at": cron_files.iso(time.time())}
     data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     safewrite.write_file(metadata, data, 0o600, os.getuid(), os.getgid())
     try:

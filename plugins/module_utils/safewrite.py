@@ -174,12 +174,17 @@ def _replace(tmp: str, host: str) -> None:
     sync_dir(os.path.dirname(host))
 
 
+def run_stamp() -> str:
+    """The name of one run's backup or quarantine directory: the UTC time, sortable."""
+    return time.strftime("%Y%m%dT%H%M%SZ", time.gmtime())
+
+
 def backup_dir_for(root: str, backup_dir: str, stamp: str | None = None) -> str:
     """A new directory for this run's backups under ``backup_dir`` inside the root (created)."""
     where = rootfs.resolve(root, backup_dir)
     if where.escaped:
         raise WriteError(f"the backup directory {backup_dir} leads out of {root}; choose another")
-    run = os.path.join(where.host, stamp or time.strftime("%Y%m%dT%H%M%S"))
+    run = os.path.join(where.host, stamp or run_stamp())
     os.makedirs(run, mode=0o700, exist_ok=True)
     return run
 

@@ -87,7 +87,10 @@ files:
       jobs: 4
       healthy: false
 logged_errors:
-  description: The cron errors found in the root's logs, oldest log file first.
+  description:
+    - The cron errors found in the root's logs, oldest log file first. since_last_change is false
+      for an error logged before its crontab last changed (history, such as the errors a repair
+      fixed), true after, null when the time or the crontab is unknown.
   returned: always
   type: list
   elements: dict
@@ -98,6 +101,7 @@ logged_errors:
       kind: bad minute
       crontab: /etc/crontab
       message: "Error: bad minute; while reading /etc/crontab"
+      since_last_change: false
 summary:
   description: Counts over every file.
   returned: always
@@ -110,6 +114,7 @@ summary:
     file_problems: 1
     unreadable: 0
     logged_errors: 14
+    logged_since_last_change: 0
 seconds:
   description: Wall time of the check.
   returned: always
@@ -132,7 +137,23 @@ def argument_spec() -> dict:
     }
 
 
-def summary_of(checked: list[cron_files.CronFile], logged: list) -> dict:
+def logged_dicts(checked: list[cron_files.CronFile], logged: list[cron_logs.LoggedError]) -> list[dict]:
+    """The logged errors, each saying whether it came after its crontab last changed (None: unknown);
+    an error from before a repair is history, not a sign that the repair failed."""
+    changed = {f.path: f.mtime for f in checked if f.mtime}
+    now = time.time()
+    found = []
+    for error in logged:
+        when = cron_logs.seconds_of(error.timestamp, time.localtime(now).tm_year)
+        if when is not None and when > now + 86400:  # a traditional timestamp from last December
+            when = cron_logs.seconds_of(error.timestamp, time.localtime(now).tm_year - 1)
+        mtime = changed.get(error.crontab)
+        since = None if when is None or mtime is None else when >= mtime
+        found.append({**dataclasses.asdict(error), "since_last_change": since})
+    return found
+
+
+def summary_of(checked: list[cron_files.CronFile], logged: list[dict]) -> dict:
     return {
         "files": len(checked),
         "jobs": sum(f.jobs for f in checked),
@@ -141,6 +162,7 @@ def summary_of(checked: list[cron_files.CronFile], logged: list) -> dict:
         "file_problems": sum(len(f.rules) for f in checked),
         "unreadable": sum(1 for f in checked if f.unreadable),
         "logged_errors": len(logged),
+        "logged_since_last_change": sum(1 for e in logged if e["since_last_change"] is not False),
     }
 
 
@@ -154,12 +176,12 @@ def run_module() -> None:
         )
     start = time.monotonic()
     checked = cron_files.audit(root)
-    logged = cron_logs.scan_logs(root) if module.params["read_logs"] else []
+    logged = logged_dicts(checked, cron_logs.scan_logs(root) if module.params["read_logs"] else [])
     module.exit_json(
         changed=False,
         healthy=all(f.healthy for f in checked),
         files=[f.as_dict() for f in checked],
-        logged_errors=[dataclasses.asdict(e) for e in logged],
+        logged_errors=logged,
         summary=summary_of(checked, logged),
         seconds=round(time.monotonic() - start, 3),
     )

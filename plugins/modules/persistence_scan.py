@@ -55,6 +55,15 @@ options:
     description: Where files whose lines are commented out are copied first, as a path inside the root.
     type: str
     default: /var/backups/lifeline
+  hold:
+    description:
+      - Paths of files cron was not reading before this run (it ignored them for an error that a
+        repair has just fixed). Without O(quarantine), the lines in them that a rule of severity
+        high or critical flags are still commented out with the quarantine marker, so that the
+        repair does not switch on a malicious job that was not running. Nothing is moved.
+    type: list
+    elements: str
+    default: []
 attributes:
   check_mode:
     support: full
@@ -89,6 +98,7 @@ findings:
     - file and payload are evidence dicts with path, resolved, links, type, owner (user:group),
       uid, gid, mode, size, mtime, ctime (ISO 8601 UTC), sha256, package (null when no package
       owns it) and problem; payload is the program the item runs, null when it names none.
+    - enabled_by lists the links (C(*.wants), C(*.requires)) that switch a unit on at boot.
   returned: always
   type: list
   elements: dict
@@ -104,6 +114,7 @@ findings:
       user: root
       matched: ["runs: /usr/bin/.sysupdate"]
       notes: []
+      enabled_by: []
       file: {path: /etc/crontab, type: file, owner: "root:root", mode: "0644", package: cron}
       payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
 actions:
@@ -173,6 +184,7 @@ notes:
       problem: "/etc/cron.d/loop: too many levels of symbolic links inside /mnt/sysimage (a link loop)"
 """
 
+import dataclasses
 import os
 
 from ansible.module_utils.basic import AnsibleModule
@@ -185,6 +197,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils import (
     safewrite,
 )
 
+HOLD_SEVERITIES = ("high", "critical")
 ERRORS = (persistence_rules.PersistenceError, safewrite.WriteError, rootfs.RootError, OSError)
 
 
@@ -195,6 +208,7 @@ def argument_spec() -> dict:
         "quarantine": {"type": "bool", "default": False},
         "quarantine_dir": {"type": "str", "default": quarantine_records.DEFAULT_QUARANTINE_DIR},
         "backup_dir": {"type": "str", "default": "/var/backups/lifeline"},
+        "hold": {"type": "list", "elements": "str", "default": []},
     }
 
 
@@ -213,6 +227,17 @@ def diff_of(actions: list[quarantine.Action]) -> dict:
     }
 
 
+def held(found: persistence.Scan, paths: list[str]) -> persistence.Scan:
+    """The findings to keep inactive without a quarantine: lines of high or critical severity in
+    the files cron was not reading before this run (the repair would otherwise switch them on)."""
+    keep = [
+        f
+        for f in found.findings
+        if f.item.file.path in paths and f.item.line is not None and f.rule.severity in HOLD_SEVERITIES
+    ]
+    return dataclasses.replace(found, findings=keep)
+
+
 def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
     """Scan, then plan and (unless checking) apply the quarantine, filling ``result``; raises ERRORS."""
     params = module.params
@@ -224,10 +249,17 @@ def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
         already_quarantined=found.already_quarantined,
         notes=found.notes,
     )
-    if not params["quarantine"]:
+    if params["quarantine"]:
+        planned = found
+    elif params["hold"]:
+        planned = held(found, params["hold"])
+    else:
         return
-    stamp = quarantine.run_stamp()
-    actions = quarantine.plan(found, params["quarantine_dir"], stamp)
+    stamp = safewrite.run_stamp()
+    actions = quarantine.plan(planned, params["quarantine_dir"], stamp)
+    if not params["quarantine"]:
+        # Holding comments lines out; it never moves a file the user did not ask to quarantine.
+        actions = [a for a in actions if a.action == "comment"]
     result["actions"] = [a.as_dict() for a in actions]
     result["changed"] = any(a.action != "manual" for a in actions)
     if module._diff:

@@ -88,7 +88,8 @@ def test_the_incident_is_repaired_and_reported_without_losing_a_valid_line(run_p
 
     # Every valid line kept byte for byte and in order; every invalid one commented, none dropped.
     repaired = crontab.read_text().splitlines()
-    valid = lines_of(record, "crontab.valid")
+    # The malware job is valid for cron but held inactive (below): it is the one valid line commented.
+    valid = [line for line in lines_of(record, "crontab.valid") if ".sysupdate" not in line]
     assert [line for line in repaired if line in valid] == valid
     for bad in lines_of(record, "crontab.invalid"):
         assert any(line.startswith("# lifeline-invalid") and line.endswith(bad) for line in repaired), bad
@@ -101,11 +102,33 @@ def test_the_incident_is_repaired_and_reported_without_losing_a_valid_line(run_p
     found = {(f["path"], f["rule"]) for f in report["found"]["persistence"]}
     paths = {path for path, _ in found}
     assert {"/etc/crontab", "/etc/rc.local", "/etc/systemd/system/sysupdate.service"} <= paths, found
-    # Report only: the malware is still where it was.
-    assert "*/3 * * * * root /usr/bin/.sysupdate" in repaired
+    # Report only: nothing is moved; the */3 job is held inactive (cron skipped the damaged file,
+    # so the repair must not start it), the rc.local line is untouched.
+    assert "*/3 * * * * root /usr/bin/.sysupdate" not in repaired
+    assert "#lifeline-quarantine(exec-hidden-path) */3 * * * * root /usr/bin/.sysupdate" in repaired
+    assert [a["path"] for a in report["actions"]["held_inactive"]] == ["/etc/crontab"]
+    assert report["actions"]["quarantine"] == []
+    assert "/usr/bin/.sysupdate &" in (root / "etc/rc.local").read_text().splitlines()
     assert (root / "etc/systemd/system/sysupdate.service").is_file()
-    backups = list((root / "var/backups/lifeline").rglob("etc/crontab"))
-    assert len(backups) == 1 and b"\0" in backups[0].read_bytes()
+    assert (root / "usr/bin/.sysupdate").is_file()
+    # The first backup (the repair's) is the file as it was; the second is the hold's.
+    backups = sorted((root / "var/backups/lifeline").rglob("etc/crontab"))
+    assert b"\0" in backups[0].read_bytes()
+
+
+def test_report_only_leaves_a_flagged_job_cron_was_already_running_as_it_was(run_playbook, tmp_path):
+    root, _ = planted_copy(tmp_path, "bookworm", "crontab_malware_job")
+    before = (root / "etc/crontab").read_bytes()
+    run = run_playbook(PLAYBOOK, target_root=str(root), lifeline_report_dir=str(tmp_path / "r"))
+    assert run.status == "successful", run.failures()
+    assert run.changed() == []
+    assert (root / "etc/crontab").read_bytes() == before
+    report = report_of(tmp_path / "r")
+    assert report["result"] == "crontabs healthy; persistence found, not quarantined"
+    assert {f["rule"] for f in report["found"]["persistence"] if f["path"] == "/etc/crontab"} >= {
+        "exec-hidden-path"
+    }
+    assert report["actions"]["held_inactive"] == []
 
 
 def test_quarantine_comments_the_job_moves_the_startup_items_and_a_rerun_changes_nothing(

@@ -6,6 +6,7 @@ timestamps), bookworm and trixie (RFC 3339); the cronie lines are written after 
 
 from __future__ import annotations
 
+import calendar
 import gzip
 import os
 import shutil
@@ -411,3 +412,18 @@ def test_undecodable_bytes_do_not_stop_the_reader(tmp_path):
 def test_logged_error_is_a_plain_record():
     error = LoggedError("/var/log/syslog", 1, "Nov 22 13:20:01", "bad minute", "/etc/crontab", "Error: x")
     assert (error.host, error.program, error.pid) == ("", "", 0)
+
+
+@pytest.mark.parametrize(
+    ("timestamp", "expected"),
+    [
+        ("2026-11-22T13:46:24.873704+00:00", calendar.timegm((2026, 11, 22, 13, 46, 24)) + 0.873704),
+        ("2026-11-22T14:46:24+01:00", calendar.timegm((2026, 11, 22, 13, 46, 24))),
+        ("Nov 22 13:46:21", time.mktime((2026, 11, 22, 13, 46, 21, 0, 0, -1))),
+        ("Feb  3 01:02:03", time.mktime((2026, 2, 3, 1, 2, 3, 0, 0, -1))),
+        ("yesterday", None),
+        ("Foo 22 13:46:21", None),
+    ],
+)
+def test_seconds_of_reads_both_timestamp_forms(timestamp, expected):
+    assert cron_logs.seconds_of(timestamp, 2026) == expected

@@ -4,6 +4,7 @@ of a real Debian root's cron files polluted like incident 4."""
 from __future__ import annotations
 
 import json
+import os
 import shutil
 from pathlib import Path
 
@@ -87,3 +88,21 @@ def test_modules_refuse_a_directory_that_is_not_a_linux_root(tmp_path, capsys, d
     for module in (crontab_audit, crontab_repair):
         rc, result = run(module, capsys, deadline, root=str(tmp_path))
         assert rc == 1 and "does not look like a Linux root" in result["msg"]
+
+
+def test_logged_errors_say_whether_they_came_after_the_crontab_last_changed(polluted, capsys, deadline):
+    root, _ = polluted
+    os.utime(root / "etc/crontab", (1_700_000_000, 1_700_000_000))  # 2023-11-14T22:13:20Z
+    (root / "var/log/syslog").write_text(
+        "2023-11-14T20:00:01.000000+00:00 web1 cron[412]: Error: bad minute; while reading /etc/crontab\n"
+        "2023-11-15T03:00:01.000000+00:00 web1 cron[412]: Error: bad minute; while reading /etc/crontab\n"
+        "2023-11-15T03:00:02.000000+00:00 web1 cron[412]: Error: bad hour; while reading /etc/cron.d/gone\n"
+    )
+    rc, result = run(crontab_audit, capsys, deadline, root=str(root))
+    assert rc == 0
+    assert [(e["kind"], e["since_last_change"]) for e in result["logged_errors"]] == [
+        ("bad minute", False),
+        ("bad minute", True),
+        ("bad hour", None),
+    ]
+    assert result["summary"]["logged_since_last_change"] == 2

@@ -31,6 +31,7 @@ FINDING_KEYS = {
     "user",
     "matched",
     "notes",
+    "enabled_by",
     "file",
     "payload",
 }
@@ -144,6 +145,9 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
                 "/usr/bin/.sysupdate",
                 None,
             )
+    for finding in report["findings"]:
+        expected = ["/" + WANTS] if finding["location"] == "systemd_unit" else []
+        assert finding["enabled_by"] == expected, finding
     crontab_finding = next(f for f in report["findings"] if f["location"] == "cron")
     assert crontab_finding["file"]["package"] == "cron-daemon-common"
     assert report["summary"]["by_location"] == {"cron": 2, "rc_local": 1, "systemd_unit": 3}
@@ -234,3 +238,32 @@ def test_a_directory_that_is_no_linux_root_is_refused(capsys, deadline, tmp_path
     ] == f"root={tmp_path} does not look like a Linux root: no /etc directory; no /usr " + (
         "directory; no etc/os-release, usr/lib/os-release or etc/redhat-release"
     )
+
+
+def test_hold_comments_only_flagged_lines_of_the_files_named_and_moves_nothing(capsys, deadline, tmp_path):
+    root = tmp_path / "bookworm"
+    subprocess.run(["cp", "-a", str(debian_tree("bookworm")), str(root)], check=True)
+    for path in ("etc/crontab", "etc/cron.d/e2scrub_all"):
+        (root / path).write_bytes((root / path).read_bytes() + JOB.encode())
+    for path, spec in PLANTED.items():
+        if spec:
+            (root / path).write_bytes(spec[0])
+            os.chmod(root / path, spec[1])
+    before = state(root)
+
+    rc, planned = run(
+        capsys, deadline, root=str(root), rules=RULES, hold=["/etc/crontab"], _ansible_check_mode=True
+    )
+    assert rc == 0 and planned["changed"] is True
+    assert state(root) == before
+
+    rc, held = run(capsys, deadline, root=str(root), rules=RULES, hold=["/etc/crontab"])
+    assert rc == 0 and held["changed"] is True
+    assert [(a["action"], a["path"]) for a in held["actions"]] == [("comment", "/etc/crontab")]
+    crontab = (root / "etc/crontab").read_text().splitlines()
+    assert crontab[-1].startswith("#lifeline-quarantine(") and crontab[-1].endswith(JOB.strip())
+    # Not named in hold: the cron.d job, rc.local and the unit stay as they were.
+    assert (root / "etc/cron.d/e2scrub_all").read_text().endswith(JOB)
+    assert (root / "etc/rc.local").read_bytes() == PLANTED["etc/rc.local"][0]
+    assert (root / "etc/systemd/system/sysupdate.service").exists()
+    assert (root / "usr/bin/.sysupdate").exists()
