@@ -273,6 +273,9 @@ def check(cron_file: CronFile, reader: Reader) -> CronFile:
             link_uid=cron_file.link_uid,
             known_user=users is None or cron_file.kind != USER or account is not None,
         )
+        # An orphan (no account of its name) is put aside by cron, not refused: nothing to repair.
+        orphan = [rule for rule in rules if crontab.ORPHAN in rule]
+        cron_file.ignored = "; ".join(filter(None, [cron_file.ignored, *orphan]))
         cron_file.rules = [rule for rule in rules if rule not in cron_file.ignored]
     cron_file.bytes = crontab.byte_findings(data)
     for number, entry in enumerate(parse(data, cron_file.kind, reader), start=1):

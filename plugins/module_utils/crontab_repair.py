@@ -237,7 +237,12 @@ def plan(
     """
     if cron_file.data is None:
         return None
-    new_mode, new_uid, new_gid = inode_wanted(root, cron_file)
+    rename_to = _rename_target(root, cron_file)
+    if cron_file.ignored and not (rename_to and rename_cron_d):
+        # cron skips this file whatever it holds: offer the rename, change nothing.
+        new_mode, new_uid, new_gid = stat.S_IMODE(cron_file.mode), cron_file.uid, cron_file.gid
+    else:
+        new_mode, new_uid, new_gid = inode_wanted(root, cron_file)
     result = FilePlan(
         path=cron_file.path,
         kind=cron_file.kind,
@@ -251,7 +256,7 @@ def plan(
         new_gid=new_gid,
     )
     result.unlink_others = cron_file.nlink > 1 and cron_file.link_uid is None
-    result.rename_to = _rename_target(root, cron_file)
+    result.rename_to = rename_to
     result.rename = bool(result.rename_to) and rename_cron_d
     if baseline is not None and cron_file.kind == cron_files.SYSTEM:
         problems = baseline_problems(baseline)

@@ -315,3 +315,19 @@ def test_a_cron_d_link_out_of_the_root_is_never_followed(tmp_path):
     # An absolute link resolves inside the root, where nothing is: missing, never the rescuer's file.
     assert checked["/etc/cron.d/absolute"].data is None
     assert outside.read_bytes() == b"61 * * * * root rescuer-file\n"
+
+
+def test_an_orphan_user_crontab_and_an_ignored_cron_d_file_are_reported_and_left_alone(tmp_path):
+    root = make_root(tmp_path)
+    write(root / "var/spool/cron/crontabs/ghost", b"* * * * * echo hi\n", mode=0o644)
+    write(root / "etc/cron.d/backup.sh", b"0 3 * * * root /usr/local/bin/backup.sh\n", mode=0o664)
+    checked = {f.path: f for f in cron_files.audit(str(root))}
+    assert "ORPHAN" in checked["/var/spool/cron/crontabs/ghost"].ignored
+    assert checked["/var/spool/cron/crontabs/ghost"].healthy
+    plans = plans_for(root)
+    assert [(p.path, p.changed, p.rename_to) for p in plans] == [
+        ("/etc/cron.d/backup.sh", False, "/etc/cron.d/backup_sh")
+    ]
+    crontab_repair.apply(str(root), plans, "/var/backups/lifeline")
+    assert stat.S_IMODE((root / "etc/cron.d/backup.sh").stat().st_mode) == 0o664
+    assert stat.S_IMODE((root / "var/spool/cron/crontabs/ghost").stat().st_mode) == 0o644
