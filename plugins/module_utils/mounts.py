@@ -42,6 +42,11 @@ class Mount:
     def shared(self) -> bool:
         return any(tag.startswith("shared:") for tag in self.optional)
 
+    @property
+    def propagation(self) -> str:
+        """The propagation tags as mountinfo shows them ("shared:1 master:2"), "private" when none."""
+        return " ".join(self.optional) or "private"
+
 
 def parse_mountinfo(text: str) -> list[Mount]:
     """Lines of proc(5) mountinfo; malformed ones are skipped."""
@@ -221,3 +226,33 @@ def _uses(link: str, file_ids: set, rdevs: set, tops: list[str]) -> str:
     if (st.st_dev, st.st_ino) in file_ids or (stat.S_ISBLK(st.st_mode) and st.st_rdev in rdevs):
         return target
     return ""
+
+
+# ---- which mount a path or a mount point is on --------------------------------------------------
+
+
+def mount_at(mounts: Iterable[Mount], point: str) -> Mount | None:
+    """The mount visible at a mount point: of several stacked there, the one no other sits on."""
+    stacked = [m for m in mounts if m.mount_point == point]
+    covered = {m.parent_id for m in stacked}
+    visible = [m for m in stacked if m.mount_id not in covered]
+    if not stacked:
+        return None
+    return (visible or stacked)[-1]
+
+
+def mount_containing(mounts: Iterable[Mount], path: str) -> Mount | None:
+    """The mount a path lies on, by its name: the visible mount at the deepest mount point above it.
+
+    Names are resolved as this process sees them, without following symbolic links.
+    """
+    mounts = list(mounts)
+    points = [m.mount_point for m in mounts if is_under(path, m.mount_point)]
+    if not points:
+        return None
+    return mount_at(mounts, max(points, key=depth))
+
+
+def comm(pid: int | str, proc: str = "/proc") -> str:
+    """A process's command name (/proc/PID/comm), "?" once it is gone."""
+    return _comm(str(pid), proc)

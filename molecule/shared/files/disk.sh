@@ -14,21 +14,40 @@
 # `losetup -P` does not map partitions here, `partx -a` does.
 set -euo pipefail
 
+# node SYSDIR: the /dev node of a kernel block device, made when missing and made again when it
+# names another device: partition numbers are handed out anew at each attach, so a node an earlier
+# attach left behind (here or in a scenario running beside this one) can be stale.
+node() {
+  local path=/dev/${1##*/} want
+  want=$(cat "$1/dev")
+  if [ ! -b "$path" ] || [ "$(stat -c '%Hr:%Lr' "$path")" != "$want" ]; then
+    rm -f "$path"
+    mknod "$path" b "${want%:*}" "${want#*:}"
+  fi
+}
+
 attach() {
-  local disk sys node
+  local disk sys
   disk=$(losetup --find --show "$1")
-  [ -b "$disk" ] || mknod "$disk" b $(tr ':' ' ' <"/sys/class/block/${disk#/dev/}/dev")
+  node "/sys/class/block/${disk#/dev/}"
   partx --add "$disk"
   for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
     [ -e "$sys" ] || continue
-    node=/dev/${sys##*/}
-    [ -b "$node" ] || mknod "$node" b $(tr ':' ' ' <"$sys/dev")
+    node "$sys"
   done
   echo "$disk"
 }
 
+# A partition just unmounted can still be busy for a moment: partx --delete is tried again until
+# the kernel has no partition of the loop device left, so the next attach of that number starts clean.
 detach() {
-  partx --delete "$1" 2>/dev/null || true
+  local try
+  for try in 1 2 3 4 5 6 7 8 9 10; do
+    partx --delete "$1" 2>/dev/null || true
+    compgen -G "/sys/class/block/${1#/dev/}/${1#/dev/}p*" >/dev/null || break
+    [ "$try" -lt 10 ] || echo "disk: partitions of $1 still present after 10 tries" >&2
+    sleep 0.5
+  done
   rm -f "$1"p[0-9]*
   losetup --detach "$1"
 }
