@@ -187,8 +187,10 @@ class Attachment:
                 volume.device = disk
             return
         known = disks.partition_nodes(disk)
-        if not known:
-            self.run(["partx", "--add", disk])
+        # A loop device this run attached can still carry the mappings of the image its number
+        # held before (they outlive a detach): --update makes them the ones this image's table says.
+        if not known or is_loop:
+            self.run(["partx", "--update" if known else "--add", disk])
             self._record({"action": "partitions", "device": disk}, f"added partition mappings of {disk}")
             known = disks.partition_nodes(disk)
         for volume in wanted:

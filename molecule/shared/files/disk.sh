@@ -30,7 +30,7 @@ attach() {
   local disk sys
   disk=$(losetup --find --show "$1")
   node "/sys/class/block/${disk#/dev/}"
-  partx --add "$disk"
+  partx --update "$disk"  # --add would fail on a mapping a previous user of this number left
   for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
     [ -e "$sys" ] || continue
     node "$sys"
