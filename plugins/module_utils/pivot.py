@@ -432,8 +432,8 @@ def _roll_back(record: Record, run: Runner, what: str) -> None:
 
 
 def switch_back(record: Record, run: Runner, table: list[Mount] | None = None) -> list[dict]:
-    """Reverse a completed switch: the mounts back under the old root, pivot_root back, the created
-    directories removed. Returns the log; raises SwitchError saying where it stopped.
+    """Reverse a completed switch: the mounts back under the old root, pivot_root back, the mount
+    points it created removed. Returns the log; raises SwitchError saying where it stopped.
 
     ``table`` is the mount table now (read from /proc when not given): systemd re-executed on the
     new root makes every mount shared, which pivot_root and mount --move refuse, so they are made
@@ -522,7 +522,6 @@ DEADMAN_SCRIPT = r'''#!/usr/bin/python3
 Written by lifeline.rescue.root_switch right after a switch of the root. Its status and every step
 it takes are in the JSON log named in CONFIG. SIGTERM disarms it while it waits.
 """
-import contextlib
 import json
 import os
 import shlex
@@ -802,10 +801,25 @@ def _await(state_dir: str, leaving: str, seconds: float) -> dict:
     return log
 
 
-def _fired(log: dict, log_path: str) -> str:
+def _too_late(log: dict, log_path: str) -> str:
+    """Why a dead-man switch that no longer waits cannot be confirmed, and what to do."""
+    status = log.get("status")
+    if status == "disarmed":
+        return f"the dead-man switch was disarmed at {log.get('finished', '?')} ({log_path})"
+    if status == "crashed":
+        last = (log.get("error") or "").strip().splitlines()[-1:] or ["?"]
+        return (
+            f"the dead-man switch crashed ({last[0]}; see {log_path}): check which root / is "
+            "(findmnt /) before going on"
+        )
+    if status == "switch back failed":
+        return (
+            f"the dead-man switch fired at {log.get('fired', '?')} and could not switch back; it stopped "
+            f"where {log_path} says, with the commands left under 'left'"
+        )
     return (
-        f"the dead-man switch fired at {log.get('fired', '?')} and is {log.get('status')}: the host went "
-        f"back to its old root (see {log_path})"
+        f"the dead-man switch fired at {log.get('fired', '?')} and is {status}: the host went back to "
+        f"its old root (see {log_path})"
     )
 
 
@@ -822,7 +836,7 @@ def confirm(state_dir: str, wait: float = START_TIMEOUT) -> tuple[bool, dict]:
     if status == "confirmed":
         return False, log
     if status != "waiting":
-        raise SwitchError(_fired(log, log_path) if status != "disarmed" else f"it was disarmed ({log_path})")
+        raise SwitchError(_too_late(log, log_path))
     if not _alive(log):
         raise SwitchError(
             f"the dead-man switch (pid {log.get('pid')}) is gone without a word in {log_path}: "
@@ -832,7 +846,7 @@ def confirm(state_dir: str, wait: float = START_TIMEOUT) -> tuple[bool, dict]:
         handle.write(_stamp(time.time()) + "\n")
     log = _await(state_dir, "waiting", wait)
     if log.get("status") != "confirmed":
-        raise SwitchError(_fired(log, log_path))
+        raise SwitchError(_too_late(log, log_path))
     return True, log
 
 

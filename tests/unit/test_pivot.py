@@ -451,17 +451,50 @@ def test_the_deadman_script_needs_only_the_standard_library():
     assert json.loads(literal.args[0].value) == config
 
 
-def test_a_deadman_log_records_are_read_and_confirm_refuses_without_one(tmp_path):
+def test_confirm_and_disarm_without_a_deadman_switch(tmp_path):
     assert pivot.read_log(str(tmp_path)) is None
+    assert pivot.disarm(str(tmp_path)) is None
     with pytest.raises(pivot.SwitchError, match="no dead-man switch was armed in"):
         pivot.confirm(str(tmp_path))
-    (tmp_path / pivot.LOG).write_text('{"status": "switched back", "fired": "T"}')
-    with pytest.raises(pivot.SwitchError, match="fired at T and is switched back: the host went back"):
-        pivot.confirm(str(tmp_path))
     (tmp_path / pivot.LOG).write_text("{broken")
-    with pytest.raises(pivot.SwitchError, match="cannot be read"):
+    with pytest.raises(pivot.SwitchError, match=r"deadman\.json cannot be read"):
         pivot.read_log(str(tmp_path))
-    assert pivot.disarm(str(tmp_path / "none")) is None
+
+
+@pytest.mark.parametrize(
+    ("log", "message"),
+    [
+        pytest.param(
+            {"status": "switched back", "fired": "T"},
+            "fired at T and is switched back: the host went back to its old root",
+            id="fired",
+        ),
+        pytest.param(
+            {"status": "switch back failed", "fired": "T"},
+            "fired at T and could not switch back; it stopped where",
+            id="fired and failed",
+        ),
+        pytest.param(
+            {"status": "crashed", "error": "Traceback\nValueError: x\n"},
+            "crashed (ValueError: x; see",
+            id="crashed",
+        ),
+        pytest.param({"status": "disarmed", "finished": "F"}, "was disarmed at F", id="disarmed"),
+        pytest.param(
+            {"status": "waiting", "pid": 0, "script": "/nonexistent/deadman.py"},
+            "(pid 0) is gone without a word",
+            id="its process is gone",
+        ),
+    ],
+)
+def test_confirm_says_why_it_is_too_late(tmp_path, log, message):
+    (tmp_path / pivot.LOG).write_text(json.dumps(log))
+
+    with pytest.raises(pivot.SwitchError) as refused:
+        pivot.confirm(str(tmp_path))
+
+    assert message in str(refused.value)
+    assert pivot.disarm(str(tmp_path)) == log  # nothing waits: nothing to stop
 
 
 # ---- the module on this host: what it refuses before anything happens ----------------------------
@@ -534,6 +567,7 @@ def namespace():
     work = Path(tempfile.mkdtemp(prefix="lifeline-pivot-", dir="/var/tmp"))
     before = host_table()
     started: list[int] = []
+    spaces: list[str] = []
 
     def run(scenario: str, **options) -> dict:
         spec = {"work": str(work), "tree": str(_tree()), "scenario": scenario, "host": HOST_NS, **options}
@@ -558,6 +592,7 @@ def namespace():
             out, err, rc = exc.stdout or b"", exc.stderr or b"", "timeout"
         text = out.decode("utf-8", "replace")
         started.extend(int(n) for n in re.findall(r"^deadman-pid (\d+)$", text, re.M))
+        spaces.extend(re.findall(r"^namespace (\S+)$", text, re.M))
         reports = [line[len("REPORT ") :] for line in text.splitlines() if line.startswith("REPORT ")]
         assert rc == 0 and reports, f"helper {scenario} exit {rc}:\n{text[-3000:]}\n{err.decode()[-5000:]}"
         return json.loads(reports[-1])
@@ -569,12 +604,28 @@ def namespace():
             with contextlib.suppress(OSError):
                 if b"deadman.py" in Path(f"/proc/{pid}/cmdline").read_bytes():
                     os.kill(pid, signal.SIGKILL)
+        alive = in_namespaces(set(spaces))
         leftover = os.listdir(work)
         if not leftover:
             os.rmdir(work)
+    assert spaces and not alive, f"processes left in the test's namespaces: {alive}"
     changed = {m for m in before ^ host_table() if not m[2].startswith(OTHERS) or m[2].startswith(str(work))}
     assert not changed, f"the host's mounts changed: {sorted(changed)}"
     assert not leftover, f"{work} holds {leftover} on the host"
+
+
+def in_namespaces(spaces: set[str], seconds: float = 5) -> list[int]:
+    """Processes still in one of these mount namespaces: none once the namespace is gone."""
+    end = time.monotonic() + seconds
+    while True:
+        found = []
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            with contextlib.suppress(OSError):
+                if os.readlink(f"/proc/{pid}/ns/mnt") in spaces:
+                    found.append(int(pid))
+        if not found or time.monotonic() > end:
+            return found
+        time.sleep(0.05)
 
 
 def _tree() -> Path:
@@ -693,7 +744,7 @@ def test_the_deadman_switch_fires_without_confirmation(namespace, share):
     ]
     assert report["restarted"] is True
     assert shape(report["after"]) == shape(report["before"])
-    assert 3 <= report["fired_after"] < 10
+    assert 3 <= report["fired_after"] < 20  # at the deadline, not before (slack for a loaded machine)
     assert report["alive"] is False
 
 
@@ -1009,6 +1060,7 @@ def helper(spec: dict) -> None:
     """Inside the namespace: refuse to run anywhere else, build the copy, run the scenario."""
     if os.readlink("/proc/self/ns/mnt") == spec["host"]:
         sys.exit("the helper runs only in a mount namespace of its own (unshare --mount)")
+    print(f"namespace {os.readlink('/proc/self/ns/mnt')}", flush=True)
     os.chdir("/")
     SCENARIOS[spec["scenario"]](spec, build(spec))
 
