@@ -74,6 +74,12 @@ lane_unit() { run_pytest tests/unit; }
 lane_oracle() { run_pytest tests/oracle; }
 lane_playbook() { run_pytest tests/playbook; }
 
+# failures_of LOG: each failed task of a molecule log with the lines around it (the tail of a
+# log shows only cleanup and destroy, which run after the failure).
+failures_of() {
+  grep -n -B 12 -A 40 -E '^(fatal|failed): |^ERROR!|FAILED!|unreachable: ' "$1" | head -n 200
+}
+
 lane_molecule() {
   local scenarios=() s
   if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
@@ -122,8 +128,9 @@ lane_molecule() {
       say "molecule: $s passed in ${took}s"
     else
       failed+=("$s")
-      say "molecule: $s FAILED (exit $rc) in ${took}s; last lines of .cache/logs/molecule-$s.log:"
-      tail -n 60 "$logs/molecule-$s.log" | sed 's/^/    /'
+      say "molecule: $s FAILED (exit $rc) in ${took}s; what failed, then the last lines of .cache/logs/molecule-$s.log:"
+      failures_of "$logs/molecule-$s.log" | sed 's/^/    /'
+      tail -n 30 "$logs/molecule-$s.log" | sed 's/^/    /'
     fi
   done
   [ ${#failed[@]} -eq 0 ] || { say "molecule: failed scenarios: ${failed[*]}"; return 1; }

@@ -171,8 +171,24 @@ class Attachment:
 
     # ---- disks -----------------------------------------------------------------------------------
 
-    def attach_loop(self, image: str) -> str:
-        loop = self.run(["losetup", "--find", "--show", image]).strip()
+    def attach_loop(self, image: str, tries: int = 5) -> str:
+        """A free loop device backed by ``image``.
+
+        ``losetup --find --show IMAGE`` fails with ENOENT in a container whose static /dev lacks the
+        node of the number the kernel hands out (loop devices the host or other containers attached
+        since it started): the free device is asked for first, its node made, then attached; another
+        attacher taking that number meanwhile makes it busy, and the next free one is asked for.
+        """
+        for attempt in range(1, tries + 1):
+            name = os.path.basename(self.run(["losetup", "--find"]).strip())
+            with open(f"/sys/class/block/{name}/dev", encoding="ascii") as handle:
+                loop = self._device_node(name, handle.read().strip())
+            try:
+                self.run(["losetup", loop, image])
+                break
+            except DiskError as exc:
+                if "busy" not in str(exc) or attempt == tries:
+                    raise
         # The backing file is recorded by identity too: the detach must work from any directory,
         # and must not detach a loop device that was since reused for another file.
         step = {"action": "loop", "device": loop, "backing": image, "backing_id": disks.file_id(image)}

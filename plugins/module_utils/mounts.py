@@ -195,7 +195,8 @@ def holders(
 ) -> list[Holder]:
     """Processes that keep a file (by st_dev/st_ino), a block device (by st_rdev) or a tree open.
 
-    Scanned from /proc the way fuser(1) does, so it needs no tool on a minimal rescuer.
+    Scanned from /proc the way fuser(1) does, so it needs no tool on a minimal rescuer: the cwd,
+    root, program and descriptors of each process, and the files it has mapped (a library).
     """
     file_ids, rdevs, tops = set(files), set(devices), [t.rstrip("/") or "/" for t in under]
     me = str(os.getpid())
@@ -207,7 +208,30 @@ def holders(
             hit = _uses(link, file_ids, rdevs, tops)
             if hit:
                 found.append(Holder(int(pid), _comm(pid, proc), how, hit))
+        hit = _maps_in(pid, proc, file_ids, tops)
+        if hit:
+            found.append(Holder(int(pid), _comm(pid, proc), "maps", hit))
     return found
+
+
+def _maps_in(pid: str, proc: str, file_ids: set, tops: list[str]) -> str:
+    """The first mapped file of a process that is one of ``file_ids`` or lies under one of ``tops``."""
+    try:
+        with open(f"{proc}/{pid}/maps", encoding="utf-8", errors="surrogateescape") as handle:
+            lines = handle.read().splitlines()
+    except OSError:
+        return ""
+    for line in lines:
+        fields = line.split(maxsplit=5)
+        if len(fields) < 6 or fields[4] == "0" or ":" not in fields[3]:
+            continue  # anonymous memory, the heap, the stack: no file
+        name = fields[5].removesuffix(" (deleted)")
+        if any(name == t or name.startswith(t + "/") for t in tops if t != "/"):
+            return name
+        major, minor = (int(part, 16) for part in fields[3].split(":", 1))
+        if (os.makedev(major, minor), int(fields[4])) in file_ids:
+            return name
+    return ""
 
 
 def _uses(link: str, file_ids: set, rdevs: set, tops: list[str]) -> str:

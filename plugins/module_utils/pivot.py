@@ -559,6 +559,9 @@ def now():
 # /run/lifeline leads nowhere for a moment, the tmpfs it names is still the same.
 HERE = os.open(os.path.dirname(CONFIG["log"]), os.O_RDONLY | os.O_DIRECTORY)
 NAME = os.path.basename(CONFIG["log"])
+# The commands' stdin, opened now: once the way back has moved /dev under the old root, the copy's
+# /dev is the empty directory a real root has below its devtmpfs, without a /dev/null to open.
+NULL = os.open(os.devnull, os.O_RDONLY)
 
 
 def save():
@@ -582,7 +585,7 @@ def run(argv, timeout):
     entry = {"command": shlex.join(argv)}
     try:
         done = subprocess.run(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+            argv, stdin=NULL, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
             env=ENV, timeout=timeout, check=False,
         )
         entry["outcome"] = "done" if done.returncode == 0 else "failed"

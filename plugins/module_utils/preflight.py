@@ -38,6 +38,8 @@ LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")
 # two mounted devices with one UUID apart, so btrfs (and anything not on a block device) is copied
 # file by file.
 BLOCK_COPY_FSTYPES = ("ext2", "ext3", "ext4", "xfs")
+# The filesystems a file copy makes (mkfs) on the target.
+FILE_COPY_FSTYPES = ("ext2", "ext3", "ext4", "xfs")
 # A fresh filesystem spends a few percent on its own metadata (journal, inode tables): a file copy
 # needs the used bytes plus this share of them.
 FILE_COPY_HEADROOM = 10  # percent
@@ -89,6 +91,10 @@ class Host:
     dev: str = "/dev"
     systemd_run: str = "/run/systemd/system"  # exists when systemd is the running init (sd_booted(3))
     systemctl: bool | None = None  # is systemctl installed; None looks it up in PATH
+
+    def loop_backing(self, name: str, devno: Devno) -> Devno | None:
+        """The filesystem a loop device's backing file is on, from the kernel; None when it cannot tell."""
+        return loop_backing_devno(f"{self.dev}/{name}", devno)
 
 
 @dataclass(frozen=True)
@@ -183,6 +189,9 @@ class Loop:
     backing_file: str
     backing_devno: Devno | None  # the filesystem its file lives on
     partitions: tuple[Devno, ...] = ()
+    # False: the kernel could not be asked (no /dev node here, as in a container's static /dev) and
+    # backing_devno is a guess from the file's name, which is relative to whoever attached it.
+    backing_known: bool = True
 
 
 @dataclass
@@ -514,8 +523,9 @@ def loop_devices(host: Host, table: list[Mount]) -> list[Loop]:
             devno = parse_devno(_read(f"{base}/dev"))
         except (OSError, ValueError):
             continue  # not a loop device, or an unbound one
-        where = loop_backing_devno(f"{host.dev}/{name}", devno)
-        if where is None:
+        where = host.loop_backing(name, devno)
+        known = where is not None
+        if not known:
             mount = mounts.mount_containing(table, backing.removesuffix(DELETED))
             where = mount.devno if mount else None
         partitions = []
@@ -523,7 +533,7 @@ def loop_devices(host: Host, table: list[Mount]) -> list[Loop]:
             if os.path.exists(f"{base}/{entry}/partition"):
                 with contextlib.suppress(OSError, ValueError):
                     partitions.append(parse_devno(_read(f"{base}/{entry}/dev")))
-        loops.append(Loop(name, devno, backing, where, tuple(partitions)))
+        loops.append(Loop(name, devno, backing, where, tuple(partitions), known))
     return loops
 
 
@@ -602,10 +612,27 @@ def _rdevs(devnos: Iterable[Devno]) -> list[int]:
 
 
 def loops_on_root(loops: list[Loop], devno: Devno, table: list[Mount], proc: str) -> list[Finding]:
-    """Loop devices whose backing file is on the filesystem: the kernel keeps that file open."""
+    """Loop devices whose backing file is on the filesystem: the kernel keeps that file open.
+
+    A loop whose backing the kernel could not be asked about, but whose file's name falls on the
+    filesystem, is ``loop_maybe_on_root`` (a note): the name may be another mount namespace's.
+    """
     found = []
     for loop in loops:
         if loop.backing_devno != devno:
+            continue
+        if not loop.backing_known:
+            found.append(
+                Finding(
+                    "loop_maybe_on_root",
+                    f"/dev/{loop.name} is backed by a file named {loop.backing_file}, which may be on /; "
+                    f"there is no /dev/{loop.name} here to ask the kernel (the name may be another "
+                    "mount namespace's, such as the host's of a container)",
+                    "if it is on /, detach it first: the remount read-only would then fail (EBUSY) "
+                    "and the migration stop before the copy",
+                    loop.backing_file,
+                )
+            )
             continue
         numbers = {loop.devno, *loop.partitions}
         where = sorted(
@@ -1051,6 +1078,40 @@ def usage_of(mount_point: str) -> tuple[int, int]:
     return vfs.f_blocks * vfs.f_frsize, (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
 
 
+def tree_bytes(top: str) -> int:
+    """Bytes allocated to the files under ``top`` on its own filesystem, each inode once (du -sx).
+
+    What a file copy of a filesystem without a block device of its own carries: statvfs does not
+    tell it, since an overlay (a container's root) answers with its upper layer's whole filesystem.
+    Directories on another filesystem (mount points) are left out; unreadable entries count nothing.
+    """
+    top_dev = os.lstat(top).st_dev
+    total = os.lstat(top).st_blocks * SECTOR
+    seen: set[tuple[int, int]] = set()
+    todo = [top]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # gone meanwhile, or unreadable
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if st.st_dev != top_dev:
+                    continue
+                todo.append(entry.path)
+            elif st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue  # a hard link to a file counted already
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * SECTOR
+    return total
+
+
 def _root_device(host: Host, root: Mount) -> BlockDevice | None:
     """The block device / is on: by its numbers, or by its source for btrfs's anonymous numbers."""
     info = block_device(host.sys, root.devno)
@@ -1073,8 +1134,9 @@ def run_preflight(
 ) -> Preflight:
     """Everything that stands between the filesystem at ``mount_point`` and a move to ``target``.
 
-    ``usage`` is (size, used) in bytes, read with statvfs when not given; ``exclude`` are pids left
-    out of the scan, this process by default (it reads /proc and holds nothing of the root).
+    ``usage`` is (size, used) in bytes, read with statvfs when not given (the used bytes of a
+    filesystem without a block device of its own, an overlay, are counted file by file); ``exclude``
+    are pids left out of the scan, this process by default (it reads /proc and holds nothing of the root).
     """
     host = host or Host()
     try:
@@ -1090,8 +1152,15 @@ def run_preflight(
     init = init_system(host)
     loops = loop_devices(host, table)
     subs = submounts(table, root)
-    size, used = usage if usage is not None else usage_of(mount_point)
     root_info = _root_device(host, root)
+    if usage is not None:
+        size, used = usage
+        counted = "given"
+    else:
+        size, used = usage_of(mount_point)
+        counted = "statvfs"
+        if root_info is None:  # no device of its own: statvfs may speak of another filesystem
+            used, counted = tree_bytes(mount_point), "files"
     root_below = devices_below(host.sys, root_info.name) if root_info else set()
     info = block_device(host.sys, target.devno) if target.devno else None
     copy = choose_copy(
@@ -1108,7 +1177,8 @@ def run_preflight(
     blockers += open_for_writing(views, root.devno)
     # The target's own loop device is judged with the target (target_backed_by_root).
     others = [lp for lp in loops if info is None or lp.devno != info.devno]
-    blockers += loops_on_root(others, root.devno, table, host.proc)
+    on_loops = loops_on_root(others, root.devno, table, host.proc)
+    blockers += [f for f in on_loops if f.kind == "loop_on_root"]
     mounted = mount_findings(subs, table, root, views)
     blockers += [f for f in mounted if f.kind == "overlay_on_root"]
     blockers += swap_findings(_swaps(host.proc), table, root.devno)
@@ -1123,6 +1193,16 @@ def run_preflight(
                 target.path,
             )
         )
+    made = new_fstype or root.fstype
+    if copy["method"] == "file" and made not in FILE_COPY_FSTYPES:
+        blockers.append(
+            Finding(
+                "copy_needs_fstype",
+                f"a file copy makes a new filesystem, and {mount_point} is {made}, which it cannot make",
+                f"give the type of the new filesystem ({', '.join(FILE_COPY_FSTYPES)}): root_migrate_fstype",
+                mount_point,
+            )
+        )
     if available < min_free_memory:
         blockers.append(
             Finding(
@@ -1134,6 +1214,7 @@ def run_preflight(
         )
     notes = [f for f in mounted if f.kind != "overlay_on_root"]
     notes += sockets_on_root(unix, views, table, root.devno)
+    notes += [f for f in on_loops if f.kind == "loop_maybe_on_root"]
     notes += [f for f in on_target if f.kind == "target_has_filesystem"]
     if not init.reexec:
         notes.append(
@@ -1155,6 +1236,7 @@ def run_preflight(
         "device_bytes": root_info.size if root_info else None,
         "size_bytes": size,
         "used_bytes": used,
+        "used_counted_by": counted,
         "propagation": root.propagation,
         "init": {**asdict(init), "reexec": init.reexec},
         "memory": {"available_bytes": available, "required_bytes": min_free_memory},

@@ -450,12 +450,14 @@ def file_copy(
     *,
     exclude: Iterable[str] = (),
     interval: float = PROGRESS_INTERVAL,
+    total: int | None = None,
 ) -> CopyResult:
     """Copy the files of ``source_dir`` into the (empty) ``target_dir`` with cp, keeping owners, modes,
     times, hard links, symlinks, device nodes, FIFOs, sparse files, ACLs, xattrs and SELinux labels.
 
     Progress is the target filesystem's used bytes (less what it used before) against the source
-    filesystem's used bytes; it is an estimate until the copy ends, and then bytes_done = bytes_total.
+    filesystem's used bytes (or ``total``, when the caller counted them otherwise); it is an estimate
+    until the copy ends, and then bytes_done = bytes_total.
     Hard links between files on either side of an excluded path's parent directories are the one
     thing an exclude can split (cp runs once per such directory).
     """
@@ -463,7 +465,8 @@ def file_copy(
     excluded = [os.path.normpath(os.path.join(source_dir, p)) for p in exclude]
     _check_file_copy(source_dir, target_dir, excluded)
     plan = plan_file_copy(source_dir, target_dir, excluded, one_file_system)
-    total, baseline = used_bytes(source_dir), used_bytes(target_dir)
+    total = used_bytes(source_dir) if total is None else total
+    baseline = used_bytes(target_dir)
     progress = Progress(progress_path, "file", total, interval)
     progress.start()
     try:
@@ -664,6 +667,21 @@ def _xfs_growfs(run: Runner, mountpoint: str) -> GrowResult:
     changed = re.search(r"data blocks changed from (\d+) to (\d+)", out)
     after = int(changed[2]) if changed else before
     return GrowResult(before * block, after * block)
+
+
+def give_new_uuid(run: Runner, device: str, fstype: str) -> str:
+    """A filesystem UUID of its own for an unmounted copy (a block copy shares its source's); the new UUID.
+
+    With two filesystems of one UUID, whichever the kernel finds first is the root that fstab names.
+    """
+    refuse_mounted(device, "its UUID is changed unmounted")
+    if fstype in EXT_FSTYPES:
+        run(["tune2fs", "-U", "random", device])
+    elif fstype == "xfs":
+        run(["xfs_admin", "-U", "generate", device])
+    else:
+        raise CopyError(f"a new UUID for {fstype} is not supported: give ext2, ext3, ext4 or xfs")
+    return filesystem_uuid(run, device)
 
 
 def filesystem_uuid(run: Runner, device: str) -> str:

@@ -90,6 +90,13 @@ options:
         grown is checked anyway, since C(resize2fs) requires it.
     type: bool
     default: true
+  new_uuid:
+    description:
+      - After a block copy, give the copy a filesystem UUID of its own (C(tune2fs -U random),
+        C(xfs_admin -U generate)), so that fstab can name it by UUID while the old device is still
+        attached. A file copy always has its own.
+    type: bool
+    default: false
 attributes:
   check_mode:
     support: full
@@ -102,7 +109,7 @@ notes:
     no longer C(running), then M(ansible.builtin.async_status) for the result.
   - A block copy leaves two filesystems with one UUID, the source and the copy. Mount the copy by
     its device, and name it by UUID in fstab only once the old device is out of the way, or give
-    the copy a new UUID (C(tune2fs -U), C(xfs_admin -U)). An xfs copy mounts beside its source only
+    the copy a new UUID (O(new_uuid)). An xfs copy mounts beside its source only
     with C(-o nouuid).
 seealso:
   - module: lifeline.rescue.root_preflight
@@ -178,7 +185,8 @@ target_signatures:
 bytes_total:
   description:
     - Bytes to copy. A block copy copies the whole source device; a file copy's total is the used
-      bytes of the source filesystem.
+      bytes of the source filesystem (statvfs), or the bytes of its files when it has no block
+      device (an overlay, whose statvfs is that of its upper layer's filesystem).
   returned: always, once the method is decided
   type: int
   sample: 10737418240
@@ -218,7 +226,8 @@ uuid:
   type: str
   sample: 2f9c7a4e-1b62-4f0e-9d1e-7f0c3a5b8e21
 uuid_shared:
-  description: True when the copy carries the UUID of the source (a block copy); see the notes.
+  description:
+    - True when the copy carries the UUID of the source (a block copy without O(new_uuid)); see the notes.
   returned: when the copy ran
   type: bool
   sample: true
@@ -254,6 +263,7 @@ def argument_spec() -> dict:
         "overwrite": {"type": "bool", "default": False},
         "grow": {"type": "bool", "default": True},
         "check": {"type": "bool", "default": True},
+        "new_uuid": {"type": "bool", "default": False},
     }
 
 
@@ -280,6 +290,12 @@ def device_of(mount: mounts.Mount) -> str | None:
         except rootcopy.CopyError:
             continue
     return None
+
+
+def used_by(source: str, source_device: str | None) -> int:
+    """The bytes a file copy of ``source`` carries: statvfs's used bytes for a filesystem on a block
+    device, its files counted otherwise (an overlay answers statvfs for its upper layer's filesystem)."""
+    return preflight.usage_of(source)[1] if source_device else preflight.tree_bytes(source)
 
 
 def decide(params: dict, mount: mounts.Mount, source_device: str | None, used: int) -> dict:
@@ -324,7 +340,7 @@ def decide(params: dict, mount: mounts.Mount, source_device: str | None, used: i
     return {"method": method, "reason": reason, "fstype": fstype, "bytes_total": used}
 
 
-def copy_files(run: Runner, params: dict, fstype: str) -> rootcopy.CopyResult:
+def copy_files(run: Runner, params: dict, fstype: str, total: int) -> rootcopy.CopyResult:
     """Make the new filesystem, mount it beside the progress file, copy into it, unmount it."""
     target, progress_path = params["target_device"], params["progress_path"]
     directory = os.path.dirname(progress_path) or "."
@@ -335,7 +351,7 @@ def copy_files(run: Runner, params: dict, fstype: str) -> rootcopy.CopyResult:
         run(["mount", "-t", fstype, target, scratch])
         try:
             return rootcopy.file_copy(
-                run, params["source"], scratch, progress_path, exclude=params["exclude"]
+                run, params["source"], scratch, progress_path, exclude=params["exclude"], total=total
             )
         finally:
             run(["umount", scratch])
@@ -350,7 +366,7 @@ def run_copy(module: AnsibleModule, result: dict) -> None:
     if result["method"] == "block":
         copied = rootcopy.block_copy(result["source_device"], target, params["progress_path"])
     else:
-        copied = copy_files(run, params, result["fstype"])
+        copied = copy_files(run, params, result["fstype"], result["bytes_total"])
     result.update(copied.as_dict())
     result.update(fsck=None, grow=None)
     is_ext = result["fstype"] in rootcopy.EXT_FSTYPES
@@ -371,6 +387,9 @@ def run_copy(module: AnsibleModule, result: dict) -> None:
         result["grow"] = {"before": size, "after": size}
     result["uuid"] = rootcopy.filesystem_uuid(run, target)
     result["uuid_shared"] = result["method"] == "block"  # dd copies the superblock, UUID and all
+    if result["uuid_shared"] and params["new_uuid"]:
+        result["uuid"] = rootcopy.give_new_uuid(run, target, result["fstype"])
+        result["uuid_shared"] = False
     if result["uuid_shared"]:
         module.warn(
             f"{target} and {result['source_device']} both carry the filesystem UUID {result['uuid']}: "
@@ -402,7 +421,7 @@ def run_module() -> None:
                 f"{target} is {source_device} or shares storage with it: give another target device"
             )
         rootcopy.refuse_mounted(target, "the copy would overwrite a filesystem in use")
-        result.update(decide(params, mount, source_device, preflight.usage_of(params["source"])[1]))
+        result.update(decide(params, mount, source_device, used_by(params["source"], source_device)))
         result.update(source_device=source_device, bytes_done=0)
         run = module_runner(module)
         result["target_signatures"] = rootcopy.refuse_used_target(run, target, params["overwrite"])

@@ -40,6 +40,13 @@ options:
       - Less memory available than this many MiB (MemAvailable of C(/proc/meminfo)) is a blocker.
     type: int
     default: 64
+  fstype:
+    description:
+      - The filesystem the copy is to have, as M(lifeline.rescue.root_copy) is given it; by default
+        the type of the filesystem at O(mount_point). Another type means a file copy.
+      - A file copy of a filesystem of another type (a container's overlay) needs one.
+    type: str
+    choices: [ext2, ext3, ext4, xfs]
 attributes:
   check_mode:
     support: full
@@ -70,6 +77,11 @@ EXAMPLES = r"""
   lifeline.rescue.root_preflight:
     root_migrate_device: /dev/sdb1
     min_free_memory_mb: 256
+
+- name: Plan a copy onto a new xfs filesystem
+  lifeline.rescue.root_preflight:
+    root_migrate_device: /dev/vg0/root
+    fstype: xfs
 """
 
 RETURN = r"""
@@ -86,7 +98,8 @@ blockers:
     - Kinds are deleted_executable, deleted_library, deleted_open, open_for_writing, loop_on_root,
       overlay_on_root, swap_on_root, shared_propagation, initramfs_root, target_not_block_device,
       target_unknown, target_holds_root, target_on_root_disk, target_mounted, target_in_use,
-      target_backed_by_root, target_too_small and low_memory.
+      target_backed_by_root, target_too_small, copy_needs_fstype (a file copy cannot make the
+      type of the filesystem, give O(fstype)) and low_memory.
   returned: when the preflight ran
   type: list
   elements: dict
@@ -100,8 +113,9 @@ blockers:
 notes:
   description:
     - What the migration takes care of after the switch, or worth knowing, in the form of
-      RV(blockers); kinds are network_mount, fuse_mount, socket_on_root, target_has_filesystem and
-      init_cannot_reexec.
+      RV(blockers); kinds are network_mount, fuse_mount, socket_on_root, target_has_filesystem,
+      init_cannot_reexec and loop_maybe_on_root (a loop device with no node here to ask the
+      kernel, whose backing file's name falls on the filesystem; in a container, often the host's).
   returned: when the preflight ran
   type: list
   elements: dict
@@ -141,6 +155,9 @@ facts:
     - What the decisions rest on. Sizes are in bytes; C(device) is the major and minor number.
       C(init) has C(name) (systemd, sysvinit, other), C(comm), C(exe), C(systemctl) (usable) and
       C(reexec). C(target.fstype) is null when blkid is not installed or cannot read the device.
+    - C(used_bytes) comes from statvfs (C(used_counted_by) statvfs) unless the filesystem has no
+      block device of its own (an overlay answers statvfs for its upper layer's whole filesystem), so
+      that its files are counted (C(used_counted_by) files).
   returned: when the preflight ran
   type: dict
   sample:
@@ -152,6 +169,7 @@ facts:
     device_bytes: 10737418240
     size_bytes: 10464022528
     used_bytes: 2147483648
+    used_counted_by: statvfs
     propagation: "shared:1"
     init: {name: systemd, comm: systemd, exe: /usr/lib/systemd/systemd, systemctl: true,
            reexec: systemctl daemon-reexec}
@@ -169,6 +187,7 @@ def argument_spec() -> dict:
         "root_migrate_device": {"type": "path", "required": True},
         "mount_point": {"type": "path", "default": "/"},
         "min_free_memory_mb": {"type": "int", "default": 64},
+        "fstype": {"type": "str", "choices": list(preflight.FILE_COPY_FSTYPES)},
     }
 
 
@@ -206,6 +225,7 @@ def run_module() -> None:
             target,
             mount_point=params["mount_point"],
             min_free_memory=params["min_free_memory_mb"] << 20,
+            new_fstype=params["fstype"] or "",
         )
     except (preflight.PreflightError, OSError) as exc:
         module.fail_json(msg=f"the preflight of {params['mount_point']} could not run: {exc}", **result)

@@ -22,6 +22,16 @@ if str(COLLECTIONS) not in sys.path:
     sys.path.insert(0, str(COLLECTIONS))
 
 
+@pytest.fixture(autouse=True)
+def _no_warnings_of_earlier_tests() -> None:
+    """A module's warnings go to a process-wide store that exit_json empties only when it
+    returns them: each test starts with none, so a test sees only its own module's warnings."""
+    from ansible.module_utils.common import warnings
+
+    warnings._global_warnings.clear()
+    warnings._global_deprecations.clear()
+
+
 class Overdue(Exception):
     """The code under test ran past its deadline: it hangs on this input."""
 

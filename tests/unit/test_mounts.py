@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import os
 import re
+import shutil
 import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -460,6 +462,32 @@ def test_holders_finds_an_open_file(tmp_path, spawn):
     assert holders_of(sleeper.pid, found) == [("fd 3", str(held))]
     assert holders_of(sleeper.pid, mounts.holders(under=[str(tmp_path)])) == [("fd 3", str(held))]
     assert holders_of(sleeper.pid, mounts.holders(files=[(other.stat().st_dev, other.stat().st_ino)])) == []
+
+
+def test_holders_finds_a_mapped_file(tmp_path):
+    """A library stays in use through its mapping once the loader has closed it (the old root's libc)."""
+    import _json  # a small shared object of the standard library, loaded again from a copy
+
+    mapped = tmp_path / "tree" / "libcopy.so"
+    mapped.parent.mkdir()
+    shutil.copyfile(_json.__file__, mapped)
+    st = mapped.stat()
+    script = "import ctypes, sys, time; ctypes.CDLL(sys.argv[1]); print(flush=True); time.sleep(30)"
+    with subprocess.Popen(
+        [sys.executable, "-c", script, str(mapped)], cwd="/", stdout=subprocess.PIPE
+    ) as loader:
+        try:
+            loader.stdout.readline()  # loaded: mapped, its descriptor closed by the loader
+
+            assert holders_of(loader.pid, mounts.holders(under=[str(mapped.parent)])) == [
+                ("maps", str(mapped))
+            ]
+            assert holders_of(loader.pid, mounts.holders(files=[(st.st_dev, st.st_ino)])) == [
+                ("maps", str(mapped))
+            ]
+            assert holders_of(loader.pid, mounts.holders(under=[str(tmp_path / "elsewhere")])) == []
+        finally:
+            loader.kill()
 
 
 def test_holders_leaves_out_the_caller(tmp_path):

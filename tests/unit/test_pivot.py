@@ -735,7 +735,7 @@ def test_the_deadman_switch_fires_without_confirmation(namespace, share):
 
     assert_switched(report["before"], report["armed_table"], report["plan"])
     log = report["log"]
-    assert log["status"] == "switched back", log
+    assert log["status"] == "switched back", json.dumps(log, indent=1)
     private = ["mount --no-mtab --make-rprivate /"] if share else []
     assert [s["command"] for s in log["steps"]] == private + report["undo"]
     assert all(s["outcome"] == "done" for s in log["steps"])
@@ -746,6 +746,19 @@ def test_the_deadman_switch_fires_without_confirmation(namespace, share):
     assert shape(report["after"]) == shape(report["before"])
     assert 3 <= report["fired_after"] < 20  # at the deadline, not before (slack for a loaded machine)
     assert report["alive"] is False
+
+
+def test_the_deadman_switch_goes_back_from_a_copy_whose_dev_is_empty(namespace):
+    """A real root's /dev is the empty directory devtmpfs is mounted on, and so is its copy's: once the
+    way back has moved /dev under the old root there is no /dev/null on the copy for the next command."""
+    report = namespace("deadman", confirm=False, timeout=3, empty_dev=True)
+
+    log = report["log"]
+    assert report["dev_on_copy"] == []
+    assert log["status"] == "switched back", json.dumps(log, indent=1)
+    assert [s["outcome"] for s in log["steps"]] == ["done"] * len(report["undo"])
+    assert [r["outcome"] for r in log["restarts"]] == ["done"] and report["restarted"] is True
+    assert shape(report["after"]) == shape(report["before"])
 
 
 def test_the_deadman_switch_confirmed_changes_nothing(namespace):
@@ -946,6 +959,9 @@ def gone(pid: int, seconds: float = 10) -> bool:
 
 def scenario_deadman(spec: dict, new: str) -> None:
     state_dir, timeout = "/run/lifeline", spec["timeout"]
+    if spec.get("empty_dev"):  # the tree has device nodes in /dev; a copy of a live root has none
+        tool(["find", f"{new}/dev", "-mindepth", "1", "-delete"])
+    dev_on_copy = sorted(os.listdir(f"{new}/dev")) if spec.get("empty_dev") else None
     before = mountinfo()
     plan = pivot.plan_switch(before, new)
     record = pivot.switch(plan, tool)
@@ -960,6 +976,7 @@ def scenario_deadman(spec: dict, new: str) -> None:
     armed_table = mountinfo()
     undo = [shlex.join(pivot.op_argv(op)) for op in pivot.undo_operations(record)]
     fields: dict = {"before": before, "plan": plan.as_dict(), "armed_table": armed_table, "undo": undo}
+    fields["dev_on_copy"] = dev_on_copy
     if spec["confirm"]:
         time.sleep(1)
         changed, log = pivot.confirm(state_dir)

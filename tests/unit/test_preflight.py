@@ -11,6 +11,7 @@ import subprocess
 import tempfile
 import time
 from collections.abc import Callable
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
@@ -36,6 +37,16 @@ BASE_MOUNTS = [
 ROOT_ID = 21
 
 
+@dataclass(frozen=True)
+class FixtureHost(Host):
+    """A Host whose loop devices' backings are given: the kernel's answer, which a tree cannot give."""
+
+    backings: dict = field(default_factory=dict)
+
+    def loop_backing(self, name: str, devno: tuple[int, int]) -> tuple[int, int] | None:
+        return self.backings.get(name)
+
+
 class FakeHost:
     """A /proc, /sys and /dev tree under tmp_path that preflight reads the way it reads the kernel's."""
 
@@ -55,6 +66,7 @@ class FakeHost:
         self.meminfo(2 * GIB)
         self.unix: list[str] = []
         self.swaps: list[str] = []
+        self.backings: dict[str, tuple[int, int]] = {}
         self.block("sda", (8, 0), 20 * GIB)
         self.block("sda1", (8, 1), 10 * GIB, parent="sda")
         self.block("sda2", (8, 2), 10 * GIB, parent="sda")
@@ -132,7 +144,12 @@ class FakeHost:
             (self.sys / "block" / name).symlink_to(where)
         return self
 
-    def loop(self, name: str, devno: tuple[int, int], backing: str) -> FakeHost:
+    def loop(
+        self, name: str, devno: tuple[int, int], backing: str, on: tuple[int, int] | None = None
+    ) -> FakeHost:
+        """A loop device; ``on``: the filesystem the kernel says its file is on (None: no node to ask)."""
+        if on is not None:
+            self.backings[name] = on
         self.block(name, devno, 20 * GIB)
         (self.sys / "block" / name / "loop").mkdir()
         (self.sys / "block" / name / "loop" / "backing_file").write_text(backing + "\n")
@@ -169,7 +186,9 @@ class FakeHost:
         (self.proc / "swaps").write_text(
             "Filename\t\t\t\tType\t\tSize\t\tUsed\t\tPriority\n" + "".join(f"{s}\n" for s in self.swaps)
         )
-        return Host(str(self.proc), str(self.sys), str(self.dev), str(self.systemd_run), self.systemctl)
+        return FixtureHost(
+            str(self.proc), str(self.sys), str(self.dev), str(self.systemd_run), self.systemctl, self.backings
+        )
 
     def run(
         self,
@@ -368,16 +387,21 @@ BLOCKER_CASES = [
         id="journald writing its journal: it moves to /run instead of stopping",
     ),
     pytest.param(
-        lambda h: h.loop("loop0", (7, 0), "/var/lib/images/disk.img").mount(
+        lambda h: h.loop("loop0", (7, 0), "/var/lib/images/disk.img", on=(8, 1)).mount(
             "40 21 7:0 / /mnt/img rw - ext4 /dev/loop0 rw"
         ),
         [("loop_on_root", "/var/lib/images/disk.img", [], False)],
         id="a loop device backed by a file on /",
     ),
     pytest.param(
-        lambda h: h.loop("loop1", (7, 1), "/run/scratch.img"),
+        lambda h: h.loop("loop1", (7, 1), "/run/scratch.img", on=(0, 22)),
         [],
         id="a loop device backed by a file on /run is not a blocker",
+    ),
+    pytest.param(
+        lambda h: h.loop("loop2", (7, 2), "/var/lib/images/disk.img", on=(0, 22)),
+        [],
+        id="the kernel's word wins over the file's name (another namespace's path)",
     ),
     pytest.param(
         lambda h: h.mount(
@@ -571,6 +595,11 @@ NOTE_CASES = [
         [("init_cannot_reexec", "", [], False)],
         id="PID 1 is neither systemd nor sysvinit",
     ),
+    pytest.param(
+        lambda h: h.loop("loop3", (7, 3), "/srv/images/other.img"),
+        [("loop_maybe_on_root", "/srv/images/other.img", [], False)],
+        id="a loop device with no node to ask: its file's name alone is only a note",
+    ),
 ]
 
 
@@ -708,6 +737,30 @@ def test_a_stacked_root_is_judged_by_the_mount_on_top(fake):
     found = fake.run()
 
     assert (found.facts["device"], found.facts["propagation"]) == ("8:2", "shared:7")
+
+
+OVERLAY_ROOT = (
+    "21 1 0:50 / / rw,relatime - overlay overlay rw,lowerdir=/var/lib/containers/storage/overlay/l/A,"
+    "upperdir=/var/lib/containers/storage/overlay/abc/diff,workdir=/var/lib/containers/storage/overlay/abc/work"
+)
+
+
+@pytest.mark.parametrize(
+    ("root", "fstype", "expected"),
+    [
+        pytest.param(OVERLAY_ROOT, "", ["copy_needs_fstype"], id="a container's overlay, no type given"),
+        pytest.param(OVERLAY_ROOT, "ext4", [], id="a container's overlay onto ext4"),
+        pytest.param(BASE_MOUNTS[0], "xfs", [], id="ext4 onto xfs"),
+        pytest.param(BASE_MOUNTS[0], "", [], id="ext4 as it is (a block copy)"),
+    ],
+)
+def test_a_file_copy_needs_a_type_it_can_make(fake, root, fstype, expected):
+    fake.root_mount(root)
+
+    found = fake.run(new_fstype=fstype)
+
+    assert [f.kind for f in found.blockers if f.kind == "copy_needs_fstype"] == expected
+    assert found.plan.copy["method"] == ("block" if root == BASE_MOUNTS[0] and not fstype else "file")
 
 
 # ---- the pieces as tables -------------------------------------------------------------------------
@@ -1026,6 +1079,45 @@ def test_the_running_root_facts_match_the_kernel(on_root):
     assert found.facts["size_bytes"] == int(df.split()[-1])
     assert found.facts["memory"]["available_bytes"] > 0
     assert [m["mount_point"] for m in found.plan.move_mounts][:2] == ["/proc", "/sys"]
+
+
+@pytest.fixture
+def overlay(on_root):
+    """An overlay like a container's root, with a tmpfs mounted below it; unmounted at the end."""
+    if os.geteuid() != 0:
+        pytest.skip("mounting an overlay needs root")
+    lower, upper, work, top = (on_root / name for name in ("lower", "upper", "work", "merged"))
+    for directory in (lower / "etc", lower / "run", upper, work, top):
+        directory.mkdir(parents=True)
+    (lower / "etc" / "hostname").write_text("lower\n")
+    os.link(lower / "etc" / "hostname", lower / "etc" / "hostname.hard")
+    os.symlink("hostname", lower / "etc" / "link")
+    (lower / "data.bin").write_bytes(os.urandom(3 * MIB))
+    (upper / "written.bin").write_bytes(os.urandom(MIB))
+    options = f"lowerdir={lower},upperdir={upper},workdir={work}"
+    mounted = subprocess.run(
+        ["mount", "-t", "overlay", "-o", options, "overlay", str(top)], capture_output=True, check=False
+    )
+    if mounted.returncode != 0:
+        pytest.skip(f"no overlay here: {mounted.stderr.decode().strip()}")
+    try:
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=8m", "run", str(top / "run")], check=True)
+        (top / "run" / "elsewhere.bin").write_bytes(os.urandom(2 * MIB))
+        yield top
+    finally:
+        subprocess.run(["umount", "--recursive", str(top)], check=False)
+
+
+def test_the_used_bytes_of_an_overlay_are_its_files(overlay):
+    """statvfs of an overlay is that of its upper layer's whole filesystem: the files are counted (du -sx)."""
+    found = preflight.run_preflight(preflight.target_of(str(overlay / "no-device")), mount_point=str(overlay))
+    du = subprocess.run(["du", "-s", "-x", "-B1", str(overlay)], capture_output=True, text=True, check=True)
+
+    assert (found.facts["fstype"], found.facts["used_counted_by"]) == ("overlay", "files")
+    assert found.facts["used_bytes"] == preflight.tree_bytes(str(overlay)) == int(du.stdout.split()[0])
+    assert 4 * MIB <= found.facts["used_bytes"] < 5 * MIB, "no tmpfs below, no second hard link"
+    # What statvfs says instead: the size of the upper layer's filesystem (/ here).
+    assert preflight.usage_of(str(overlay))[0] == preflight.usage_of("/")[0]
 
 
 # ---- the module ---------------------------------------------------------------------------------------

@@ -726,6 +726,29 @@ def test_the_module_copies_blocks(lab, capsys, deadline):
     assert result["seconds"] > 0 and result["rate"] > 0
 
 
+@pytest.mark.parametrize(("fstype", "size"), [("ext4", 64), ("xfs", 320)])
+def test_the_module_gives_a_block_copy_a_uuid_of_its_own(lab, capsys, deadline, fstype, size):
+    source, target = lab.device("source", size, fstype), lab.device("target", size + 32)
+    top = lab.mount(source, "source")
+    small_tree(top)
+    sh("mount", "-o", "remount,ro", str(top))
+    progress = lab.root / "run" / "progress.json"
+
+    rc, result = module(
+        capsys, deadline, source=str(top), target_device=target, progress_path=str(progress), new_uuid=True
+    )
+
+    assert rc == 0, result.get("msg")
+    assert result["method"] == "block" and result["uuid_shared"] is False
+    assert result["uuid"] == uuid_of(target) not in ("", uuid_of(source))
+    assert not any("both carry" in str(w) for w in result.get("warnings", []))
+    copy = lab.mount(target, "copy", "ro")  # no nouuid needed for xfs now
+    assert sh("diff", "-r", "--no-dereference", str(top), str(copy), check=False).returncode == 0
+    lab.umount(copy)
+    fsck = rootcopy.check_copy(execute, target, fstype)
+    assert fsck.ok, fsck.output
+
+
 def test_the_module_copies_files_to_a_new_filesystem_type(lab, capsys, deadline):
     source, target = lab.device("source", 64, "ext4"), lab.device("target", 320, "ext4")
     top = lab.mount(source, "source")
@@ -768,3 +791,32 @@ def test_the_module_copies_files_to_a_new_filesystem_type(lab, capsys, deadline)
         == 0
     )
     assert os.listdir(copy / "skipped") == []
+
+
+def test_the_module_copies_an_overlay_counting_its_files(lab, capsys, deadline):
+    """A container's root: statvfs of an overlay is its upper layer's whole filesystem (here the one of
+    /var/tmp, far larger than the target), so the bytes to copy are the files' (du -sx)."""
+    lower, upper, work = (lab.root / name for name in ("lower", "upper", "work"))
+    for directory in (lower, upper, work):
+        directory.mkdir()
+    small_tree(lower)
+    (upper / "written").write_text("in the upper layer\n")
+    top = lab.mount(
+        "overlay", "merged", f"lowerdir={lower}", f"upperdir={upper}", f"workdir={work}", fstype="overlay"
+    )
+    target = lab.device("target", 96)
+    progress = lab.root / "run" / "progress.json"
+    du = int(sh("du", "-s", "-x", "-B1", str(top)).stdout.split()[0])
+    assert rootcopy.used_bytes(str(top)) > 96 * MIB, "statvfs would ask for more than the target has"
+
+    rc, result = module(
+        capsys, deadline, source=str(top), target_device=target, fstype="ext4", progress_path=str(progress)
+    )
+
+    assert rc == 0, result.get("msg")
+    assert (result["method"], result["fstype"], result["source_device"]) == ("file", "ext4", None)
+    assert result["bytes_total"] == result["bytes_done"] == du
+    assert json.loads(progress.read_text())["bytes_total"] == du
+    copy = lab.mount(target, "copy", "ro")
+    diff = sh("diff", "-r", "--no-dereference", "-x", "lost+found", str(top), str(copy), check=False)
+    assert diff.returncode == 0, diff.stdout

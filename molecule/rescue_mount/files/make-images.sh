@@ -8,24 +8,17 @@ tree=$1
 out=$2
 mkdir -p "$out"
 work=$(mktemp -d /var/tmp/make-images.XXXXXX)
-loops=()
+# Every loop device still backed by a file of $work is detached, whichever step attached it.
 cleanup() {
-  local loop
   mountpoint -q "$work/mnt" && umount "$work/mnt"
-  for loop in "${loops[@]}"; do losetup -d "$loop" 2>/dev/null || true; done
+  losetup --list --noheadings --output NAME,BACK-FILE | awk -v work="$work/" 'index($2, work) == 1 { print $1 }' |
+    xargs -r -n 1 losetup -d 2>/dev/null || true
   rm -rf "$work"
 }
 trap cleanup EXIT
 
-# A loop device for a file, its /dev node created when this container's /dev lacks it.
-loop_for() {
-  local loop name
-  loop=$(losetup --find --show "$1")
-  loops+=("$loop")
-  name=${loop#/dev/}
-  [ -b "$loop" ] || mknod "$loop" b $(tr ':' ' ' <"/sys/class/block/$name/dev")
-  echo "$loop"
-}
+# A loop device for a file (the shared disk tool makes its /dev node when this container lacks it).
+loop_for() { disk attach-file "$1"; }
 
 # root_fs FILE TYPE LABEL MARKER FSTAB: a filesystem holding the Debian tree, a marker and an
 # fstab, in which @ROOT_UUID@ stands for the new filesystem's own UUID.

@@ -3,6 +3,7 @@
 
 Reads /proc/self/mountinfo and asks blkid for each source's UUID; shares no code with lifeline.
 """
+
 import json
 import os
 import subprocess
@@ -17,10 +18,22 @@ with open("/proc/self/mountinfo", encoding="utf-8") as handle:
         if target != mount_point and not target.startswith(mount_point + "/"):
             continue
         after = fields[fields.index("-") + 1 :]
-        uuid = subprocess.run(["blkid", "-p", "-s", "UUID", "-o", "value", after[1]],
-                              capture_output=True, text=True, check=False).stdout.strip()
-        mounts.append({"target": target, "root": fields[3], "fstype": after[0], "source": after[1],
-                       "options": after[2].split(","), "uuid": uuid})
+        uuid = subprocess.run(
+            ["blkid", "-p", "-s", "UUID", "-o", "value", after[1]],
+            capture_output=True,
+            text=True,
+            check=False,
+        ).stdout.strip()
+        mounts.append(
+            {
+                "target": target,
+                "root": fields[3],
+                "fstype": after[0],
+                "source": after[1],
+                "options": after[2].split(","),
+                "uuid": uuid,
+            }
+        )
 
 
 def read(path):
@@ -29,5 +42,11 @@ def read(path):
 
 
 with open(out, "w", encoding="utf-8") as handle:
-    json.dump({"mounts": mounts, "marker": read("etc/lifeline-fixture"),
-               "boot_marker": read("boot/lifeline-fixture-boot")}, handle)
+    json.dump(
+        {
+            "mounts": mounts,
+            "marker": read("etc/lifeline-fixture"),
+            "boot_marker": read("boot/lifeline-fixture-boot"),
+        },
+        handle,
+    )

@@ -2,6 +2,7 @@
 # Raw disk images as the molecule scenarios attach them by hand, independently of lifeline's own
 # code (shared by every scenario: installed as /usr/local/sbin/disk in a rescuer container).
 #   disk attach IMAGE            a loop device with the image's partitions; prints the loop device
+#   disk attach-file FILE        a loop device for FILE as it is (no partition table read); prints it
 #   disk detach LOOP             undo attach: partition mappings, their /dev nodes, the loop device
 #   disk mount IMAGE DIR [OPTS]  attach, then mount the image's last partition (the root) at DIR
 #   disk unmount DIR             unmount DIR and detach the loop device it was on
@@ -26,10 +27,29 @@ node() {
   fi
 }
 
+# loop_of FILE: a loop device backed by FILE, without partitions; prints it.
+# `losetup --find --show FILE` fails (ENOENT) when this container's static /dev lacks the node of
+# the number the kernel hands out (the host or a scenario beside this one holds the others): the
+# free device is asked for first, its node made, then attached; if another attacher took it
+# meanwhile (busy), the next free one is asked for.
+loop_of() {
+  local disk try err
+  for try in 1 2 3 4 5; do
+    disk=$(losetup --find)
+    node "/sys/class/block/${disk#/dev/}"
+    if err=$(losetup "$disk" "$1" 2>&1); then
+      echo "$disk"
+      return
+    fi
+    case $err in *busy*) [ "$try" -lt 5 ] && continue ;; esac
+    echo "disk: attaching $1 to $disk: $err" >&2
+    exit 1
+  done
+}
+
 attach() {
   local disk sys
-  disk=$(losetup --find --show "$1")
-  node "/sys/class/block/${disk#/dev/}"
+  disk=$(loop_of "$1")
   partx --update "$disk"  # --add would fail on a mapping a previous user of this number left
   for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
     [ -e "$sys" ] || continue
@@ -70,6 +90,7 @@ detach_all() {
 
 case ${1:-} in
   attach) attach "$2" ;;
+  attach-file) loop_of "$2" ;;
   detach) detach "$2" ;;
   mount)
     disk=$(attach "$2")
