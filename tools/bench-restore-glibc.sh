@@ -31,7 +31,7 @@ timed() {
 }
 
 cp -a "$trees/$suite" "$work/root"
-tests/faults/glibc.sh "$work/root" libc_renamed >/dev/null
+roles/drill/files/glibc.sh "$work/root" libc_renamed >/dev/null
 timed target_root -e target_root="$work/root"
 chroot "$work/root" /bin/true
 
@@ -43,7 +43,7 @@ mkfs.ext4 -q "${loop}p1"
 mkdir -p "$work/mnt"
 mount "${loop}p1" "$work/mnt"
 cp -a "$trees/$suite/." "$work/mnt/"
-tests/faults/glibc.sh "$work/mnt" libc_renamed >/dev/null
+roles/drill/files/glibc.sh "$work/mnt" libc_renamed >/dev/null
 umount "$work/mnt"
 partx -d "$loop"
 losetup -d "$loop"

@@ -21,7 +21,7 @@ cp -a "$trees/$suite" "$root"
 show chroot "$root" /bin/ls /usr/lib/x86_64-linux-gnu/libc.so.6
 
 step "Incident 1: an admin renames libc.so.6 away"
-show tests/faults/glibc.sh "$root" libc_renamed
+show roles/drill/files/glibc.sh "$root" libc_renamed
 
 step "Now every dynamically linked program of that system fails with the loader's own message"
 if show chroot "$root" /bin/ls -x /; then

@@ -29,7 +29,7 @@ say() { printf '%s\n' "$*"; }
 # lint: every check runs even when an earlier one failed; the lane fails when any did.
 lane_lint() {
   local failed=() dirs=() d
-  for d in plugins tests tools; do [ -d "$d" ] && dirs+=("$d/"); done
+  for d in plugins lifeline_drill molecule tests tools; do [ -d "$d" ] && dirs+=("$d/"); done
   check() {
     local name=$1 start=$SECONDS
     shift

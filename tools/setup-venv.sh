@@ -76,6 +76,50 @@ PY
     die "chkcrontab_lib was installed but does not import"
   echo "$chkcrontab_sha256" >"$marker"
 }
+
+# junit-10.xsd (Jenkins' JUnit schema, MIT licensed) is what tests/unit/test_drill.py validates the
+# drill runner's junit.xml against. No package installs it: pytest's sdist carries it as a test
+# fixture, so pip downloads that sdist (pinned by version and sha256) and only the schema is kept,
+# in .venv/share/lifeline (outside site-packages, so the sync leaves it alone).
+junit_xsd_pytest=9.2.0
+junit_xsd_sha256=97c4f3b1f3c7414aa36465e09b8220f1d03627993bd51b1282e193753c80557b
+
+setup_junit_xsd() {
+  local target=$venv/share/lifeline/junit-10.xsd marker tmp ok=true
+  marker=$target.sdist-sha256
+  if [ -f "$target" ] && [ "$(cat "$marker" 2>/dev/null)" = "$junit_xsd_sha256" ]; then
+    echo "junit-10.xsd: up to date (from the pinned pytest $junit_xsd_pytest sdist in .venv/share/lifeline)"
+    return 0
+  fi
+  echo "junit-10.xsd: extracting it from pytest $junit_xsd_pytest's sdist (sha256-pinned) into .venv/share/lifeline — the schema the drill runner's junit.xml is tested against"
+  rm -f "$marker"
+  tmp=$(mktemp -d /tmp/lifeline-xsd.XXXXXX)
+  # --no-binary: the schema is only in the sdist, never in the wheel.
+  "$venv/bin/pip" download -q --no-deps --no-binary :all: "pytest==$junit_xsd_pytest" -d "$tmp" >"$tmp/pip.log" 2>&1 ||
+    { tail -n 20 "$tmp/pip.log" >&2; ok=false; }
+  if $ok; then
+    "$venv/bin/python" - "$tmp/pytest-$junit_xsd_pytest.tar.gz" "$junit_xsd_sha256" "$target" <<'PY' || ok=false
+import hashlib, os, sys, tarfile
+sdist, want, target = sys.argv[1:]
+with open(sdist, "rb") as handle:
+    got = hashlib.sha256(handle.read()).hexdigest()
+if got != want:
+    sys.exit(f"sha256 of {os.path.basename(sdist)} is {got}, expected {want}")
+member = os.path.basename(sdist).removesuffix(".tar.gz") + "/testing/example_scripts/junit-10.xsd"
+with tarfile.open(sdist, mode="r:gz") as tar:
+    schema = tar.extractfile(tar.getmember(member)).read()
+os.makedirs(os.path.dirname(target), exist_ok=True)
+with open(target + ".tmp", "wb") as handle:
+    handle.write(schema)
+os.replace(target + ".tmp", target)
+PY
+  fi
+  rm -rf "$tmp"
+  $ok || die "could not get junit-10.xsd from the sdist of pytest==$junit_xsd_pytest (see above)"
+  "$venv/bin/python" -c 'import sys, xmlschema; xmlschema.XMLSchema(sys.argv[1])' "$target" ||
+    die "$target was extracted but is not a schema xmlschema can load"
+  echo "$junit_xsd_sha256" >"$marker"
+}
 lock_source() { sed -n '1s/^# sha256 of requirements\/dev.txt: //p' "$lock" 2>/dev/null; }
 
 make_lock() {
@@ -118,6 +162,7 @@ want="dev.txt=$(sha "$req") dev.lock=$(sha "$lock") python=$py $("$py" -V 2>&1)"
 if [ -f "$stamp" ] && [ "$(cat "$stamp")" = "$want" ] && "$venv/bin/python" -c '' 2>/dev/null; then
   echo "venv: up to date ($(grep -vc '^#' "$lock") pinned packages of $lock in .venv)"
   setup_chkcrontab
+  setup_junit_xsd
   exit 0
 fi
 
@@ -177,3 +222,4 @@ drift=$(compare drift) || die "could not compare .venv with $lock"
 echo "$want" >"$stamp"
 echo "venv: .venv now holds exactly the $count packages of $lock"
 setup_chkcrontab
+setup_junit_xsd

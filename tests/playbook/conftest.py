@@ -48,7 +48,7 @@ class Run:
 
 @pytest.fixture
 def run_playbook(tmp_path):
-    def run(playbook: str, cmdline: str = "", **extravars) -> Run:
+    def run(playbook: str, cmdline: str = "", inventory: Path | None = None, **extravars) -> Run:
         path = REPO / playbook if "/" in playbook else Path(__file__).parent / "playbooks" / playbook
         # A private data directory per run: ansible-runner keeps a run's cmdline and settings in it.
         private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
@@ -57,7 +57,7 @@ def run_playbook(tmp_path):
             private_data_dir=str(private),
             project_dir=str(REPO),
             playbook=str(path),
-            inventory=str(REPO / "inventory" / "hosts.yml"),
+            inventory=str(inventory or REPO / "inventory" / "hosts.yml"),
             extravars=extravars,
             envvars={
                 "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),

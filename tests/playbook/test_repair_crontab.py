@@ -17,7 +17,7 @@ import chkcrontab_lib
 import pytest
 from conftest import REPO, TREES
 
-FAULTS = REPO / "tests" / "faults" / "cron.sh"
+FAULTS = REPO / "roles" / "drill" / "files" / "cron.sh"
 INCIDENT = ("crontab_nul_blocks", "crontab_bad_minute", "crontab_malware_job", "startup_item_malware")
 PLAYBOOK = "playbooks/repair-crontab.yml"
 

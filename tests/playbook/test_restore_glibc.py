@@ -15,7 +15,7 @@ from pathlib import Path
 import pytest
 from conftest import REPO, TREES, mounts_under
 
-FAULTS = REPO / "tests" / "faults" / "glibc.sh"
+FAULTS = REPO / "roles" / "drill" / "files" / "glibc.sh"
 DEBS = TREES.parent / "debs"
 OTHER = {"bullseye": "bookworm", "bookworm": "bullseye", "trixie": "bullseye"}
 

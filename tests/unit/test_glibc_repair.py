@@ -1,5 +1,5 @@
 """The glibc repair (module_utils/glibc_repair.py) on copies of the real Debian trees broken the way the
-incidents broke them (tests/faults/glibc.sh) and in ways no fixture planted; proven independently:
+incidents broke them (roles/drill/files/glibc.sh) and in ways no fixture planted; proven independently:
 the root's own programs run in a chroot and the restored files have the pristine tree's md5sum."""
 
 from __future__ import annotations
@@ -21,7 +21,7 @@ from trees import debian_tree as tree
 from trees import listing
 
 DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
-FAULTS = Path(__file__).resolve().parents[1] / "faults" / "glibc.sh"
+FAULTS = Path(__file__).resolve().parents[2] / "roles" / "drill" / "files" / "glibc.sh"
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 BACKUPS = "/var/backups/lifeline"
 OLD = "/opt/glibc-2.31/lib"
@@ -213,7 +213,7 @@ def assert_repaired(root: Path, suite: str, diagnosis: glibc.Diagnosis, actions:
     assert_backed_up(root, actions)
 
 
-# ---- every fault of tests/faults/glibc.sh on every suite -----------------------------------------
+# ---- every fault of roles/drill/files/glibc.sh on every suite -------------------------------
 
 LOADER = r"error while loading shared libraries: "
 # What each program says before the repair (None: it still runs); the missing loader is the kernel's.

@@ -17,7 +17,7 @@ from trees import debian_tree as tree
 from trees import listing
 
 DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
-FAULTS = Path(__file__).resolve().parents[1] / "faults" / "glibc.sh"
+FAULTS = Path(__file__).resolve().parents[2] / "roles" / "drill" / "files" / "glibc.sh"
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 SONAMES = ["libc.so.6", "libdl.so.2", "libm.so.6", "libpthread.so.0", "libresolv.so.2", "librt.so.1"]

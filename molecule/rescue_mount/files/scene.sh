@@ -27,18 +27,29 @@ case $1 in
   release)
     kill "$2" ;;
   fill-loops)
-    mkdir -p /srv/fillers
-    for node in /dev/loop[0-9]*; do
-      [ -b "$node" ] || continue
-      file=/srv/fillers/${node#/dev/}.img
-      truncate -s 1M "$file"
-      losetup "$node" "$file" 2>/dev/null || rm -f "$file"  # bound already: by the host or another
+    # Other scenarios attach and detach beside this one: a node found bound may be free a moment
+    # later, so the free ones are bound again until none is left (or ten rounds).
+    mkdir -p /srv/lifeline-loop-fillers
+    for round in 1 2 3 4 5 6 7 8 9 10; do
+      unbound=""
+      for node in /dev/loop[0-9]*; do
+        [ -b "$node" ] || continue
+        losetup "$node" >/dev/null 2>&1 && continue  # bound: by the host, another container or us
+        file=/srv/lifeline-loop-fillers/${node#/dev/}.img
+        truncate -s 1M "$file"
+        losetup "$node" "$file" 2>/dev/null || unbound="$unbound $node"
+      done
+      [ -n "$unbound" ] || break
+      sleep 0.2
     done
-    unbound=$(for node in /dev/loop[0-9]*; do losetup "$node" >/dev/null 2>&1 || echo "$node"; done)
-    [ -z "$unbound" ] || { echo "still unbound here: $unbound" >&2; exit 1; }
+    if [ -n "$unbound" ]; then
+      "$0" empty-loops  # loop devices outlive the container: none of ours may stay bound
+      echo "still unbound here after ten rounds:$unbound" >&2
+      exit 1
+    fi
     echo "all $(ls -d /dev/loop[0-9]* | wc -l) loop device nodes here are bound" ;;
   empty-loops)
-    losetup --list --noheadings --output NAME,BACK-FILE | awk '$2 ~ "^/srv/fillers/" { print $1 }' |
+    losetup --list --noheadings --output NAME,BACK-FILE | awk '$2 ~ "^/srv/lifeline-loop-fillers/" { print $1 }' |
       xargs -r -n 1 losetup -d
-    rm -rf /srv/fillers ;;
+    rm -rf /srv/lifeline-loop-fillers ;;
 esac

@@ -2,7 +2,7 @@
 # The broken systems of the restore_glibc scenario, made from the real Debian trees, and the
 # scenario's own checks of them: by hand (chroot, md5sum, mount), sharing no code with lifeline.
 #   targets build NAME SUITE FAULT [TABLE FS] [FOREIGN]
-#       a copy of /srv/trees/SUITE with FAULT planted (tests/faults/glibc.sh, installed as
+#       a copy of /srv/trees/SUITE with FAULT planted (roles/drill/files/glibc.sh, installed as
 #       glibc-fault): the directory $DIRECTORIES/NAME, or with TABLE (dos|gpt) and FS (ext4|xfs)
 #       the raw disk image $IMAGES/NAME.img, its root filesystem on its only partition
 #   targets record NAME COMMAND...

@@ -1,6 +1,6 @@
 #!/bin/sh
 # Break a Debian root's glibc the way the incidents broke theirs (the root is a disposable copy).
-#   tests/faults/glibc.sh ROOT FAULT [FILE]
+#   roles/drill/files/glibc.sh ROOT FAULT [FILE]
 # FAULT:
 #   libc_renamed         libc.so.6 renamed to libc.so.6.bak (incident 1)
 #   libc_foreign FILE    libc.so.6 replaced by a link to FILE (a libc of another glibc release)
@@ -54,7 +54,8 @@ case $fault in
     [ -f "$file" ] || { echo "libm_deleted needs the root's libc6 .deb" >&2; exit 2; }
     remove libm.so.6
     mkdir -p "$root/var/cache/apt/archives"
-    cp "$file" "$root/var/cache/apt/archives/"
+    # Under the package's own file name, as apt keeps it, also when FILE is a link to it.
+    cp "$file" "$root/var/cache/apt/archives/$(basename "$(readlink -f "$file")")"
     ;;
   glibc_deleted)
     for name in libc.so.6 libm.so.6 libpthread.so.0 libdl.so.2 librt.so.1 libresolv.so.2; do

@@ -1,7 +1,7 @@
 #!/bin/sh
 # Break a Debian root's cron the way incident 4 broke a cluster's (the root is a disposable copy,
 # or a disposable container's own /).
-#   tests/faults/cron.sh ROOT FAULT...
+#   roles/drill/files/cron.sh ROOT FAULT...
 # FAULT (several may be given; each adds to what the earlier ones left):
 #   crontab_nul_blocks    blocks of NUL bytes in the middle of /etc/crontab, as a concurrent writer
 #                         leaves them: a block that is a line of its own, a block glued to the start

@@ -1,0 +1,163 @@
+"""playbooks/drill.yml on this machine: offline drills on copies of a real Debian root, and refusals.
+
+A drill's own proofs run the target's programs; here the end state is checked once more by other
+means (the target's programs in a chroot, its files read back) and the refusals by comparing the
+target before and after.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import TREES
+
+PLAYBOOK = "playbooks/drill.yml"
+DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
+
+
+def inventory(tmp_path: Path, **host_vars) -> Path:
+    """localhost as a drill target, with the given host variables (lifeline_disposable among them)."""
+    path = tmp_path / "inventory.json"
+    host = {"ansible_connection": "local", "ansible_python_interpreter": "{{ ansible_playbook_python }}"}
+    path.write_text(json.dumps({"all": {"hosts": {"localhost": {**host, **host_vars}}}}))
+    return path
+
+
+def disposable_root(tmp_path: Path) -> Path:
+    root = tmp_path / "root"
+    subprocess.run(["cp", "-a", str(TREES / "bookworm"), str(root)], check=True)
+    return root
+
+
+def snapshot(root: Path) -> dict[str, tuple]:
+    """What a planter touches: the library directory, /etc/crontab, rc.local, the systemd units."""
+    found = {}
+    for top in ("usr/lib/x86_64-linux-gnu", "etc/crontab", "etc/rc.local", "etc/systemd/system", "usr/bin"):
+        path = root / top
+        entries = [path] if not path.is_dir() or path.is_symlink() else sorted(path.rglob("*"))
+        for entry in entries:
+            st = entry.lstat() if os.path.lexists(entry) else None
+            found[str(entry.relative_to(root))] = (st.st_mode, st.st_size, st.st_mtime_ns) if st else None
+    return found
+
+
+def record(report_dir: Path, fault: str) -> dict:
+    [path] = report_dir.glob(f"drill-{fault}-localhost-*.json")
+    return json.loads(path.read_text())
+
+
+def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, check=False)
+
+
+@pytest.mark.parametrize(
+    ("host_vars", "extra", "says"),
+    [
+        ({}, {}, "localhost is not marked disposable"),
+        ({"lifeline_disposable": True}, {"drill_confirm": False}, "drill_confirm: true is required"),
+        (
+            {"lifeline_disposable": True},
+            {"drill_fault": "glibc_link_removed", "drill_target_root": ""},
+            "glibc_link_removed is drilled offline only: give drill_target_root",
+        ),
+        (
+            {"lifeline_disposable": True},
+            {"drill_fault": "root_on_old_disk"},
+            "root_on_old_disk is drilled live only: leave drill_target_root empty",
+        ),
+        (
+            {"lifeline_disposable": True},
+            {"drill_fault": "glibc_file_deleted"},
+            "drill_glibc_package is needed for glibc_file_deleted",
+        ),
+    ],
+    ids=["not disposable", "not confirmed", "offline only", "live only", "a variable missing"],
+)
+def test_a_drill_is_refused_and_nothing_is_planted(run_playbook, tmp_path, host_vars, extra, says):
+    root = disposable_root(tmp_path)
+    before = snapshot(root)
+    given = {"drill_fault": "crontab_nul_blocks", "drill_confirm": True, "drill_target_root": str(root)}
+    given.update(extra)
+
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, **host_vars),
+        lifeline_hosts="localhost",
+        lifeline_report_dir=str(tmp_path / "r"),
+        **given,
+    )
+
+    assert run.status == "failed"
+    assert [m for m in run.failures() if says in m and "Nothing was planted" in m], run.failures()
+    assert snapshot(root) == before
+    assert not (tmp_path / "r").exists(), "no record: nothing was planted"
+
+
+def test_a_drill_refuses_a_host_pattern_matching_nothing(run_playbook, tmp_path):
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="drill-target-not-in-the-inventory",
+        drill_fault="crontab_nul_blocks",
+        drill_confirm=True,
+    )
+
+    assert run.status == "failed"
+    assert [m for m in run.failures() if "matches no host of the inventory" in m], run.failures()
+
+
+def test_a_drill_refuses_the_hosts_own_root_as_the_target_root(run_playbook, tmp_path):
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="localhost",
+        drill_fault="crontab_nul_blocks",
+        drill_confirm=True,
+        drill_target_root="/",
+    )
+
+    assert run.status == "failed"
+    assert [m for m in run.failures() if "is the host's own /" in m], run.failures()
+
+
+@pytest.mark.parametrize(
+    ("fault", "extra", "broken_says"),
+    [
+        ("glibc_link_removed", {}, "libc.so.6: cannot open shared object file"),
+        ("glibc_file_deleted", {"drill_glibc_package": "deb"}, "libc.so.6: cannot open shared object file"),
+        ("crontab_nul_blocks", {}, "NUL bytes"),
+    ],
+)
+def test_an_offline_drill_breaks_and_recovers_the_root(run_playbook, tmp_path, fault, extra, broken_says):
+    root = disposable_root(tmp_path)
+    if extra.get("drill_glibc_package") == "deb":
+        [deb] = (DEBS / "bookworm").glob("libc6_*_amd64.deb")
+        extra = {"drill_glibc_package": str(deb)}
+    reports = tmp_path / "reports"
+
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="localhost",
+        drill_fault=fault,
+        drill_confirm=True,
+        drill_target_root=str(root),
+        lifeline_report_dir=str(reports),
+        **extra,
+    )
+
+    assert run.status == "successful", run.failures()
+    drilled = record(reports, fault)
+    assert (drilled["result"], drilled["where"], drilled["broken"]["ok"]) == ("recovered", "offline", True)
+    assert broken_says in drilled["broken"]["said"]
+    # Once more, by the root's own programs and files.
+    assert chroot(root, "/bin/ls", "/").returncode == 0
+    assert chroot(root, "/usr/bin/python3", "-c", "import math, ssl").returncode == 0
+    assert b"\0" not in (root / "etc" / "crontab").read_bytes()
+    # The recovery that ran is the real playbook's: its own report is there too.
+    family = {"glibc": "restore-glibc", "crontab": "repair-crontab"}[drilled["family"]]
+    assert len(list(reports.glob(f"{family}-localhost-*.json"))) == 1
