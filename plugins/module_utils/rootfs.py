@@ -222,6 +222,12 @@ def linux_root_problems(root: str) -> list[str]:
     return problems
 
 
+def not_a_linux_root(option: str, given: str, root: str) -> str:
+    """The error for an option naming ``root`` (as ``given``) that is not a Linux root; "" when it is one."""
+    problems = linux_root_problems(root)
+    return f"{option}={given} does not look like a Linux root: {'; '.join(problems)}" if problems else ""
+
+
 def is_running_root(path: str, running_root: str = "/") -> bool:
     """True when ``path`` is the very directory the rescuer runs from (same device and inode)."""
     try:

@@ -169,11 +169,8 @@ def summary_of(checked: list[cron_files.CronFile], logged: list[dict]) -> dict:
 def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     root = os.path.realpath(module.params["root"])
-    problems = rootfs.linux_root_problems(root)
-    if problems:
-        module.fail_json(
-            msg=f"root={module.params['root']} does not look like a Linux root: {'; '.join(problems)}"
-        )
+    if refusal := rootfs.not_a_linux_root("root", module.params["root"], root):
+        module.fail_json(msg=refusal)
     start = time.monotonic()
     checked = cron_files.audit(root)
     logged = logged_dicts(checked, cron_logs.scan_logs(root) if module.params["read_logs"] else [])

@@ -196,11 +196,8 @@ def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     root = os.path.realpath(module.params["root"])
     result: dict = {"changed": False, "files": [], "remaining": [], "seconds": 0.0}
-    problems = rootfs.linux_root_problems(root)
-    if problems:
-        module.fail_json(
-            msg=f"root={module.params['root']} does not look like a Linux root: {'; '.join(problems)}"
-        )
+    if refusal := rootfs.not_a_linux_root("root", module.params["root"], root):
+        module.fail_json(msg=refusal)
     start = time.monotonic()
     error = ""
     try:

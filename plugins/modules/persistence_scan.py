@@ -287,12 +287,8 @@ def run_module() -> None:
         "already_quarantined": [],
         "notes": [],
     }
-    problems = rootfs.linux_root_problems(root)
-    if problems:
-        module.fail_json(
-            msg=f"root={module.params['root']} does not look like a Linux root: {'; '.join(problems)}",
-            **result,
-        )
+    if refusal := rootfs.not_a_linux_root("root", module.params["root"], root):
+        module.fail_json(msg=refusal, **result)
     try:
         scan_and_quarantine(module, root, result)
     except ERRORS as exc:

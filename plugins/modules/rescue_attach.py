@@ -189,9 +189,8 @@ def argument_spec() -> dict:
 
 
 def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
-    problems = rootfs.linux_root_problems(root)
-    if problems:
-        raise AttachError(f"target_root={root} does not look like a Linux root: {'; '.join(problems)}")
+    if refusal := rootfs.not_a_linux_root("target_root", root, root):
+        raise AttachError(refusal)
     if rootfs.is_running_root(root):
         raise AttachError(
             f"target_root={root} is this rescuer's own running root; to repair the running system, "

@@ -452,6 +452,19 @@ def test_linux_root_problems_of_a_non_directory(tmp_path, kind):
     assert rootfs.linux_root_problems(str(root)) == [f"{root} is not a directory"]
 
 
+def test_not_a_linux_root_names_the_option_and_every_problem(tmp_path):
+    root = build(tmp_path / "root", {"etc/hostname": "x\n"})
+    good = build(tmp_path / "good", {"etc/os-release": TARGET_OS, "usr/bin": DIR})
+
+    refusal = rootfs.not_a_linux_root("target_root", "./root", str(root))
+
+    assert refusal == (
+        "target_root=./root does not look like a Linux root: no /usr directory; "
+        "no etc/os-release, usr/lib/os-release or etc/redhat-release"
+    )
+    assert rootfs.not_a_linux_root("root", "./good", str(good)) == ""
+
+
 def test_is_running_root(tmp_path):
     (tmp_path / "slash").symlink_to("/")
 
