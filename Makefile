@@ -23,24 +23,25 @@ define step
 @$(2) || { echo "make: step '$(1)' FAILED — see the message above; fix it and run 'make $(1)' again" >&2; exit 1; }
 endef
 
-.PHONY: help setup apt venv lock collections podman images test lint unit oracle playbook molecule demo clean distclean
+.PHONY: help setup apt venv lock collections podman images vm-disks test lint unit oracle playbook molecule vm demo clean distclean
 
 help:
-	@echo "make setup        apt + venv + collections + images + podman (each also alone)"
+	@echo "make setup        apt + venv + collections + images + vm-disks + podman (each also alone)"
 	@echo "make apt          Debian packages of tools/apt-packages.txt that are missing"
 	@echo "make venv         .venv with the exact versions of requirements/dev.lock"
 	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
+	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
 	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
-	@echo "make test         setup, then every lane (lint+unit+oracle, then playbook+molecule), summary table"
-	@echo "make lint|unit|oracle|playbook|molecule   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
+	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
 # ---- set-up --------------------------------------------------------------------------------
-setup: apt venv collections images podman
+setup: apt venv collections images vm-disks podman
 	@echo "setup: done (machine caches in $(LIFELINE_CACHE), tools in .venv)"
 
 apt:
@@ -57,6 +58,9 @@ collections: venv
 
 images: apt
 	$(call step,images,tools/build-images.sh $(SUITES))
+
+vm-disks: apt
+	$(call step,vm-disks,tools/build-vm-disks.sh)
 
 podman: apt
 	$(call step,podman,tools/check-podman.sh)
@@ -79,6 +83,9 @@ playbook: venv collections images
 
 molecule: setup
 	@tools/run-lanes.sh molecule
+
+vm: venv collections images vm-disks
+	@tools/run-lanes.sh vm
 
 demo: setup
 	@tools/demo.sh

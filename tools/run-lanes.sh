@@ -2,10 +2,12 @@
 # shellcheck disable=SC2317  # the lane_* functions are called indirectly, as "lane_$name"
 # The test lanes. `make test` calls `tools/run-lanes.sh test`; `make <lane>` calls it with one lane.
 #
-#   tools/run-lanes.sh lint|unit|oracle|playbook|molecule...   run these lanes one after the other
+#   tools/run-lanes.sh lint|unit|oracle|playbook|molecule|vm...   these lanes one after the other
 #   tools/run-lanes.sh test                             every lane: lint+unit+oracle at the same
 #                                                       time, then playbook+molecule at the same
-#                                                       time, then a summary table
+#                                                       time, then vm alone (its VMs are software-
+#                                                       emulated: they need the CPUs to themselves),
+#                                                       then a summary table
 # Environment:
 #   PYTEST_ARGS         extra pytest arguments for unit, oracle and playbook (e.g. "-k glibc", "-n 2")
 #   MOLECULE_SCENARIOS  space-separated scenario names (default: every molecule/*/molecule.yml)
@@ -21,7 +23,7 @@ export CONTAINERS_CONF
 export PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
 logs=$repo/.cache/logs
 mkdir -p "$logs"
-lanes_known=(lint unit oracle playbook molecule)
+lanes_known=(lint unit oracle playbook molecule vm)
 
 say() { printf '%s\n' "$*"; }
 
@@ -53,18 +55,21 @@ lane_lint() {
   fi
 }
 
-# pytest over one directory; "no tests collected" (exit 5) and a missing directory are failures.
+# run_pytest DIR [SECONDS]: pytest over one directory, stopped after SECONDS when given; "no tests
+# collected" (exit 5), a missing directory and a run that was stopped are failures.
 run_pytest() {
-  local dir=$1 rc
+  local dir=$1 limit=${2:-0} rc
   if [ ! -d "$dir" ]; then
     say "$dir does not exist: this lane has nothing to run, which counts as a failure"
     return 1
   fi
   # shellcheck disable=SC2086
-  pytest "$dir" -q ${PYTEST_ARGS:-}
+  timeout --kill-after=60 "$limit" pytest "$dir" -q ${PYTEST_ARGS:-}
   rc=$?
   if [ "$rc" -eq 5 ]; then
     say "pytest collected no tests in $dir: this lane counts as failed"
+  elif [ "$rc" -eq 124 ] || [ "$rc" -eq 137 ]; then
+    say "pytest over $dir was stopped after ${limit}s: this lane counts as failed"
   fi
   return "$rc"
 }
@@ -73,6 +78,9 @@ lane_unit() { run_pytest tests/unit; }
 # The real daemons as oracles (Debian's cron in the local images): small, so it runs beside unit.
 lane_oracle() { run_pytest tests/oracle; }
 lane_playbook() { run_pytest tests/playbook; }
+# qemu VMs (TCG) for LVM, real boots and real ssh: disks from `make vm-disks`. A VM that hangs
+# must not hold CI until its own limit: the lane is stopped after VM_LANE_SECONDS.
+lane_vm() { run_pytest tests/vm "${VM_LANE_SECONDS:-2400}"; }
 
 # failures_of LOG: each failed task of a molecule log with the lines around it (the tail of a
 # log shows only cleanup and destroy, which run after the failure).
@@ -204,6 +212,7 @@ if [ "$1" = test ]; then
   else
     run_concurrently lint unit oracle
     run_concurrently playbook molecule
+    run_concurrently vm
   fi
   summary "${lanes_known[@]}"
   exit $?

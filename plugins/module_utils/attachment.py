@@ -17,7 +17,7 @@ import stat
 import tempfile
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import disks, mounts, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils import disks, lvm, mounts, rootfs
 from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Runner, Volume
 
 STATE_DIR = "/run/lifeline/attachments"
@@ -382,18 +382,18 @@ class Attachment:
                 "physical volumes), but this rescuer's kernel has no device-mapper ('device-mapper' is not "
                 "in /proc/misc): load it (modprobe dm_mod) or attach the disk to a rescuer that has it"
             )
-        config = _lvm_config(devices)
-        theirs = _lvm_report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
+        config = lvm.only_devices_config(devices)
+        theirs = lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
         ours = {
             row["vg_name"]
-            for row in _lvm_report(self.run, ["vgs", "-o", "vg_name,vg_uuid"], "vg")
+            for row in lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid"], "vg")
             if row["vg_uuid"] not in {t["vg_uuid"] for t in theirs}
         }
         for vg in theirs:
             name = vg["vg_name"]
             if name in ours:
                 new = f"{name}_lifeline"
-                self.run(["vgrename", "--config", config, vg["vg_uuid"], new])
+                lvm.rename_vg(self.run, config, vg["vg_uuid"], new)
                 self._record(
                     {"action": "vg_rename", "uuid": vg["vg_uuid"], "from": name, "to": new, "config": config},
                     f"renamed the target's volume group {name} to {new} (the rescuer has one named {name})",
@@ -403,7 +403,7 @@ class Attachment:
             self._record(
                 {"action": "vg_activate", "vg": name, "config": config}, f"activated volume group {name}"
             )
-            for lv in _lvm_report(
+            for lv in lvm.report(
                 self.run, ["lvs", "-o", "lv_name,vg_name,lv_path", "--config", config, name], "lv"
             ):
                 info = disks.parse_blkid_udev(
@@ -412,18 +412,6 @@ class Attachment:
                 self.volumes.append(
                     disks.volume_from(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"])
                 )
-
-
-def _lvm_config(devices: list[str]) -> str:
-    """LVM settings that make it see only the target's physical volumes, whatever the rescuer has."""
-    accept = ", ".join(f'"a|^{re.escape(d)}$|"' for d in devices)
-    only = f'[ {accept}, "r|.*|" ]'
-    return f"devices {{ filter = {only} global_filter = {only} use_devicesfile = 0 }}"
-
-
-def _lvm_report(run: Runner, argv: list[str], kind: str) -> list[dict]:
-    text = run([*argv, "--reportformat", "json"])
-    return [row for report in json.loads(text).get("report", []) for row in report.get(kind, [])]
 
 
 def _root_evidence(top: str, fstype: str) -> dict:
@@ -555,7 +543,7 @@ def _undo_one(run: Runner, step: dict) -> str:
         run(["vgchange", "--config", step["config"], "--activate", "n", step["vg"]])
         return f"deactivated volume group {step['vg']}"
     if action == "vg_rename":
-        run(["vgrename", "--config", step["config"], step["uuid"], step["from"]])
+        lvm.rename_vg(run, step["config"], step["uuid"], step["from"])
         return f"renamed volume group {step['to']} back to {step['from']}"
     if action == "mkdir":
         try:

@@ -141,7 +141,7 @@ def parse_partx(text: str) -> list[dict[str, str]]:
     return [dict(zip(header, map(unhex, line.split(" ")), strict=False)) for line in lines[1:]]
 
 
-def _probe(run: Runner, path: str, start: int = 0, size: int = 0) -> dict[str, str]:
+def probe(run: Runner, path: str, start: int = 0, size: int = 0) -> dict[str, str]:
     argv = ["blkid", "--probe", "--output", "udev"]
     if start or size:
         argv += ["--offset", str(start), "--size", str(size)]
@@ -165,7 +165,7 @@ def volume_from(info: dict[str, str], **where) -> Volume:
 
 def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
     """(partition table type, volumes) of an image file or block device, read without attaching it."""
-    whole = _probe(run, path)
+    whole = probe(run, path)
     table = whole.get("PTTYPE", "")
     if not table:
         if whole.get("TYPE"):
@@ -180,7 +180,7 @@ def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
     volumes = []
     for row in rows:
         start, size = int(row["START"]) * sector, int(row["SECTORS"]) * sector
-        info = _probe(run, path, start, size)
+        info = probe(run, path, start, size)
         info.setdefault("PART_ENTRY_UUID", row.get("UUID", ""))
         info.setdefault("PART_ENTRY_NAME", row.get("NAME", ""))
         volumes.append(volume_from(info, number=int(row["NR"]), start=start, size=size))

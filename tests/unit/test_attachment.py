@@ -9,7 +9,7 @@ import stat
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import attachment
+from ansible_collections.lifeline.rescue.plugins.module_utils import attachment, lvm
 from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
     STATE_DIR,
     AttachError,
@@ -187,10 +187,13 @@ def test_undo_goes_newest_first(tmp_path):
 
     done, left = undo(run, steps)
 
-    assert run.calls == [
+    # The rename back looks at an empty device directory (the rescuer may have a /dev/vg0 of its own).
+    rename = run.calls[2]
+    assert rename[:2] == ["vgrename", "--config"] and rename[3:] == ["Xy12-ab", "vg0"]
+    assert re.fullmatch(re.escape(config) + r' devices \{ dir = "/[^"]+/lifeline-lvm-dev-[^"]+" \}', rename[2])
+    assert run.calls[:2] + run.calls[3:] == [
         ["umount", target],
         ["vgchange", "--config", config, "--activate", "n", "vg0_lifeline"],
-        ["vgrename", "--config", config, "Xy12-ab", "vg0"],
         ["partx", "--delete", "/dev/loop7"],
         ["losetup", "--list", "--json", "--output", "NAME,BACK-INO,BACK-MAJ:MIN"],
         ["losetup", "--detach", "/dev/loop7"],
@@ -481,7 +484,7 @@ def test_mount_options(volume, probe, subvolume, expected):
 
 
 def test_lvm_config_accepts_only_the_targets_devices():
-    config = attachment._lvm_config(["/dev/loop3p2", "/dev/loop3p3"])
+    config = lvm.only_devices_config(["/dev/loop3p2", "/dev/loop3p3"])
 
     assert config == (
         'devices { filter = [ "a|^/dev/loop3p2$|", "a|^/dev/loop3p3$|", "r|.*|" ] '

@@ -1,0 +1,32 @@
+"""The VM lane: incidents that need LVM, a real boot and real ssh, in qemu VMs (tests/vm/qemu.py)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from qemu import DISKS, KEY, VM
+
+
+@pytest.fixture(scope="session")
+def vm_disks() -> Path:
+    """The cached disks of tools/build-vm-disks.sh (`make vm-disks`); the lane fails without them."""
+    missing = [name for name in ("patient", "rescue", "mover") if not (DISKS / f"{name}.img").is_file()]
+    if missing or not KEY.is_file():
+        pytest.fail(f"VM disks {missing or ''} or the key {KEY} are missing: run `make vm-disks`")
+    return DISKS
+
+
+@pytest.fixture
+def vms(tmp_path):
+    """Make VMs for one test; every one still running is stopped after it, whatever happened."""
+    made: list[VM] = []
+
+    def make(name: str, disks: list[Path], **kwargs) -> VM:
+        vm = VM(name, disks, tmp_path / "vms", **kwargs)
+        made.append(vm)
+        return vm
+
+    yield make
+    for vm in made:
+        vm.stop()

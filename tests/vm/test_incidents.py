@@ -1,0 +1,161 @@
+"""Incidents 2, 4 and 5 end to end in qemu VMs: roots on LVM, real boots, Ansible over real ssh.
+
+Every proof comes from the VMs themselves: they boot (or not), sshd answers (or not), the kernel's
+mount table, LVM's and device-mapper's own listings, and cron's log in the systemd journal.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+from qemu import CACHE, VM, VMError, blank_disk, overlay
+
+REPO = Path(__file__).resolve().parents[2]
+TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
+PLANTERS = REPO / "roles" / "drill" / "files"
+# A libc of another glibc release (2.31), as incident 2's /opt/glibc-2.14 was to its host.
+FOREIGN_LIBC = TREES / "bullseye" / "lib" / "x86_64-linux-gnu" / "libc-2.31.so"
+MINUTE_JOB = "(root) CMD (date >> /var/tmp/lifeline-minute.log)"
+
+
+def libc6_package() -> Path:
+    """The libc6 .deb the VMs' glibc came from (the disks' own package cache)."""
+    found = sorted((CACHE / "debs").glob("libc6_*_amd64.deb"))
+    assert len(found) == 1, f"expected one libc6 package in {CACHE / 'debs'}, found {found}"
+    return found[0]
+
+
+def wait_for(vm: VM, command: str, what: str, timeout: float = 150) -> str:
+    """Run ``command`` until it succeeds; its output."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        done = vm.ssh(command, check=False)
+        if done.returncode == 0:
+            return done.stdout
+        time.sleep(5)
+    raise VMError(f"{vm.name}: {what} not seen within {timeout:.0f}s ({command}){vm.tail()}")
+
+
+def root_source(vm: VM) -> str:
+    """The device / is mounted from, as the VM's kernel says (/proc/self/mountinfo)."""
+    for line in vm.ssh("cat /proc/self/mountinfo").stdout.splitlines():
+        fields = line.split()
+        if fields[4] == "/":
+            return fields[fields.index("-") + 2]
+    raise AssertionError("no / in the VM's mountinfo")
+
+
+def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_boots(
+    vm_disks, vms, tmp_path, run_playbook
+):
+    patient_disk = overlay(vm_disks / "patient.img", tmp_path / "patient.qcow2")
+    patient = vms("patient", [patient_disk]).boot()
+    assert root_source(patient) == "/dev/mapper/vg0-root"
+
+    # Incident 4 while a shell still works; cron itself must say the crontab is broken.
+    patient.copy_in(PLANTERS / "cron.sh", "/root/cron.sh")
+    patient.ssh(
+        "sh /root/cron.sh / crontab_nul_blocks crontab_bad_minute crontab_malware_job startup_item_malware"
+        " && systemctl restart cron"
+    )
+    wait_for(patient, "journalctl -b -u cron | grep -q 'bad minute'", "cron's 'bad minute'", 60)
+    assert patient.ssh("test -e /var/tmp/.sysupdate-ran", check=False).returncode != 0
+
+    # Incident 2: libc.so.6 pointed at a foreign glibc; every new ssh session dies from then on.
+    patient.copy_in(FOREIGN_LIBC, "/root/libc-2.31.so")
+    patient.copy_in(PLANTERS / "glibc.sh", "/root/glibc.sh")
+    patient.ssh("sync && sh /root/glibc.sh / libc_foreign /root/libc-2.31.so", check=False)
+    assert patient.ssh("true", check=False).returncode != 0, "ssh still works with a foreign libc"
+    time.sleep(15)  # ext4 commits its journal every 5 s: the new link is on the disk
+    patient.pull_the_plug()
+
+    # The rescuer boots from its own disk, whose volume group is also vg0, then gets the patient's.
+    rescue = vms("rescue", [overlay(vm_disks / "rescue.img", tmp_path / "rescue.qcow2")]).boot()
+    assert root_source(rescue) == "/dev/mapper/vg0-root"
+    rescue.copy_in(libc6_package(), "/root/libc6.deb")
+    device = rescue.attach(patient_disk, "patient")
+    inventory = rescue.inventory(tmp_path / "rescue.json")
+    reports = tmp_path / "reports"
+
+    glibc = run_playbook(
+        "playbooks/restore-glibc.yml",
+        inventory=inventory,
+        target_device=device,
+        glibc_restore_source="/root/libc6.deb",
+        lifeline_report_dir=str(reports),
+    )
+    assert glibc.rc == 0, glibc.failures()
+    steps = glibc.results("Attach the broken system and find its root")[0]["steps"]
+    renames = [s for s in steps if s["action"] == "vg_rename"]
+    assert [(r["from"], r["to"]) for r in renames] == [("vg0", "vg0_lifeline")], steps
+
+    cron = run_playbook(
+        "playbooks/repair-crontab.yml",
+        inventory=inventory,
+        target_device=device,
+        crontab_repair_quarantine=True,
+        lifeline_report_dir=str(reports),
+    )
+    assert cron.rc == 0, cron.failures()
+
+    # Everything of the patient's is deactivated and its volume group is vg0 again (LVM's own view,
+    # limited to the patient's partition), and the rescuer still runs from its own vg0.
+    assert rescue.ssh("dmsetup ls --target linear | cut -f1").stdout.split() == ["vg0-root"]
+    only = f'devices {{ filter = [ "a|^{device}1$|", "r|.*|" ] use_devicesfile = 0 }}'
+    pv = rescue.ssh(f"pvs --noheadings -o vg_name,lv_active --config '{only}' {device}1").stdout.split()
+    assert pv == ["vg0"], pv
+    assert root_source(rescue) == "/dev/mapper/vg0-root"
+    rescue.power_off()
+
+    # The patient boots from its repaired disk and answers ssh.
+    patient.boot()
+    assert root_source(patient) == "/dev/mapper/vg0-root"
+    assert patient.ssh("ls /usr/bin >/dev/null && python3 -c 'print(6 * 7)'").stdout.strip() == "42"
+    libc = patient.ssh("readlink -f /lib/x86_64-linux-gnu/libc.so.6").stdout.strip()
+    assert libc == "/usr/lib/x86_64-linux-gnu/libc.so.6", libc
+
+    # cron's own log on the patient: the repaired every-minute job runs, no error since this boot,
+    # and neither the malware's job nor its startup items ran.
+    wait_for(patient, f"journalctl -b -u cron | grep -qF '{MINUTE_JOB}'", "the every-minute job", 150)
+    log = patient.ssh("journalctl -b -u cron --no-pager").stdout
+    assert "bad minute" not in log and "Syntax error" not in log, log
+    assert ".sysupdate" not in log, log
+    assert patient.ssh("test -e /var/tmp/.sysupdate-ran", check=False).returncode != 0
+    active = patient.ssh("grep -v '^#' /etc/crontab").stdout
+    assert ".sysupdate" not in active, active
+
+
+def test_live_root_moves_from_a_partition_into_a_new_logical_volume_and_boots_from_it(
+    vm_disks, vms, tmp_path, run_playbook
+):
+    disks = [overlay(vm_disks / "mover.img", tmp_path / "mover.qcow2"), blank_disk(tmp_path / "new.qcow2")]
+    mover = vms("mover", disks).boot()
+    assert root_source(mover) == "/dev/vda1"
+    mover.ssh("echo written-before-the-move > /var/lib/lifeline-marker")
+
+    migrated = run_playbook(
+        "playbooks/migrate-root.yml",
+        inventory=mover.inventory(tmp_path / "mover.json", group="rescue"),
+        root_migrate_device="/dev/vg1/root",
+        root_migrate_lvm={"vg": "vg1", "pvs": ["/dev/vdb"]},
+        root_migrate_allow_disruption=True,
+        root_migrate_update_initramfs=True,
+        root_migrate_update_bootloader=True,
+        root_migrate_bootloader_devices=["/dev/vda"],
+        lifeline_report_dir=str(tmp_path / "reports"),
+    )
+    assert migrated.rc == 0, migrated.failures()
+    # Over the same kind of ssh connection, without a reboot: / is the new volume.
+    assert root_source(mover) == "/dev/mapper/vg1-root"
+    assert mover.ssh("cat /var/lib/lifeline-marker").stdout.strip() == "written-before-the-move"
+
+    # After a reboot through its own GRUB the VM comes up on the new volume.
+    mover.reboot()
+    assert root_source(mover) == "/dev/mapper/vg1-root"
+    assert mover.ssh("cat /var/lib/lifeline-marker").stdout.strip() == "written-before-the-move"
+    assert mover.ssh("systemctl is-active cron ssh").stdout.split() == ["active", "active"]
+    fstab = mover.ssh("findmnt --fstab --noheadings --output SOURCE /").stdout.strip()
+    uuid = mover.ssh("blkid -s UUID -o value /dev/mapper/vg1-root").stdout.strip()
+    assert fstab == f"UUID={uuid}", fstab
