@@ -384,6 +384,18 @@ class Attachment:
             )
         config = lvm.only_devices_config(devices)
         theirs = lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
+        clones = lvm.active_here(self.run, [vg["vg_uuid"] for vg in theirs])
+        if clones:
+            # Nothing is built on the target's devices (refuse_busy_device): what is active with
+            # these UUIDs is on other disks, the rescuer's own root perhaps. Activating the copy
+            # would hand back those very volumes, and the repair would write on them.
+            names = ", ".join(f"{v['vg_name']} ({v['vg_uuid']})" for v in theirs if v["vg_uuid"] in clones)
+            raise AttachError(
+                f"the target's volume group {names} has the UUID of a volume group active on this "
+                "rescuer: the two disks are copies of one image. Nothing was activated. Use a rescuer "
+                "made from another image, or give the copy new UUIDs first (vgimportclone --basevgname "
+                "NEWNAME DEVICE; it also renames the group, so rename it back before the target boots)"
+            )
         ours = {
             row["vg_name"]
             for row in lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid"], "vg")

@@ -36,6 +36,16 @@ def report(run: Runner, argv: list[str], kind: str) -> list[dict]:
     return [row for block in json.loads(text).get("report", []) for row in block.get(kind, [])]
 
 
+def active_here(run: Runner, vg_uuids: list[str]) -> set[str]:
+    """The volume groups of ``vg_uuids`` with a volume active on this host (device-mapper's view).
+
+    LVM names each volume's device-mapper device "LVM-" + its group's UUID + its own, without dashes.
+    """
+    text = run(["dmsetup", "info", "--columns", "--noheadings", "--options", "uuid"])
+    active = {line.strip()[4:36] for line in text.splitlines() if line.strip().startswith("LVM-")}
+    return {uuid for uuid in vg_uuids if uuid.replace("-", "") in active}
+
+
 def rename_vg(run: Runner, config: str, uuid: str, name: str) -> None:
     """Rename the volume group ``uuid`` to ``name``, also when the host has a group of that name.
 

@@ -19,7 +19,10 @@ description:
     target's own C(/boot), C(/usr) or C(/var) from its fstab, and can bind the rescuer's C(/dev),
     C(/proc), C(/sys) and C(/run) into it for a chroot step.
   - A root on LVM is activated, the volume group renamed on the fly when the rescuer has one of the
-    same name; a rescuer without device-mapper gets one clear error.
+    same name (and back when detached); a rescuer without device-mapper gets one clear error.
+  - A volume group with the UUID of one active on the rescuer (a disk copied from the rescuer's own
+    image) is refused before anything is activated, since activating it would give back the
+    rescuer's own volumes.
   - Every step is written to a state file as it happens; M(lifeline.rescue.rescue_detach) undoes
     them in reverse. When attaching fails half way, what was done is undone before the error.
   - Without any target the module reports the live root C(/) and attaches nothing.

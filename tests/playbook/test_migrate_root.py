@@ -125,3 +125,66 @@ def test_a_wrong_device_is_refused_before_anything_runs(run_playbook, tmp_path, 
     assert [m for m in run.failures() if says in m], run.failures()
     assert run.results("Check what keeps / from moving to " + (device or "")) == [], "the preflight ran"
     assert not (tmp_path / "r").exists()
+
+
+VG = "lifeline_playbook_vg"
+
+
+def test_preflight_only_with_a_volume_to_make_says_how_and_makes_nothing(run_playbook, tmp_path, target):
+    before = digest(target)
+
+    run = run_playbook(
+        PLAYBOOK,
+        root_migrate_device=f"/dev/{VG}/root",
+        root_migrate_lvm={"vg": VG, "pvs": [target]},
+        lifeline_report_dir=str(tmp_path / "reports"),
+    )
+
+    assert run.status == "successful", run.failures()
+    assert run.changed() == []
+    assert digest(target) == before
+    lvm_sees = subprocess.run(["pvs", "--noheadings", target], capture_output=True, text=True)
+    assert lvm_sees.returncode != 0, f"{target} became a physical volume: {lvm_sees.stdout}"
+    report = the_report(tmp_path / "reports")
+    assert report["volume"]["commands"] == [
+        ["pvcreate", "--yes", target],
+        ["vgcreate", "--yes", VG, target],
+        ["lvcreate", "--yes", "--wipesignatures", "y", "--name", "root", "--extents", "100%FREE", VG],
+    ]
+    assert report["result"] == "preflight only (root_migrate_allow_disruption is false)"
+
+
+def test_a_volume_on_a_device_holding_a_filesystem_is_refused_and_nothing_is_written(
+    run_playbook, tmp_path, target
+):
+    subprocess.run(["mkfs.ext4", "-q", "-F", "-L", "keepme", target], check=True)
+    before = digest(target)
+
+    run = run_playbook(
+        PLAYBOOK,
+        root_migrate_device=f"/dev/{VG}/root",
+        root_migrate_lvm={"vg": VG, "pvs": [target]},
+        root_migrate_allow_disruption=True,
+        lifeline_report_dir=str(tmp_path / "reports"),
+    )
+
+    assert run.status == "failed"
+    assert [m for m in run.failures() if f"Nothing was changed: {target} holds ext4" in m], run.failures()
+    assert digest(target) == before
+    assert run.results("Check what keeps / from moving to " + f"/dev/{VG}/root") == [], "the preflight ran"
+    assert the_report(tmp_path / "reports")["result"].startswith("failed: Nothing was changed")
+
+
+def test_a_volume_that_is_not_the_device_is_refused_before_anything_runs(run_playbook, tmp_path, target):
+    run = run_playbook(
+        PLAYBOOK,
+        root_migrate_device=target,
+        root_migrate_lvm={"vg": VG, "pvs": [target]},
+        root_migrate_allow_disruption=True,
+        lifeline_report_dir=str(tmp_path / "reports"),
+    )
+
+    assert run.status == "failed"
+    says = f"root_migrate_device as the volume it makes (/dev/{VG}/root)"
+    assert [m for m in run.failures() if says in m], run.failures()
+    assert run.results(f"Make the logical volume {target}") == []

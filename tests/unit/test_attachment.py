@@ -190,7 +190,9 @@ def test_undo_goes_newest_first(tmp_path):
     # The rename back looks at an empty device directory (the rescuer may have a /dev/vg0 of its own).
     rename = run.calls[2]
     assert rename[:2] == ["vgrename", "--config"] and rename[3:] == ["Xy12-ab", "vg0"]
-    assert re.fullmatch(re.escape(config) + r' devices \{ dir = "/[^"]+/lifeline-lvm-dev-[^"]+" \}', rename[2])
+    assert re.fullmatch(
+        re.escape(config) + r' devices \{ dir = "/[^"]+/lifeline-lvm-dev-[^"]+" \}', rename[2]
+    )
     assert run.calls[:2] + run.calls[3:] == [
         ["umount", target],
         ["vgchange", "--config", config, "--activate", "n", "vg0_lifeline"],
@@ -515,3 +517,55 @@ def test_several_roots_is_not_a_reason_to_look_inside_lvm(monkeypatch):
 def test_no_root_among_the_partitions_asks_for_lvm(monkeypatch, roots, wanted):
     with pytest.raises(NoRootFound):
         _chooser(monkeypatch, roots=roots).choose_root(wanted)
+
+
+# ---- LVM activation -------------------------------------------------------------------------------
+
+
+def vgs_json(*rows: tuple[str, str]) -> str:
+    return json.dumps({"report": [{"vg": [{"vg_name": n, "vg_uuid": u} for n, u in rows]}]})
+
+
+PATIENT_UUID = "pTnt01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+RESCUER_UUID = "Rscu01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+
+
+def lvm_runner(theirs: str, dm_uuids: list[str]) -> FakeRunner:
+    return FakeRunner(
+        {
+            ("vgs", "-o", "vg_name,vg_uuid", "--config"): vgs_json(("vg0", theirs)),
+            ("vgs", "-o", "vg_name,vg_uuid", "--reportformat"): vgs_json(("vg0", RESCUER_UUID)),
+            ("dmsetup", "info"): "\n".join(dm_uuids) or "No devices found",
+            ("lvs",): json.dumps({"report": [{"lv": []}]}),
+        }
+    )
+
+
+def test_a_group_named_like_the_rescuers_is_renamed_then_activated(monkeypatch, tmp_path):
+    monkeypatch.setattr(attachment.disks, "has_device_mapper", lambda: True)
+    rescuer_root = "LVM-" + RESCUER_UUID.replace("-", "") + "L" * 32
+    run = lvm_runner(PATIENT_UUID, [rescuer_root])
+    job = Attachment(run=run, mount_point=str(tmp_path / "mnt"))
+
+    job.activate_lvm([Volume(fstype="LVM2_member", number=1, device="/dev/vdb1")])
+
+    renames = [c for c in run.calls if c[0] == "vgrename"]
+    assert [c[-2:] for c in renames] == [[PATIENT_UUID, "vg0_lifeline"]]
+    assert next(c for c in run.calls if c[0] == "vgchange")[:2] == ["vgchange", "--config"]
+    assert [s["action"] for s in job.steps] == ["vg_rename", "vg_activate"]
+
+
+def test_a_copy_of_the_rescuers_own_disk_is_refused_and_nothing_is_activated(monkeypatch, tmp_path):
+    """Same UUIDs as the rescuer's active vg0: activating would give back the rescuer's own root."""
+    monkeypatch.setattr(attachment.disks, "has_device_mapper", lambda: True)
+    rescuer_root = "LVM-" + RESCUER_UUID.replace("-", "") + "L" * 32
+    run = lvm_runner(RESCUER_UUID, [rescuer_root])
+    job = Attachment(run=run, mount_point=str(tmp_path / "mnt"))
+
+    with pytest.raises(
+        attachment.AttachError, match=rf"vg0 \({RESCUER_UUID}\) has the UUID of a volume group active"
+    ):
+        job.activate_lvm([Volume(fstype="LVM2_member", number=1, device="/dev/vdb1")])
+
+    assert [c[0] for c in run.calls if c[0] in ("vgchange", "vgrename", "lvchange")] == []
+    assert job.steps == []

@@ -107,6 +107,30 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     pv = rescue.ssh(f"pvs --noheadings -o vg_name,lv_active --config '{only}' {device}1").stdout.split()
     assert pv == ["vg0"], pv
     assert root_source(rescue) == "/dev/mapper/vg0-root"
+
+    # A disk copied from the rescuer's own image carries the UUIDs of the group the rescuer runs
+    # from: activating it would hand back the rescuer's root. Refused, nothing activated or mounted.
+    clone = rescue.attach(overlay(vm_disks / "rescue.img", tmp_path / "clone.qcow2"), "clone")
+    libc_before = rescue.ssh("sha256sum /usr/lib/x86_64-linux-gnu/libc.so.6").stdout
+    refused = run_playbook(
+        "playbooks/restore-glibc.yml",
+        inventory=inventory,
+        target_device=clone,
+        glibc_restore_source="/root/libc6.deb",
+        lifeline_report_dir=str(reports),
+    )
+    assert refused.status == "failed"
+    assert [m for m in refused.failures() if "has the UUID of a volume group active on this rescuer" in m], (
+        refused.failures()
+    )
+    assert rescue.ssh("dmsetup ls --target linear | cut -f1").stdout.split() == ["vg0-root"]
+    assert (
+        rescue.ssh(
+            "findmnt --noheadings --output TARGET --list | grep -c '^/mnt/'", check=False
+        ).stdout.strip()
+        == "0"
+    )
+    assert rescue.ssh("sha256sum /usr/lib/x86_64-linux-gnu/libc.so.6").stdout == libc_before
     rescue.power_off()
 
     # The patient boots from its repaired disk and answers ssh.
