@@ -24,11 +24,17 @@ cronie forms from its source):
 
 Timestamps are rsyslog's traditional "Nov 22 13:20:01" (bullseye) or RFC 3339
 "2026-11-22T13:20:01.922231+00:00" (bookworm and trixie).
+
+A host without rsyslog (Debian's default from bookworm on) keeps cron's words in the systemd
+journal only: ``scan_journal`` reads the journal files of the root's /var/log/journal with the
+rescuer's journalctl (``--file`` each, so only the target's), cron's entries only, the newest ones
+bounded.
 """
 
 from __future__ import annotations
 
 import datetime
+import json
 import os
 import re
 import stat
@@ -38,6 +44,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Runner
 
 LOG_DIR = "/var/log"
 # Live and rotated logs: syslog, syslog.1, syslog.2.gz, cron.log.1, cron-20240101.gz, messages...
@@ -50,6 +57,9 @@ MAX_COMPRESSED = 64 << 20
 _CHUNK = 1 << 20
 
 PROGRAMS = ("cron", "CRON", "crond")
+JOURNAL_DIR = "/var/log/journal"
+# The newest entries of cron's read from the journal (its job lines make a long history).
+MAX_JOURNAL_ENTRIES = 50_000
 SYNTAX_ERROR = "syntax error"
 
 _TIMESTAMP = (
@@ -147,6 +157,102 @@ def scan_logs(root: str, *, max_bytes: int = MAX_BYTES, notes: list[str] | None 
             continue
         data, first_line = text
         found.extend(parse_log(data, path, first_line=first_line))
+    return found
+
+
+def scan_journal(root: str, run: Runner, notes: list[str] | None = None) -> list[LoggedError]:
+    """Every crontab error cron logged in the root's systemd journal (none when it keeps none).
+
+    journalctl is given the journal files themselves: regular files found inside the root without
+    following a link (a linked file could lead to the rescuer's own journal). A missing journalctl
+    or an unreadable journal is a note.
+    """
+    notes = notes if notes is not None else []
+    try:
+        where = rootfs.resolve(root, JOURNAL_DIR)
+    except rootfs.RootError as exc:
+        notes.append(f"the journal was not read: {exc}")
+        return []
+    files = journal_files(where.host)
+    if not files:
+        return []
+    argv = ["journalctl", *(f"--file={f}" for f in files), "--output", "json", "--no-pager"]
+    argv += ["--output-fields", "MESSAGE,SYSLOG_IDENTIFIER,_PID,_HOSTNAME"]
+    argv += ["--lines", str(MAX_JOURNAL_ENTRIES), *(f"SYSLOG_IDENTIFIER={p}" for p in PROGRAMS)]
+    try:
+        text = run(argv)
+    except DiskError as exc:
+        notes.append(f"the journal in {JOURNAL_DIR} was not read: {exc}")
+        return []
+    entries = text.splitlines()
+    if len(entries) >= MAX_JOURNAL_ENTRIES:
+        notes.append(f"only cron's newest {MAX_JOURNAL_ENTRIES} journal entries were read")
+    return parse_journal(entries)
+
+
+def journal_files(directory: str) -> list[str]:
+    """The journal files in ``directory`` and its machine-id subdirectories: regular files only,
+    reached without a link (``directory`` itself was resolved inside the root)."""
+    found = []
+    try:
+        top = os.scandir(directory)
+    except OSError:
+        return []
+    with top:
+        for entry in top:
+            if entry.is_dir(follow_symlinks=False):
+                try:
+                    with os.scandir(entry.path) as inner:
+                        found += [f.path for f in inner if _journal_file(f)]
+                except OSError:
+                    continue
+            elif _journal_file(entry):
+                found.append(entry.path)
+    return sorted(found)
+
+
+def _journal_file(entry: os.DirEntry) -> bool:
+    return entry.is_file(follow_symlinks=False) and entry.name.endswith((".journal", ".journal~"))
+
+
+def parse_journal(entries: list[str], log: str = "journal:" + JOURNAL_DIR) -> list[LoggedError]:
+    """Cron's errors among ``journalctl --output json`` lines; ``line`` is an entry's place in them."""
+    found = []
+    for number, text in enumerate(entries, 1):
+        try:
+            entry = json.loads(text)
+        except ValueError:
+            continue
+        program, message = entry.get("SYSLOG_IDENTIFIER"), entry.get("MESSAGE")
+        if isinstance(message, list):  # not UTF-8: journalctl gives the bytes as numbers
+            message = bytes(b for b in message if isinstance(b, int) and 0 <= b < 256).decode(
+                "utf-8", "replace"
+            )
+        if program not in PROGRAMS or not isinstance(message, str):
+            continue
+        judged = _classify(message, program == "crond")
+        if judged is None:
+            continue
+        try:
+            micro = int(entry.get("__REALTIME_TIMESTAMP", 0))
+            pid = int(entry.get("_PID") or 0)
+        except ValueError:
+            micro, pid = 0, 0
+        utc = datetime.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11, rescuers may be older
+        stamp = datetime.datetime.fromtimestamp(micro / 1e6, tz=utc).isoformat()
+        found.append(
+            LoggedError(
+                log=log,
+                line=number,
+                timestamp=stamp,
+                kind=judged[0],
+                crontab=judged[1],
+                message=message,
+                host=str(entry.get("_HOSTNAME", "")),
+                program=program,
+                pid=pid,
+            )
+        )
     return found
 
 

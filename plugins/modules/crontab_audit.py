@@ -20,7 +20,8 @@ description:
     holding a dot, a last line without a newline), the stray bytes (NUL runs, CR, other control
     bytes, invalid UTF-8, each with line and byte offset) and every line cron refuses.
   - With O(read_logs), also collects the errors cron has already logged in the root's syslog and cron
-    logs, rotated and gzipped ones included.
+    logs, rotated and gzipped ones included, and in its systemd journal (read with the rescuer's
+    C(journalctl); a host without rsyslog keeps them there only).
   - Reads only; it never changes anything.
 options:
   root:
@@ -30,8 +31,8 @@ options:
     required: true
   read_logs:
     description:
-      - Collect the cron errors from C(/var/log/syslog*), C(/var/log/cron*), C(/var/log/messages*)
-        and C(/var/log/daemon.log*).
+      - Collect the cron errors from C(/var/log/syslog*), C(/var/log/cron*), C(/var/log/messages*),
+        C(/var/log/daemon.log*) and the journal in C(/var/log/journal).
     type: bool
     default: true
 attributes:
@@ -88,7 +89,9 @@ files:
       healthy: false
 logged_errors:
   description:
-    - The cron errors found in the root's logs, oldest log file first. since_last_change is false
+    - The cron errors found in the root's logs, oldest log file first, then the journal's (log
+      C(journal:/var/log/journal), line the entry's place among cron's entries read, timestamp in
+      UTC). since_last_change is false
       for an error logged before its crontab last changed (history, such as the errors a repair
       fixed), true after, null when the time or the crontab is unknown.
   returned: always
@@ -128,6 +131,7 @@ import time
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, cron_logs, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
 
 
 def argument_spec() -> dict:
@@ -173,7 +177,10 @@ def run_module() -> None:
         module.fail_json(msg=refusal)
     start = time.monotonic()
     checked = cron_files.audit(root)
-    logged = logged_dicts(checked, cron_logs.scan_logs(root) if module.params["read_logs"] else [])
+    found = []
+    if module.params["read_logs"]:
+        found = cron_logs.scan_logs(root) + cron_logs.scan_journal(root, module_runner(module))
+    logged = logged_dicts(checked, found)
     module.exit_json(
         changed=False,
         healthy=all(f.healthy for f in checked),

@@ -10,6 +10,7 @@ import calendar
 import gzip
 import os
 import shutil
+import subprocess
 import time
 import zlib
 from collections import Counter
@@ -23,6 +24,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron_logs import (
     parse_line,
     scan_logs,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
 
 LOGS = Path(__file__).parent / "data" / "cron" / "logs"
 
@@ -427,3 +429,157 @@ def test_logged_error_is_a_plain_record():
 )
 def test_seconds_of_reads_both_timestamp_forms(timestamp, expected):
     assert cron_logs.seconds_of(timestamp, 2026) == expected
+
+
+# ---- the systemd journal (a host without rsyslog) ------------------------------------------------
+
+JOURNAL_REMOTE = "/lib/systemd/systemd-journal-remote"
+MACHINE_ID = "0123456789abcdef0123456789abcdef"
+
+
+def export_entry(fields: dict[str, str | bytes], when: int, monotonic: int) -> bytes:
+    """One entry in the journal export format; bytes values are written in its binary form."""
+    out = f"__REALTIME_TIMESTAMP={when}\n__MONOTONIC_TIMESTAMP={monotonic}\n_BOOT_ID={'1' * 32}\n".encode()
+    for name, value in fields.items():
+        if isinstance(value, bytes):
+            out += name.encode() + b"\n" + len(value).to_bytes(8, "little") + value + b"\n"
+        else:
+            out += f"{name}={value}\n".encode()
+    return out + b"\n"
+
+
+def write_journal(root: Path, entries: list[dict[str, str | bytes]], start: int) -> Path:
+    """A real journal file made by systemd-journal-remote, where the host keeps it."""
+    directory = root / "var" / "log" / "journal" / MACHINE_ID
+    directory.mkdir(parents=True)
+    export = root.parent / "entries.export"
+    export.write_bytes(
+        b"".join(export_entry(e, start + i * 1_000_000, 10**6 * (i + 1)) for i, e in enumerate(entries))
+    )
+    journal = directory / "system.journal"
+    subprocess.run([JOURNAL_REMOTE, f"--output={journal}", str(export)], check=True, capture_output=True)
+    return journal
+
+
+def journalctl(argv: list[str]) -> str:
+    done = subprocess.run(argv, capture_output=True, text=True)
+    if done.returncode != 0:
+        raise DiskError(done.stderr.strip())
+    return done.stdout
+
+
+def test_cron_errors_are_read_from_a_real_journal_and_nothing_else(tmp_path):
+    root = tmp_path / "root"
+    start = 1_795_375_688_000_000  # microseconds
+    write_journal(
+        root,
+        [
+            {
+                "SYSLOG_IDENTIFIER": "cron",
+                "_PID": "16",
+                "_HOSTNAME": "patient",
+                "MESSAGE": "Error: bad minute; while reading /etc/crontab",
+            },
+            {
+                "SYSLOG_IDENTIFIER": "cron",
+                "_PID": "16",
+                "_HOSTNAME": "patient",
+                "MESSAGE": "(*system*) ERROR (Syntax error, this crontab file will be ignored)",
+            },
+            {"SYSLOG_IDENTIFIER": "CRON", "_PID": "40", "MESSAGE": "(root) CMD (date >> /var/tmp/x.log)"},
+            {
+                "SYSLOG_IDENTIFIER": "sshd",
+                "_PID": "41",
+                "MESSAGE": "Error: bad minute; while reading /etc/crontab",
+            },
+            {
+                "SYSLOG_IDENTIFIER": "cron",
+                "_PID": "16",
+                "MESSAGE": b"Error: bad hour; while reading /etc/cron.d/j\xff",
+            },
+            {"SYSLOG_IDENTIFIER": "crond", "_PID": "9", "MESSAGE": "(CRON) bad minute (/etc/crontab)"},
+        ],
+        start,
+    )
+    notes: list[str] = []
+
+    found = cron_logs.scan_journal(str(root), journalctl, notes)
+
+    assert notes == []
+    assert [(e.kind, e.crontab, e.program, e.pid) for e in found] == [
+        ("bad minute", "/etc/crontab", "cron", 16),
+        ("syntax error", "/etc/crontab", "cron", 16),
+        ("bad hour", "/etc/cron.d/j\ufffd", "cron", 16),
+        ("bad minute", "/etc/crontab", "crond", 9),
+    ]
+    assert found[0].log == "journal:/var/log/journal" and found[0].host == "patient"
+    assert cron_logs.seconds_of(found[0].timestamp, 2026) == start / 1e6
+    assert cron_logs.seconds_of(found[1].timestamp, 2026) == start / 1e6 + 1
+
+
+def test_a_journal_link_out_of_the_root_is_not_followed_to_the_rescuers_journal(tmp_path):
+    elsewhere = tmp_path / "rescuer"
+    write_journal(
+        elsewhere,
+        [{"SYSLOG_IDENTIFIER": "cron", "MESSAGE": "Error: bad minute; while reading /etc/crontab"}],
+        1,
+    )
+    root = tmp_path / "root"
+    (root / "var" / "log").mkdir(parents=True)
+    (root / "var" / "log" / "journal").symlink_to(elsewhere / "var" / "log" / "journal")
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return journalctl(argv)
+
+    assert cron_logs.scan_journal(str(root), run, []) == []
+    assert all(str(elsewhere) not in " ".join(argv) for argv in calls)
+
+
+def test_without_journalctl_or_a_journal_the_scan_says_so_and_finds_nothing(tmp_path):
+    root = tmp_path / "root"
+    write_journal(
+        root, [{"SYSLOG_IDENTIFIER": "cron", "MESSAGE": "Error: bad minute; while reading /etc/crontab"}], 1
+    )
+
+    def missing(argv):
+        raise DiskError("journalctl is not installed on this rescuer")
+
+    notes: list[str] = []
+    assert cron_logs.scan_journal(str(root), missing, notes) == []
+    assert notes == [
+        "the journal in /var/log/journal was not read: journalctl is not installed on this rescuer"
+    ]
+    bare = tmp_path / "bare"
+    (bare / "etc").mkdir(parents=True)
+    assert cron_logs.scan_journal(str(bare), missing, notes) == [] and len(notes) == 1
+
+
+def test_journal_lines_that_are_not_json_or_not_crons_are_skipped():
+    lines = [
+        "not json",
+        '{"SYSLOG_IDENTIFIER": "cron", "MESSAGE": 42}',
+        '{"SYSLOG_IDENTIFIER": "cron", "MESSAGE": "Error: bad minute; while reading /etc/crontab",'
+        ' "__REALTIME_TIMESTAMP": "garbage", "_PID": "x"}',
+    ]
+    [error] = cron_logs.parse_journal(lines)
+    assert (error.line, error.pid, error.timestamp) == (3, 0, "1970-01-01T00:00:00+00:00")
+
+
+def test_a_journal_file_that_is_a_link_is_not_read(tmp_path):
+    """A journal file linked to the rescuer's own journal must not be read as the target's."""
+    elsewhere = tmp_path / "rescuer"
+    theirs = write_journal(
+        elsewhere,
+        [{"SYSLOG_IDENTIFIER": "cron", "MESSAGE": "Error: bad minute; while reading /etc/crontab"}],
+        1,
+    )
+    root = tmp_path / "root"
+    directory = root / "var" / "log" / "journal" / MACHINE_ID
+    directory.mkdir(parents=True)
+    (directory / "system.journal").symlink_to(theirs)
+    (root / "var" / "log" / "journal" / "other").symlink_to(theirs.parent)
+
+    assert cron_logs.journal_files(str(root / "var" / "log" / "journal")) == []
+    assert cron_logs.scan_journal(str(root), journalctl, []) == []

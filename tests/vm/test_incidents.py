@@ -99,6 +99,12 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
         lifeline_report_dir=str(reports),
     )
     assert cron.rc == 0, cron.failures()
+    # bookworm keeps cron's words in the journal only (no rsyslog): the audit read them there.
+    [audit] = cron.results(
+        "Check every crontab the way cron reads it, and collect the cron errors already logged"
+    )
+    logged = {(e["log"], e["kind"], e["crontab"]) for e in audit["logged_errors"]}
+    assert ("journal:/var/log/journal", "bad minute", "/etc/crontab") in logged, audit["logged_errors"]
 
     # Everything of the patient's is deactivated and its volume group is vg0 again (LVM's own view,
     # limited to the patient's partition), and the rescuer still runs from its own vg0.
