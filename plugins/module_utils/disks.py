@@ -138,7 +138,8 @@ def parse_partx(text: str) -> list[dict[str, str]]:
     if not lines:
         return []
     header = lines[0].split()
-    return [dict(zip(header, map(unhex, line.split(" ")), strict=False)) for line in lines[1:]]
+    # No zip(strict=...): rescuers run Pythons older than 3.10 (bullseye: 3.9).
+    return [dict(zip(header, map(unhex, line.split(" ")))) for line in lines[1:]]  # noqa: B905
 
 
 def probe(run: Runner, path: str, start: int = 0, size: int = 0) -> dict[str, str]:

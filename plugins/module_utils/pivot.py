@@ -130,7 +130,10 @@ def _actions(subs: list[Mount], root: Mount, target: Mount) -> list[tuple[Mount,
     decided: dict[int, str] = {root.mount_id: "root"}
     points = {m.mount_id: m.mount_point for m in subs}
     found = []
-    for mount, entry in zip(subs, preflight.move_plan(subs, root), strict=True):
+    plan = preflight.move_plan(subs, root)
+    assert len(plan) == len(subs), "move_plan gives one entry per mount"
+    # zip(strict=True) needs Python 3.10; rescuers run older ones (bullseye: 3.9).
+    for mount, entry in zip(subs, plan):  # noqa: B905
         parent = decided.get(mount.parent_id)
         if mount.mount_id in hidden:
             action, reason = "hidden", f"hidden under the mount on {hidden[mount.mount_id]}"
