@@ -72,16 +72,6 @@ class VolumePlan:
     commands: list[list[str]] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
-    def as_dict(self) -> dict:
-        return {
-            "vg": self.vg,
-            "lv": self.lv,
-            "device": self.device,
-            "exists": self.exists,
-            "commands": self.commands,
-            "notes": self.notes,
-        }
-
 
 def check_names(vg: str, lv: str, size: str) -> None:
     for what, name in (("vg", vg), ("lv", lv)):
@@ -110,7 +100,7 @@ def _free_for_a_pv(run: Runner, pv: str) -> list[str]:
             f"{pv} holds {found['TYPE']} (UUID={found.get('UUID', '?')}{label}): lifeline never writes "
             "over it; wipe it yourself (wipefs -a) if its contents may go, or name another device"
         )
-    holders = [h for h in disks.stacked_on(pv) if h]
+    holders = disks.stacked_on(pv)
     if holders:
         why.append(f"{pv} is in use by {', '.join(holders)}")
     return why
