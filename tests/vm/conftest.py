@@ -29,4 +29,4 @@ def vms(tmp_path):
 
     yield make
     for vm in made:
-        vm.stop()
+        vm.pull_the_plug()

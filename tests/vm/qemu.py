@@ -121,9 +121,6 @@ class VM:
                 return self
         raise VMError(f"{self.name}: did not come back within {timeout:.0f}s of the reboot{self.tail()}")
 
-    def stop(self) -> None:
-        self.pull_the_plug()
-
     # ---- talking to it ---------------------------------------------------------------------------
 
     def ssh(self, command: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess:
