@@ -92,8 +92,18 @@ class VM:
             time.sleep(3)
         raise VMError(f"{self.name}: no ssh after {timeout:.0f}s{self.tail()}")
 
-    def boot(self, timeout: float = 300) -> VM:
-        return self.start().wait_for_ssh(timeout)
+    def boot(self, timeout: float = 300, attempts: int = 2) -> VM:
+        """Start and wait for ssh. Under emulation a boot can stall for good (a soft lockup of a
+        vCPU the host did not schedule): such a boot is ended and started again, once; a disk that
+        cannot boot fails every attempt. Each attempt keeps its own console file."""
+        for attempt in range(1, attempts + 1):
+            try:
+                return self.start().wait_for_ssh(timeout)
+            except VMError:
+                self.pull_the_plug()
+                if attempt == attempts:
+                    raise
+        raise AssertionError("unreachable")
 
     def pull_the_plug(self) -> None:
         """End the VM at once, as a hypervisor's 'stop' does: what the guest did not write is lost."""
