@@ -79,13 +79,16 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     inventory = rescue.inventory(tmp_path / "rescue.json")
     reports = tmp_path / "reports"
 
-    glibc = run_playbook(
-        "playbooks/restore-glibc.yml",
-        inventory=inventory,
-        target_device=device,
-        glibc_restore_source="/root/libc6.deb",
-        lifeline_report_dir=str(reports),
-    )
+    def restore_glibc(target_device: str):
+        return run_playbook(
+            "playbooks/restore-glibc.yml",
+            inventory=inventory,
+            target_device=target_device,
+            glibc_restore_source="/root/libc6.deb",
+            lifeline_report_dir=str(reports),
+        )
+
+    glibc = restore_glibc(device)
     assert glibc.rc == 0, glibc.failures()
     steps = glibc.results("Attach the broken system and find its root")[0]["steps"]
     renames = [s for s in steps if s["action"] == "vg_rename"]
@@ -118,13 +121,7 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     # from: activating it would hand back the rescuer's root. Refused, nothing activated or mounted.
     clone = rescue.attach(overlay(vm_disks / "rescue.img", tmp_path / "clone.qcow2"), "clone")
     libc_before = rescue.ssh("sha256sum /usr/lib/x86_64-linux-gnu/libc.so.6").stdout
-    refused = run_playbook(
-        "playbooks/restore-glibc.yml",
-        inventory=inventory,
-        target_device=clone,
-        glibc_restore_source="/root/libc6.deb",
-        lifeline_report_dir=str(reports),
-    )
+    refused = restore_glibc(clone)
     assert refused.status == "failed"
     assert [m for m in refused.failures() if "has the UUID of a volume group active on this rescuer" in m], (
         refused.failures()
