@@ -19,7 +19,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import audit  # noqa: E402
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import audit  # noqa: E402
 
 LDDTREE = "/usr/bin/lddtree"
 

@@ -20,7 +20,8 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / ".collections"))
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, crontab_repair  # noqa: E402
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files  # noqa: E402
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import repair as crontab_repair  # noqa: E402
 
 LIMIT = 1.0
 SYSTEM_LINES = [

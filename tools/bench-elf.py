@@ -1,5 +1,5 @@
 #!/usr/bin/env python3
-"""Benchmark the ELF reader (plugins/module_utils/elf.py) over every ELF file of a root.
+"""Benchmark the ELF reader (plugins/module_utils/glibc/elf.py) over every ELF file of a root.
 
     tools/bench-elf.py [PATH...]      default: the bookworm tree of the machine cache
 
@@ -11,7 +11,6 @@ the first few named. Standard library only, like the reader: it runs with any py
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 import time
@@ -24,12 +23,11 @@ RUNS = 3
 
 
 def load_elf_module():
-    """elf.py by its path: no Ansible and no collection layout needed."""
-    spec = importlib.util.spec_from_file_location("lifeline_elf", REPO / "plugins/module_utils/elf.py")
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[spec.name] = module  # dataclasses look their module up while the class is built
-    spec.loader.exec_module(module)
-    return module
+    """elf.py through the checkout's collection link: standard library only, no Ansible needed."""
+    sys.path.insert(0, str(REPO / ".collections"))
+    from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf
+
+    return elf
 
 
 def elf_files(top: Path) -> list[str]:

@@ -130,8 +130,10 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, cron_logs, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 def argument_spec() -> dict:

@@ -117,14 +117,10 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import (
-    cron_files,
-    crontab_repair,
-    rootfs,
-    safewrite,
-)
-
-ERRORS = (crontab_repair.RepairError, safewrite.WriteError, rootfs.RootError, OSError)
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import repair as crontab_repair
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 def argument_spec() -> dict:
@@ -202,7 +198,7 @@ def run_module() -> None:
     error = ""
     try:
         repair(module, root, result)
-    except ERRORS as exc:
+    except FAILURES as exc:
         error = str(exc)
     result["seconds"] = round(time.monotonic() - start, 3)
     if error:

@@ -148,7 +148,10 @@ import posixpath
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import audit, elf, glibc, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import audit
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 SHOWN_IN_MESSAGE = 5  # findings (broken files, then bad links) named in the message of fail_on_broken
 
@@ -233,7 +236,7 @@ def run_module() -> None:
     start = time.monotonic()
     try:
         found = audit.audit_root(root, extra)
-    except (rootfs.RootError, elf.ElfError, OSError) as exc:
+    except FAILURES as exc:
         module.fail_json(
             msg=f"auditing {root} failed: {exc}; check that root is the target's mounted root and that "
             "this user can read all of it (run the audit as root)",

@@ -140,15 +140,10 @@ import os
 import time
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import (
-    glibc,
-    glibc_repair,
-    packages,
-    rootfs,
-    safewrite,
-)
-
-ERRORS = (glibc.GlibcError, safewrite.WriteError, packages.PackageError, rootfs.RootError, OSError)
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import repair as glibc_repair
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 def argument_spec() -> dict:
@@ -170,7 +165,7 @@ def diff_of(actions: list[glibc_repair.Action]) -> dict:
 
 
 def restore(module: AnsibleModule, root: str, result: dict) -> None:
-    """Diagnose, plan and (unless checking) repair, filling ``result`` as it goes; raises ERRORS."""
+    """Diagnose, plan and (unless checking) repair, filling ``result`` as it goes; raises FAILURES."""
     params = module.params
     diagnosis = glibc.diagnose(root)
     result.update(glibc=diagnosis.as_dict()["glibc"], members=len(diagnosis.members))
@@ -201,7 +196,7 @@ def run_module() -> None:
     error = ""
     try:
         restore(module, root, result)
-    except ERRORS as exc:
+    except FAILURES as exc:
         error = str(exc)
     result["seconds"] = round(time.monotonic() - start, 3)
     if error:

@@ -188,17 +188,18 @@ import dataclasses
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import (
-    persistence,
-    persistence_rules,
-    quarantine,
-    quarantine_records,
-    rootfs,
-    safewrite,
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    records as quarantine_records,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    rules as persistence_rules,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
 
 HOLD_SEVERITIES = ("high", "critical")
-ERRORS = (persistence_rules.PersistenceError, safewrite.WriteError, rootfs.RootError, OSError)
 
 
 def argument_spec() -> dict:
@@ -239,7 +240,7 @@ def held(found: persistence.Scan, paths: list[str]) -> persistence.Scan:
 
 
 def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
-    """Scan, then plan and (unless checking) apply the quarantine, filling ``result``; raises ERRORS."""
+    """Scan, then plan and (unless checking) apply the quarantine, filling ``result``; raises FAILURES."""
     params = module.params
     rules = persistence_rules.load_rules(params["rules"])
     found = persistence.scan(root, rules, params["quarantine_dir"])
@@ -291,7 +292,7 @@ def run_module() -> None:
         module.fail_json(msg=refusal, **result)
     try:
         scan_and_quarantine(module, root, result)
-    except ERRORS as exc:
+    except FAILURES as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 

@@ -163,8 +163,7 @@ import os
 import stat
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import disks, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
     AttachError,
     Attachment,
     NoRootFound,
@@ -172,7 +171,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import 
     state_file_for,
     undo,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 def argument_spec() -> dict:
@@ -289,7 +291,7 @@ def run_module() -> None:
             attach_root(job, root, params["bind_api"])
         elif kind in ("image", "device"):
             result["partition_table"] = attach_disk(job, params[f"target_{kind}"], kind == "image", params)
-    except (AttachError, disks.DiskError, rootfs.RootError, OSError) as exc:
+    except FAILURES as exc:
         result.update(volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
         try:
             result["undone"], _ = undo(job.run, job.steps)

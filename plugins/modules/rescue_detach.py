@@ -66,8 +66,7 @@ state_file:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
-    AttachError,
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
     UndoError,
     read_state,
     state_file_for,
@@ -75,7 +74,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import 
     undo_plan,
     write_state,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
 
 
 def argument_spec() -> dict:
@@ -91,7 +91,7 @@ def run_module() -> None:
         module.exit_json(**result)
     try:
         recorded, steps = read_state(state_file)
-    except AttachError as exc:
+    except FAILURES as exc:
         module.fail_json(msg=str(exc), **result)
     if recorded != mount_point:
         module.fail_json(

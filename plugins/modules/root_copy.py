@@ -246,9 +246,11 @@ import os
 import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts, preflight, rootcopy
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight, rootcopy
 
 
 def argument_spec() -> dict:
@@ -428,7 +430,7 @@ def run_module() -> None:
         result["changed"] = True
         if not module.check_mode:
             run_copy(module, result)
-    except (DiskError, OSError) as exc:
+    except FAILURES as exc:
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 

@@ -83,7 +83,8 @@ others:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts, preflight
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
 
 
 def argument_spec() -> dict:

@@ -179,7 +179,9 @@ facts:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import disks, preflight
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
 
 
 def argument_spec() -> dict:
@@ -227,7 +229,7 @@ def run_module() -> None:
             min_free_memory=params["min_free_memory_mb"] << 20,
             new_fstype=params["fstype"] or "",
         )
-    except (preflight.PreflightError, OSError) as exc:
+    except FAILURES as exc:
         module.fail_json(msg=f"the preflight of {params['mount_point']} could not run: {exc}", **result)
     result.update(found.as_dict())
     module.exit_json(**result)

@@ -182,7 +182,9 @@ import sys
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common import json as common_json
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts, pivot, runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
 
 
 def argument_spec() -> dict:
@@ -332,8 +334,8 @@ def run_module() -> None:
     load_result_encoder()
     try:
         actions[params["state"]](module, params, result)
-    except pivot.SwitchError as exc:
-        result["steps"] = exc.log or result["steps"]
+    except FAILURES as exc:
+        result["steps"] = getattr(exc, "log", None) or result["steps"]
         module.fail_json(msg=str(exc), **result)
     module.exit_json(**result)
 

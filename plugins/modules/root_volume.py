@@ -90,9 +90,9 @@ notes:
 """
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils import lvm
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
 
 
 def argument_spec() -> dict:
@@ -116,7 +116,7 @@ def run_module() -> None:
             if plan.commands:
                 # udev makes /dev/VG/LV; without udev (a minimal rescuer) LVM makes the nodes itself.
                 run(["vgmknodes", plan.vg])
-    except DiskError as exc:
+    except FAILURES as exc:
         module.fail_json(msg=str(exc))
     module.exit_json(
         changed=bool(plan.commands),

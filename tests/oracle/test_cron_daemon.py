@@ -26,7 +26,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_logs, crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
 REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / "tests" / "unit"))

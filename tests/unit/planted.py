@@ -8,7 +8,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 
 RULES_FILE = Path(__file__).resolve().parents[2] / "roles/crontab_repair/files/persistence_rules.yml"
 SYSUPDATE = b"#!/bin/sh\nwhile :; do sleep 60; done\n"

@@ -10,7 +10,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from ansible_collections.lifeline.rescue.plugins.module_utils import persistence_rules
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    rules as persistence_rules,
+)
 from planted import RULES_FILE, STOCK_CRONTAB, plant
 from trees import debian_tree
 

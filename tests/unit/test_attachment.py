@@ -9,8 +9,8 @@ import stat
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import attachment, lvm
-from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach import attachment
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
     STATE_DIR,
     AttachError,
     Attachment,
@@ -19,13 +19,15 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attachment import 
     state_file_for,
     undo,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Volume, file_id
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Volume, file_id
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
 
 class FakeRunner:
-    """Records every argv; answers from ``replies`` (argv prefix -> stdout, or a DiskError to raise)."""
+    """Records every argv; answers from ``replies`` (argv prefix -> stdout, or a ToolError to raise)."""
 
-    def __init__(self, replies: dict[tuple[str, ...], str | DiskError] | None = None):
+    def __init__(self, replies: dict[tuple[str, ...], str | ToolError] | None = None):
         self.calls: list[list[str]] = []
         self.replies = replies or {}
 
@@ -33,7 +35,7 @@ class FakeRunner:
         self.calls.append(list(argv))
         for prefix, reply in self.replies.items():
             if tuple(argv[: len(prefix)]) == prefix:
-                if isinstance(reply, DiskError):
+                if isinstance(reply, ToolError):
                     raise reply
                 return reply
         return ""
@@ -303,7 +305,7 @@ def test_undo_stops_at_a_directory_that_is_not_empty(tmp_path):
 
 def test_undo_names_who_holds_a_busy_mount():
     target = mounted_point()
-    run = FakeRunner({("umount",): DiskError(f"umount {target} failed (exit 32): target is busy")})
+    run = FakeRunner({("umount",): ToolError(f"umount {target} failed (exit 32): target is busy")})
     steps = [{"action": "mkdir", "path": "/nonexistent-lifeline-test"}, {"action": "mount", "target": target}]
 
     with pytest.raises(

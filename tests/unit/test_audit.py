@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import audit
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import audit
 from trees import debian_tree as tree
 
 LIBDIR = "lib/x86_64-linux-gnu"

@@ -6,7 +6,7 @@ from __future__ import annotations
 import os
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from trees import SUITES, debian_tree
 
 

@@ -18,13 +18,13 @@ from itertools import pairwise
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_logs
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron_logs import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.logs import (
     LoggedError,
     parse_line,
     scan_logs,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
 LOGS = Path(__file__).parent / "data" / "cron" / "logs"
 
@@ -464,7 +464,7 @@ def write_journal(root: Path, entries: list[dict[str, str | bytes]], start: int)
 def journalctl(argv: list[str]) -> str:
     done = subprocess.run(argv, capture_output=True, text=True)
     if done.returncode != 0:
-        raise DiskError(done.stderr.strip())
+        raise ToolError(done.stderr.strip())
     return done.stdout
 
 
@@ -544,7 +544,7 @@ def test_without_journalctl_or_a_journal_the_scan_says_so_and_finds_nothing(tmp_
     )
 
     def missing(argv):
-        raise DiskError("journalctl is not installed on this rescuer")
+        raise ToolError("journalctl is not installed on this rescuer")
 
     notes: list[str] = []
     assert cron_logs.scan_journal(str(root), missing, notes) == []

@@ -5,8 +5,8 @@ from __future__ import annotations
 import time
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import crontab
-from ansible_collections.lifeline.rescue.plugins.module_utils.crontab import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.crontab import (
     CLASSIC,
     TRIXIE,
     ByteFinding,

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 
 CORPUS = Path(__file__).parent / "data" / "cron" / "corpus.txt"
 # The accounts of the images the oracle lane runs cron in.

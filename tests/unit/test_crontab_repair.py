@@ -9,8 +9,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import cron_files, crontab_repair
-from ansible_collections.lifeline.rescue.plugins.module_utils.crontab_repair import RepairError
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import repair as crontab_repair
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.repair import RepairError
 
 HOURLY = b"17 *\t* * *\troot    cd / && run-parts --report /etc/cron.hourly\n"
 DAILY = b"25 6\t* * *\troot\ttest -x /usr/sbin/anacron || ( cd / && run-parts --report /etc/cron.daily )\n"

@@ -11,20 +11,21 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import disks
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError, Volume
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError, Volume
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
 MIB = 1 << 20
 ENV = {**os.environ, "LC_ALL": "C", "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"}
 
 
 def run(argv: list[str]) -> str:
-    """The Runner contract of runner.module_runner: stdout, or DiskError with the tool's own words."""
+    """The Runner contract of runner.module_runner: stdout, or ToolError with the tool's own words."""
     done = subprocess.run(
         argv, check=False, capture_output=True, env=ENV, encoding="utf-8", errors="surrogateescape"
     )
     if done.returncode != 0:
-        raise DiskError(
+        raise ToolError(
             f"{' '.join(argv)} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
         )
     return done.stdout

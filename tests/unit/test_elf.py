@@ -19,8 +19,8 @@ from functools import cache
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import elf, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.elf import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.elf import (
     DF_1_NODEFLIB,
     DF_1_NOW,
     DF_1_PIE,
@@ -51,6 +51,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.elf import (
     PT_LOAD,
     ElfError,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection

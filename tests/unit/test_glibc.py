@@ -12,8 +12,8 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import glibc
-from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import GlibcError
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
 from trees import SUITES
 from trees import debian_tree as tree
 

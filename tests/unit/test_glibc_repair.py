@@ -14,9 +14,11 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import glibc, glibc_repair, safewrite
-from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import GlibcError
-from ansible_collections.lifeline.rescue.plugins.module_utils.glibc_repair import DISABLED, Action
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import repair as glibc_repair
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.repair import DISABLED, Action
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import safewrite
 from trees import debian_tree as tree
 from trees import listing
 

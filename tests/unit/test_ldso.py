@@ -8,7 +8,7 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import ldso
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import ldso
 from trees import SUITES
 from trees import debian_tree as tree
 

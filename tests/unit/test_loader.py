@@ -9,7 +9,7 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import elf, loader
+from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, loader
 from trees import SUITES
 from trees import debian_tree as tree
 

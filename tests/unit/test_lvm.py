@@ -12,8 +12,9 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import lvm
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
 LVM_TOOLS = {"pvs", "vgs", "lvs", "pvcreate", "vgcreate", "lvcreate", "vgremove", "pvremove"}
 
@@ -53,7 +54,7 @@ def runner(devices: list[str]):
         extra = ["--config", only(devices)] if argv[0] in LVM_TOOLS else []
         done = sh(*argv, *extra, check=False)
         if done.returncode != 0:
-            raise DiskError(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()}")
+            raise ToolError(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()}")
         return done.stdout
 
     return run
@@ -91,7 +92,7 @@ def test_a_group_is_renamed_back_while_the_host_has_one_of_that_name(loops):
     host_group = Path("/dev") / VG
     host_group.mkdir()
     try:
-        with pytest.raises(DiskError, match="already exists in filesystem"):
+        with pytest.raises(ToolError, match="already exists in filesystem"):
             run(["vgrename", uuid, VG])
         lvm.rename_vg(run, lvm.only_devices_config([disk]), uuid, VG)
     finally:

@@ -11,8 +11,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.mounts import FstabEntry, Holder, Mount
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import FstabEntry, Holder, Mount
 
 FINDMNT_COLUMNS = "ID,PARENT,MAJ:MIN,FSROOT,TARGET,FSTYPE,SOURCE,VFS-OPTIONS,FS-OPTIONS,OPT-FIELDS"
 

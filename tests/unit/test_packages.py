@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import packages, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.packages import (
     DebArchive,
     Package,
     PackageError,

@@ -12,7 +12,7 @@ import stat
 import time
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 from planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, found, plant
 from trees import SUITES, debian_tree
 

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import pytest
 import yaml
-from ansible_collections.lifeline.rescue.plugins.module_utils import persistence, persistence_rules
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    rules as persistence_rules,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 from planted import HIDDEN_JOB, RULES_FILE, STOCK_CRONTAB, SYSUPDATE, found, plant
 
 pytest_plugins = ("planted_roots",)

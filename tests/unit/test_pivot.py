@@ -26,8 +26,9 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts, pivot
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
 from ansible_collections.lifeline.rescue.plugins.modules import root_switch
 
 REPO = Path(__file__).resolve().parents[2]
@@ -818,12 +819,12 @@ def test_the_module_arms_confirms_and_disarms_the_deadman_switch(namespace):
 
 
 def tool(argv: list[str]) -> str:
-    """Run a tool the way the module's runner does: LC_ALL=C, DiskError with its own words."""
+    """Run a tool the way the module's runner does: LC_ALL=C, ToolError with its own words."""
     env = {"PATH": "/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"}
     done = subprocess.run(argv, capture_output=True, env=env, check=False)
     if done.returncode != 0:
         message = (done.stderr or done.stdout).decode("utf-8", "replace").strip()
-        raise DiskError(f"{shlex.join(argv)} failed (exit {done.returncode}): {message}")
+        raise ToolError(f"{shlex.join(argv)} failed (exit {done.returncode}): {message}")
     return done.stdout.decode("utf-8", "replace")
 
 
@@ -886,7 +887,7 @@ def failing(*wrong: list[str]):
     def run(argv: list[str]) -> str:
         if argv in pending:
             pending.remove(argv)
-            raise DiskError(f"{shlex.join(argv)} failed (exit 32): injected failure")
+            raise ToolError(f"{shlex.join(argv)} failed (exit 32): injected failure")
         return tool(argv)
 
     return run

@@ -16,8 +16,9 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.lifeline.rescue.plugins.module_utils import mounts, preflight
-from ansible_collections.lifeline.rescue.plugins.module_utils.preflight import Host, Process, Target
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host, Process, Target
 from ansible_collections.lifeline.rescue.plugins.modules import root_preflight
 
 GIB = 1 << 30

@@ -12,11 +12,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import (
-    persistence,
-    persistence_rules,
-    quarantine,
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    rules as persistence_rules,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 from planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, plant
 
 pytest_plugins = ("planted_roots",)

@@ -24,10 +24,11 @@ import ansible_collections.lifeline.rescue.plugins.modules as modules
 for path in sorted(pathlib.Path(sys.argv[1]).rglob("*.py")):
     compile(path.read_text(), str(path), "exec", dont_inherit=True)
 for package in (utils, modules):
-    for found in pkgutil.iter_modules(package.__path__):
-        importlib.import_module(f"{package.__name__}.{found.name}").__name__
+    for found in pkgutil.walk_packages(package.__path__, package.__name__ + "."):
+        importlib.import_module(found.name)
 
-from ansible_collections.lifeline.rescue.plugins.module_utils import disks, pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
 
 rows = disks.parse_partx("NR START SECTORS UUID NAME\n1 2048 409600 0a0b-01 boot\n2 411648 40960 0a0b-02 \n")
 assert [r["NR"] for r in rows] == ["1", "2"], rows

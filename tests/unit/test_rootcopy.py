@@ -20,8 +20,8 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.lifeline.rescue.plugins.module_utils import rootcopy
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import rootcopy
 from ansible_collections.lifeline.rescue.plugins.modules import root_copy
 
 MIB = 1 << 20
@@ -36,10 +36,10 @@ def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
 
 
 def run(argv: list[str]) -> str:
-    """A Runner as runner.module_runner builds it: stdout, or DiskError with the tool's words."""
+    """A Runner as runner.module_runner builds it: stdout, or ToolError with the tool's words."""
     done = sh(*argv, check=False)
     if done.returncode != 0:
-        raise DiskError(
+        raise ToolError(
             f"{' '.join(argv)} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
         )
     return done.stdout
@@ -514,7 +514,7 @@ def test_a_failed_copy_says_so_in_the_progress_file(lab):
     progress = lab.root / "progress.json"
 
     def refusing(argv: list[str]) -> str:
-        raise DiskError(f"{argv[0]} failed (exit 1): No space left on device")
+        raise ToolError(f"{argv[0]} failed (exit 1): No space left on device")
 
     with pytest.raises(rootcopy.CopyError, match="No space left on device"):
         rootcopy.file_copy(refusing, str(top), str(copy), str(progress))

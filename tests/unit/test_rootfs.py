@@ -8,8 +8,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.rootfs import RootError
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.rootfs import RootError
 
 TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
 RESCUER_OS_RELEASE = Path("/etc/os-release")

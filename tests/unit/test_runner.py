@@ -1,10 +1,9 @@
-"""runner.module_runner: tools looked up once, LC_ALL=C, and a failing tool's own words in DiskError."""
+"""runner.module_runner: tools looked up once, LC_ALL=C, and a failing tool's own words in ToolError."""
 
 from __future__ import annotations
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.disks import DiskError
-from ansible_collections.lifeline.rescue.plugins.module_utils.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError, module_runner
 
 
 class FakeModule:
@@ -40,7 +39,7 @@ def test_runs_the_tool_found_with_a_parseable_locale():
 def test_a_missing_tool_says_what_to_install():
     module = FakeModule({})
 
-    with pytest.raises(DiskError, match="partx is not installed on this rescuer; install it"):
+    with pytest.raises(ToolError, match="partx is not installed on this rescuer; install it"):
         module_runner(module)(["partx", "--show", "/dev/vdb"])
     assert module.commands == []
 
@@ -61,7 +60,7 @@ def test_a_missing_tool_says_what_to_install():
 def test_a_failing_tool_raises_with_its_own_words(result, message):
     run = module_runner(FakeModule({"losetup": "/usr/sbin/losetup"}, result))
 
-    with pytest.raises(DiskError) as raised:
+    with pytest.raises(ToolError) as raised:
         run(["losetup", "--find", "--show", "/srv/vm.raw"])
 
     assert message in str(raised.value)

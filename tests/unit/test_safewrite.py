@@ -12,8 +12,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import safewrite
-from ansible_collections.lifeline.rescue.plugins.module_utils.safewrite import WriteError
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.safewrite import WriteError
 
 
 def entries(directory: Path) -> list[str]:

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils import crontab, shell_commands
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
 
 
 @pytest.mark.parametrize(

@@ -1,0 +1,309 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""The crontabs of a root and what cron makes of each: where they are, and which lines it refuses.
+
+Every location cron (Debian's or Red Hat's cronie) or anacron reads is listed, each file is read
+inside the root (never through a link out of it, never a device or FIFO) and checked with the
+grammar of ``crontab``: the file rules cron applies before reading a line, then each line.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import time
+from dataclasses import dataclass, field
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs, safewrite
+
+# Kinds of crontab, as check_file_rules knows them (anacrontab is anacron's own format).
+SYSTEM = "crontab"
+CRON_D = "cron.d"
+USER = "user"
+ANACRONTAB = "anacrontab"
+
+# A crontab is small; a flood of NULs from a runaway writer is not, and must still be read whole so
+# that the lines behind it are saved. Beyond this nothing is read and the file is reported.
+MAX_CRONTAB = 256 << 20
+# Lines shown in a finding are cut here: a 1 MB line would make the report unreadable.
+SHOWN = 200
+
+_LOCATIONS = (
+    ("/etc/crontab", SYSTEM),
+    ("/etc/anacrontab", ANACRONTAB),
+)
+_DIRECTORIES = (
+    ("/etc/cron.d", CRON_D),
+    ("/var/spool/cron/crontabs", USER),  # Debian
+    ("/var/spool/cron", USER),  # Red Hat (cronie); Debian keeps only directories here
+)
+
+
+@dataclass
+class LineFinding:
+    """A line cron refuses (``error`` in cron's words) or reads differently than it looks (a note)."""
+
+    line: int
+    error: str
+    text: str
+    notes: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"line": self.line, "error": self.error, "text": self.text, "notes": self.notes}
+
+
+@dataclass
+class CronFile:
+    """One crontab of the root and cron's view of it.
+
+    ``data`` is None when the file could not be read (``unreadable`` says why). ``ignored`` says why
+    cron skips the file by its name (then nothing else about it matters to cron). ``rules`` are the
+    other whole-file problems (refused, missing last newline), ``bytes`` the garbage bytes,
+    ``lines`` the refused lines.
+    """
+
+    path: str
+    kind: str
+    user: str = ""
+    data: bytes | None = None
+    mode: int = 0
+    uid: int = -1
+    gid: int = -1
+    nlink: int = 1
+    link_uid: int | None = None
+    mtime: float = 0.0
+    ctime: float = 0.0
+    unreadable: str = ""
+    ignored: str = ""
+    rules: list[str] = field(default_factory=list)
+    bytes: list[crontab.ByteFinding] = field(default_factory=list)
+    lines: list[LineFinding] = field(default_factory=list)
+    jobs: int = 0
+
+    @property
+    def cron_reads(self) -> bool:
+        """Whether cron runs this file's jobs as it is now (one refused line makes it skip them all)."""
+        return not (self.ignored or self.unreadable or self.rules or self.lines)
+
+    @property
+    def healthy(self) -> bool:
+        # Invalid UTF-8 in a line cron accepts is only reported: cron reads bytes, not characters.
+        stray = [b for b in self.bytes if b.kind != "utf8"]
+        return bool(self.ignored) or not (self.unreadable or self.rules or stray or self.lines)
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "path": self.path,
+            "kind": self.kind,
+            "user": self.user,
+            "size": len(self.data) if self.data is not None else None,
+            "mode": f"{stat.S_IMODE(self.mode):04o}",
+            "uid": self.uid,
+            "gid": self.gid,
+            "sha256": "" if self.data is None else safewrite.sha256_of(self.data),
+            "unreadable": self.unreadable,
+            "ignored": self.ignored,
+            "rules": self.rules,
+            "bytes": [
+                {"kind": b.kind, "line": b.line, "offset": b.offset, "column": b.column, "length": b.length}
+                for b in self.bytes
+            ],
+            "lines": [one.as_dict() for one in self.lines],
+            "mtime": iso(self.mtime) if self.mtime else "",
+            "ctime": iso(self.ctime) if self.ctime else "",
+            "jobs": self.jobs,
+            "cron_reads": self.cron_reads,
+            "healthy": self.healthy,
+        }
+
+
+def iso(timestamp: float) -> str:
+    """A file time as ISO 8601 UTC, the form every report uses."""
+    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
+
+
+def shown(text: str, limit: int = SHOWN) -> str:
+    """A line as a report shows it: control bytes and non-ASCII characters visible as escapes, long
+    lines cut at ``limit`` characters (before escaping: a 50 MB line of NULs must not be escaped whole)."""
+    length = len(text)
+    visible = text[:limit].encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
+    visible = "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in visible)
+    return visible if length <= limit else visible + f"... ({length} characters)"
+
+
+def accounts(root: str) -> dict[str, tuple[int, int]] | None:
+    """uid and gid of each user of the root's /etc/passwd; None when it cannot be read (then any
+    user name passes, as nothing can tell it is unknown)."""
+    try:
+        text = rootfs.read_text(root, "/etc/passwd", limit=16 << 20)
+    except rootfs.RootError:
+        return None
+    found: dict[str, tuple[int, int]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] and not fields[0].startswith("#"):
+            found.setdefault(
+                fields[0],
+                (
+                    int(fields[2]) if fields[2].isdigit() else -1,
+                    int(fields[3]) if fields[3].isdigit() else -1,
+                ),
+            )
+    return found
+
+
+def group_id(root: str, name: str) -> int | None:
+    """The gid of group ``name`` in the root's /etc/group; None when unknown."""
+    try:
+        text = rootfs.read_text(root, "/etc/group", limit=16 << 20)
+    except rootfs.RootError:
+        return None
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
+            return int(fields[2])
+    return None
+
+
+def _listing(root: str, directory: str) -> list[str]:
+    """Names in a directory of the root (resolved inside it), sorted; empty when there is none."""
+    try:
+        host = rootfs.resolve(root, directory).host
+        if not stat.S_ISDIR(os.lstat(host).st_mode):
+            return []
+        return sorted(os.listdir(host))
+    except (OSError, rootfs.RootError):
+        return []
+
+
+def locations(root: str) -> list[tuple[str, str, str]]:
+    """Every crontab path cron or anacron would read in the root: (path, kind, user), in a fixed order.
+
+    Entries that are not regular files are listed too (a directory in cron.d, a dangling link): they
+    are findings. In /var/spool/cron only files count, since Debian keeps its spool directories there.
+    """
+    found = [(path, kind, "") for path, kind in _LOCATIONS if rootfs.lexists(root, path)]
+    for directory, kind in _DIRECTORIES:
+        for name in _listing(root, directory):
+            path = f"{directory}/{name}"
+            if directory == "/var/spool/cron":
+                try:
+                    if stat.S_ISDIR(os.stat(rootfs.resolve(root, path).host).st_mode):
+                        continue
+                except (OSError, rootfs.RootError):
+                    pass
+            found.append((path, kind, name if kind == USER else ""))
+    return found
+
+
+def ignored_by_name(path: str, kind: str) -> str:
+    """Why cron skips this file because of its name alone ('' when it reads it)."""
+    if kind != CRON_D:
+        return ""
+    return "; ".join(crontab.check_file_rules(os.path.basename(path), stat.S_IFREG, 0, b"", CRON_D))
+
+
+def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
+    """Read one crontab of the root with its inode facts; an unreadable one says why."""
+    cron_file = CronFile(path=path, kind=kind, user=user, ignored=ignored_by_name(path, kind))
+    try:
+        where = rootfs.resolve(root, path)
+    except rootfs.RootError as exc:
+        cron_file.unreadable = str(exc)
+        return cron_file
+    if where.escaped:
+        cron_file.unreadable = f"{path} leads out of the root ({'; '.join(where.links)}): not read"
+        return cron_file
+    try:
+        st = os.lstat(where.host)
+        if where.links:
+            # System crontabs may be links owned by root; cron judges the link's owner too.
+            cron_file.link_uid = os.lstat(rootfs.resolve(root, path, follow_last=False).host).st_uid
+    except OSError as exc:
+        cron_file.unreadable = f"{rootfs.shown(root, path, where)}: {exc.strerror}"
+        return cron_file
+    cron_file.mode, cron_file.uid, cron_file.gid = st.st_mode, st.st_uid, st.st_gid
+    cron_file.nlink, cron_file.mtime, cron_file.ctime = st.st_nlink, st.st_mtime, st.st_ctime
+    if not stat.S_ISREG(st.st_mode):
+        cron_file.unreadable = (
+            f"{rootfs.shown(root, path, where)} is not a regular file: cron does not read it"
+        )
+        return cron_file
+    try:
+        cron_file.data = rootfs.read_bytes(root, path, MAX_CRONTAB)
+    except rootfs.RootError as exc:
+        cron_file.unreadable = str(exc)
+    return cron_file
+
+
+@dataclass
+class Reader:
+    """What decides how cron reads this root's crontabs: its accounts and its cron's dialect."""
+
+    users: dict[str, tuple[int, int]] | None
+    dialect: crontab.Dialect = crontab.CLASSIC
+
+
+def reader_of(root: str) -> Reader:
+    """The root's accounts and the dialect of its installed cron (Debian's cron changed how it reads
+    environment lines in 3.0pl1-187); the stricter classic reading when no package says otherwise."""
+    try:
+        cron = packages.find(root, "cron")
+    except packages.PackageError:
+        cron = None
+    return Reader(accounts(root), crontab.dialect_for(cron.version) if cron else crontab.CLASSIC)
+
+
+def check(cron_file: CronFile, reader: Reader) -> CronFile:
+    """Fill in what cron makes of a file that was read: file rules, garbage bytes, refused lines."""
+    data = cron_file.data
+    if data is None:
+        return cron_file
+    users = reader.users
+    if cron_file.kind != ANACRONTAB:
+        account = (users or {}).get(cron_file.user)
+        rules = crontab.check_file_rules(
+            os.path.basename(cron_file.path),
+            cron_file.mode,
+            cron_file.uid,
+            data,
+            cron_file.kind,
+            nlink=cron_file.nlink,
+            user_uid=account[0] if account and cron_file.kind == USER else None,
+            link_uid=cron_file.link_uid,
+            known_user=users is None or cron_file.kind != USER or account is not None,
+        )
+        # An orphan (no account of its name) is put aside by cron, not refused: nothing to repair.
+        orphan = [rule for rule in rules if crontab.ORPHAN in rule]
+        cron_file.ignored = "; ".join(filter(None, [cron_file.ignored, *orphan]))
+        cron_file.rules = [rule for rule in rules if rule not in cron_file.ignored]
+    cron_file.bytes = crontab.byte_findings(data)
+    for number, entry in enumerate(parse(data, cron_file.kind, reader), start=1):
+        if entry.kind == "job":
+            cron_file.jobs += 1
+        elif entry.kind == "error":
+            cron_file.lines.append(LineFinding(number, entry.error, shown(entry.line), entry.notes))
+    if cron_file.kind != ANACRONTAB and data.count(b"\n") > crontab.MAX_TAB_LINES:
+        text = data.decode("utf-8", "surrogateescape")
+        first = crontab.first_error(text, cron_file.kind != USER, users=users, dialect=reader.dialect)
+        if first is not None and first.error == crontab.TOO_MANY_LINES:
+            cron_file.rules.append(f"{os.path.basename(cron_file.path)}: {first.error} (line {first.lineno})")
+    return cron_file
+
+
+def parse(data: bytes, kind: str, reader: Reader) -> list[crontab.Entry]:
+    """Every line of a crontab's bytes, as cron reads it (undecodable bytes kept, surrogate-escaped)."""
+    text = data.decode("utf-8", "surrogateescape")
+    if kind == ANACRONTAB:
+        return [
+            crontab.parse_anacrontab_line(line)
+            for line in text.split("\n")[: -1 if text.endswith("\n") else None]
+        ]
+    return crontab.parse_text(text, kind != USER, users=reader.users, dialect=reader.dialect)
+
+
+def audit(root: str) -> list[CronFile]:
+    """Every crontab of the root, read and checked."""
+    reader = reader_of(root)
+    return [check(read(root, path, kind, user), reader) for path, kind, user in locations(root)]

@@ -1,0 +1,403 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Quarantine what a scan found: plan the steps, then carry them out; nothing is ever deleted.
+
+A flagged line of a crontab-like or shell file is commented out in place behind a marker (after a
+backup); a flagged startup file no package owns, the unowned program a line runs, and the links that
+enable a moved unit or init script are moved into a quarantine directory inside the root with a JSON
+record beside each (quarantine_records). A file a package owns, a device or a whole top-level
+directory is never moved: its step is "manual" and says what to do instead.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import posixpath
+import shlex
+import stat
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    records as quarantine_records,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
+
+# Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
+# Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
+LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
+# Where the links that start an init script in a runlevel lie.
+RC_DIRS = tuple(f"/etc/rc{level}.d" for level in "0123456S")
+
+
+@dataclass
+class Action:
+    """One quarantine step: ``action`` is "comment" (a line, in place), "move" (a file into the
+    quarantine directory) or "manual" (not done: ``reason`` says why and what to do)."""
+
+    action: str
+    path: str
+    rules: list[str]
+    reason: str
+    line: int | None = None
+    before: str = ""
+    after: str = ""
+    destination: str = ""
+    metadata: str = ""
+    backup: str = ""
+    restore: str = ""
+    restore_host: str = ""
+    applied: bool = False
+    error: str = ""
+    facts: persistence.FileFacts | None = None
+    record: dict = field(default_factory=dict)
+    snapshot: tuple[int, int, int, int] | None = None
+
+    def as_dict(self) -> dict:
+        return {
+            "action": self.action,
+            "path": self.path,
+            "line": self.line,
+            "rules": self.rules,
+            "reason": self.reason,
+            "before": self.before,
+            "after": self.after,
+            "destination": self.destination,
+            "metadata": self.metadata,
+            "backup": self.backup,
+            "restore": self.restore,
+            "restore_host": self.restore_host,
+            "applied": self.applied,
+            "error": self.error,
+        }
+
+
+def _snapshot(st: os.stat_result) -> tuple[int, int, int, int]:
+    return (st.st_ino, st.st_size, st.st_mtime_ns, st.st_mode)
+
+
+def plan(
+    result: persistence.Scan,
+    quarantine_dir: str = quarantine_records.DEFAULT_QUARANTINE_DIR,
+    stamp: str | None = None,
+) -> list[Action]:
+    """The quarantine of every finding whose rule allows it: comments first, then moves."""
+    return _Planner(result, quarantine_dir, stamp or safewrite.run_stamp()).actions()
+
+
+class _Planner:
+    def __init__(self, result: persistence.Scan, quarantine_dir: str, stamp: str) -> None:
+        self.scan = result
+        self.scanner = result.scanner
+        self.root = result.root
+        self.base = shell_commands.normal_path(posixpath.join(quarantine_dir, stamp))
+        self.comments: dict[tuple[str, int], Action] = {}
+        self.moves: dict[str, Action] = {}
+        self.rc_links: list[tuple[str, str]] | None = None
+
+    def actions(self) -> list[Action]:
+        flagged: dict[int, tuple[persistence.Item, list[Rule]]] = {}
+        for finding in self.scan.findings:
+            if finding.rule.quarantine:
+                flagged.setdefault(id(finding.item), (finding.item, []))[1].append(finding.rule)
+        whole_files = self._cron_d_files_all_flagged(flagged.values())
+        for item, rules in flagged.values():
+            ids = [r.id for r in rules]
+            if item.kind in LINE_KINDS and item.file.path not in whole_files:
+                if item.line is None:
+                    self._manual(item.file.path, ids, "the whole file matched a rule: review it by hand")
+                else:
+                    self._comment(item, ids)
+            else:
+                self._move(item.file.path, ids, rules, f"{item.kind.replace('_', ' ')} that matched a rule")
+                self._links_of(item, ids, rules)
+            if self._payload_movable(item):
+                self._move(
+                    item.payload, ids, rules, f"the program {item.file.path} runs, owned by no package"
+                )
+        self._inside_moved_directories()
+        return [*self.comments.values(), *self.moves.values()]
+
+    def _inside_moved_directories(self) -> None:
+        """A file inside a directory that moves goes with it, not on its own."""
+        directories = [a.path for a in self.moves.values() if a.record.get("type") == "directory"]
+        for key, action in list(self.moves.items()):
+            if action.action == "move" and any(action.path.startswith(d + "/") for d in directories):
+                del self.moves[key]
+
+    def _payload_movable(self, item: persistence.Item) -> bool:
+        """A payload is moved when no package owns it, the line names it by its absolute path, and it
+        is not a shell, interpreter or wrapper (a locally built python3 is not the malware)."""
+        payload = item.payload
+        if not payload or payload == item.file.path or not self.scanner.unowned(payload):
+            return False
+        return not shell_commands.is_runner(posixpath.basename(payload)) and payload in item.command
+
+    def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[persistence.Item, list[Rule]]]) -> set[str]:
+        """cron.d files no package owns whose every job is flagged: moved whole, not commented."""
+        jobs: dict[str, int] = {}
+        for item, _ in flagged:
+            if item.kind == "cron" and item.line is not None and item.file.path.startswith("/etc/cron.d/"):
+                jobs[item.file.path] = jobs.get(item.file.path, 0) + 1
+        return {
+            path
+            for path, count in jobs.items()
+            if count == self.scanner.files[path].jobs and self.scanner.unowned(path)
+        }
+
+    def _manual(self, path: str, ids: list[str], reason: str, line: int | None = None) -> None:
+        key = f"manual:{path}:{line}"
+        if key not in self.moves:
+            self.moves[key] = Action("manual", path, ids, reason, line=line)
+
+    def _comment(self, item: persistence.Item, ids: list[str]) -> None:
+        key = (item.file.resolved, item.line or 0)
+        if key in self.comments:
+            known = self.comments[key]
+            known.rules += [i for i in ids if i not in known.rules]
+            known.after = quarantine_records.marker(known.rules) + known.before
+            return
+        if item.file.data is None:
+            return
+        before = cron_files.shown(item.text, persistence.SHOWN)
+        self.comments[key] = Action(
+            "comment",
+            item.file.path,
+            list(ids),
+            f"{item.kind.replace('_', ' ')} line that matched a rule",
+            line=item.line,
+            before=before,
+            after=quarantine_records.marker(ids) + before,
+            restore=quarantine_records.uncomment_command(item.file.resolved, item.line or 0),
+            restore_host=quarantine_records.uncomment_command(
+                rootfs.join(self.root, item.file.resolved), item.line or 0
+            ),
+            facts=item.file,
+        )
+
+    def _move(self, path: str, ids: list[str], rules: list[Rule], reason: str) -> None:
+        if path in self.moves:
+            known = self.moves[path]
+            known.rules += [i for i in ids if i not in known.rules]
+            known.record["rules"] += [
+                _rule_record(r) for r in rules if r.id not in {x["id"] for x in known.record["rules"]}
+            ]
+            return
+        package = self.scanner.package_of(path)
+        if package:
+            self._manual(
+                path,
+                ids,
+                f"owned by package {package}: reinstall it (apt-get install --reinstall "
+                f"{package.split(', ')[0]}) or edit the file; it was not moved",
+            )
+            return
+        if not self.scanner.package_database:
+            self._manual(
+                path,
+                ids,
+                "the package database could not be read, so the file may belong to a "
+                "package: not moved; check it and move it by hand",
+            )
+            return
+        try:
+            host = safewrite.host_path(self.root, path)
+            st = os.lstat(host)
+        except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
+            self._manual(path, ids, f"cannot be moved: {exc}")
+            return
+        facts = self.scanner.stat_facts(st)
+        kind = facts["type"]
+        if kind not in ("file", "symlink", "directory"):
+            self._manual(path, ids, f"a {kind} is never moved; remove it by hand if it is not needed")
+            return
+        if kind == "directory" and self._too_big_to_move(path, host, st):
+            self._manual(
+                path,
+                ids,
+                "a top-level directory, a mount point or one holding the quarantine is never "
+                "moved: review what it holds and move that by hand",
+            )
+            return
+        destination = self.base + shell_commands.normal_path(path)
+        evidence = dict(self.scanner.evidence(path)) if kind != "symlink" else {}
+        record = {
+            "original_path": path,
+            "quarantined_path": destination,
+            "quarantined_at": "",
+            **facts,
+            "link_target": os.readlink(host) if kind == "symlink" else "",
+            "mtime_ns": st.st_mtime_ns,
+            "sha256": evidence.get("sha256"),
+            "package": None,
+            "reason": reason,
+            "rules": [_rule_record(r) for r in rules],
+        }
+        restore = quarantine_records.restore_command(path, destination, st, kind)
+        restore_host = quarantine_records.restore_command(
+            rootfs.join(self.root, path), rootfs.join(self.root, destination), st, kind
+        )
+        record.update(restore=restore, restore_host=restore_host)
+        shown_type = f"{kind}, {record['mode']} {record['owner']}"
+        if record["sha256"]:
+            shown_type += f", sha256 {record['sha256']}"
+        self.moves[path] = Action(
+            "move",
+            path,
+            list(ids),
+            reason,
+            before=f"{path} ({shown_type})",
+            after=destination,
+            destination=destination,
+            metadata=destination + quarantine_records.METADATA_SUFFIX,
+            restore=restore,
+            restore_host=restore_host,
+            record=record,
+            snapshot=_snapshot(st),
+        )
+
+    def _rc_links(self) -> list[tuple[str, str]]:
+        """(link, where it leads) in the /etc/rc?.d directories, read once."""
+        if self.rc_links is None:
+            self.rc_links = []
+            for directory in RC_DIRS:
+                for link, is_link in self.scanner.entries("init_script", directory, once=False):
+                    target = self.scanner.resolved_path(link) if is_link else None
+                    if target:
+                        self.rc_links.append((link, target))
+        return self.rc_links
+
+    def _too_big_to_move(self, path: str, host: str, st: os.stat_result) -> bool:
+        """An indicator rule naming /tmp or /var must not move the whole of it."""
+        if path.count("/") < 2 or self.base.startswith(path.rstrip("/") + "/"):
+            return True
+        return os.lstat(os.path.dirname(host)).st_dev != st.st_dev
+
+    def _links_of(self, item: persistence.Item, ids: list[str], rules: list[Rule]) -> None:
+        """The links that enable a moved unit or init script go with it (*.wants, rc?.d)."""
+        target = item.file.resolved
+        links = [link for link, to in self.scanner.unit_links if to == target and link != item.file.path]
+        if item.kind == "init_script":
+            links += [link for link, to in self._rc_links() if to == target]
+        for link in links:
+            self._move(link, ids, rules, f"a link that enables {item.file.path}")
+
+
+def _rule_record(rule: Rule) -> dict:
+    return {"id": rule.id, "description": rule.description, "severity": rule.severity}
+
+
+def apply(result: persistence.Scan, actions: list[Action], backup_dir: str, stamp: str | None = None) -> None:
+    """Carry out the planned actions; each failure is kept in its action's ``error`` (the others still
+    run), nothing is deleted: a comment keeps the line, a move keeps the file."""
+    stamp = stamp or safewrite.run_stamp()
+    root = result.root
+    run_dir: list[str] = []
+    by_file: dict[str, list[Action]] = {}
+    for action in actions:
+        if action.action == "comment":
+            by_file.setdefault(action.facts.resolved, []).append(action)
+    for group in by_file.values():
+        try:
+            if not run_dir:
+                run_dir.append(safewrite.backup_dir_for(root, backup_dir, stamp))
+            _comment_lines(root, group, run_dir[0])
+        except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
+            for action in group:
+                action.error = str(exc)
+    for action in actions:
+        if action.action == "move":
+            try:
+                _move_file(root, action)
+            except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
+                action.error = str(exc)
+
+
+def _comment_lines(root: str, group: list[Action], run_dir: str) -> None:
+    facts = group[0].facts
+    expected = facts.data or b""
+    lines = expected.split(b"\n")
+    for action in group:
+        marker = quarantine_records.marker(action.rules).encode()
+        lines[action.line - 1] = marker + lines[action.line - 1]
+    host = safewrite.host_path(root, facts.resolved)
+    st = os.lstat(host)
+    backup = safewrite.backup(root, facts.resolved, run_dir)
+    safewrite.replace_if_unchanged(host, expected, b"\n".join(lines), st.st_mode, st.st_uid, st.st_gid)
+    for action in group:
+        action.applied, action.backup = True, backup
+
+
+def _move_file(root: str, action: Action) -> None:
+    source = safewrite.host_path(root, action.path)
+    st = os.lstat(source)
+    if _snapshot(st) != action.snapshot:
+        raise safewrite.WriteError(f"{action.path} changed since it was scanned; not moved: run again")
+    parent = rootfs.resolve(root, posixpath.dirname(action.destination))
+    if parent.escaped:
+        raise safewrite.WriteError(f"the quarantine directory {action.destination} leads out of {root}")
+    os.makedirs(parent.host, mode=0o700, exist_ok=True)
+    destination = os.path.join(parent.host, posixpath.basename(action.destination))
+    metadata = destination + quarantine_records.METADATA_SUFFIX
+    if os.path.lexists(destination) or os.path.lexists(metadata):
+        raise safewrite.WriteError(f"{action.destination} already exists in the quarantine; not moved")
+    record = {**action.record, "quarantined_at": cron_files.iso(time.time())}
+    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    safewrite.write_file(metadata, data, 0o600, os.getuid(), os.getgid())
+    try:
+        try:
+            os.rename(source, destination)
+        except OSError as exc:
+            if exc.errno != errno.EXDEV:
+                raise
+            _move_across(source, destination, st, action)
+    except BaseException:
+        os.unlink(metadata)  # our own record of a move that did not happen
+        raise
+    for directory in {os.path.dirname(source), os.path.dirname(destination)}:
+        safewrite.sync_dir(directory)
+    action.applied = True
+
+
+def _move_across(source: str, destination: str, st: os.stat_result, action: Action) -> None:
+    """rename(2) across filesystems (/tmp or /dev/shm on tmpfs): copy, verify, then unlink the source."""
+    if stat.S_ISLNK(st.st_mode):
+        os.symlink(os.readlink(source), destination)
+        os.lchown(destination, st.st_uid, st.st_gid)
+    elif stat.S_ISREG(st.st_mode):
+        digest = hashlib.sha256()
+        src = os.open(source, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+        try:
+            dst = os.open(destination, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o600)
+            try:
+                while chunk := os.read(src, 1 << 20):
+                    digest.update(chunk)
+                    view = memoryview(chunk)
+                    while view:
+                        view = view[os.write(dst, view) :]
+                os.fchown(dst, st.st_uid, st.st_gid)
+                os.fchmod(dst, stat.S_IMODE(st.st_mode))
+                os.utime(dst, ns=(st.st_atime_ns, st.st_mtime_ns))
+                os.fsync(dst)
+            finally:
+                os.close(dst)
+        finally:
+            os.close(src)
+        expected = action.record.get("sha256")
+        if expected and digest.hexdigest() != expected:
+            os.unlink(destination)  # our partial copy; the original stays
+            raise safewrite.WriteError(f"{action.path} changed while it was copied into the quarantine")
+    else:
+        raise safewrite.WriteError(
+            f"{action.path} is a directory on another filesystem than the quarantine directory: "
+            f"move it by hand (mv -- {shlex.quote(source)} {shlex.quote(destination)})"
+        )
+    os.unlink(source)
