@@ -120,7 +120,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import repair as crontab_repair
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs
 
 
 def argument_spec() -> dict:
@@ -134,7 +134,7 @@ def argument_spec() -> dict:
 
 def _shown(data: bytes) -> str:
     return "".join(
-        cron_files.shown(line) + "\n" for line in data.decode("utf-8", "surrogateescape").splitlines()
+        report_text.shown(line) + "\n" for line in data.decode("utf-8", "surrogateescape").splitlines()
     )
 
 

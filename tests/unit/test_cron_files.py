@@ -7,6 +7,7 @@ import os
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text
 from trees import SUITES, debian_tree
 
 
@@ -70,8 +71,8 @@ def test_a_user_unknown_to_the_root_is_a_bad_username(tmp_path):
 
 
 def test_shown_cuts_long_lines_before_escaping_them():
-    assert cron_files.shown("a\tb\x1b") == "a\tb\\x1b"
-    long = cron_files.shown("\0" * (10 << 20))
+    assert report_text.shown("a\tb\x1b") == "a\tb\\x1b"
+    long = report_text.shown("\0" * (10 << 20))
     assert long.startswith("\\x00" * 10) and long.endswith(f"... ({10 << 20} characters)")
     assert len(long) < 1000
 

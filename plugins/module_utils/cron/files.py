@@ -11,11 +11,16 @@ from __future__ import annotations
 
 import os
 import stat
-import time
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
+    accounts,
+    packages,
+    rootfs,
+    safewrite,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.report_text import iso, shown
 
 # Kinds of crontab, as check_file_rules knows them (anacrontab is anacron's own format).
 SYSTEM = "crontab"
@@ -27,7 +32,6 @@ ANACRONTAB = "anacrontab"
 # that the lines behind it are saved. Beyond this nothing is read and the file is reported.
 MAX_CRONTAB = 256 << 20
 # Lines shown in a finding are cut here: a 1 MB line would make the report unreadable.
-SHOWN = 200
 
 _LOCATIONS = (
     ("/etc/crontab", SYSTEM),
@@ -118,54 +122,6 @@ class CronFile:
         }
 
 
-def iso(timestamp: float) -> str:
-    """A file time as ISO 8601 UTC, the form every report uses."""
-    return time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(timestamp))
-
-
-def shown(text: str, limit: int = SHOWN) -> str:
-    """A line as a report shows it: control bytes and non-ASCII characters visible as escapes, long
-    lines cut at ``limit`` characters (before escaping: a 50 MB line of NULs must not be escaped whole)."""
-    length = len(text)
-    visible = text[:limit].encode("utf-8", "surrogateescape").decode("ascii", "backslashreplace")
-    visible = "".join(ch if ch >= " " or ch == "\t" else f"\\x{ord(ch):02x}" for ch in visible)
-    return visible if length <= limit else visible + f"... ({length} characters)"
-
-
-def accounts(root: str) -> dict[str, tuple[int, int]] | None:
-    """uid and gid of each user of the root's /etc/passwd; None when it cannot be read (then any
-    user name passes, as nothing can tell it is unknown)."""
-    try:
-        text = rootfs.read_text(root, "/etc/passwd", limit=16 << 20)
-    except rootfs.RootError:
-        return None
-    found: dict[str, tuple[int, int]] = {}
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 4 and fields[0] and not fields[0].startswith("#"):
-            found.setdefault(
-                fields[0],
-                (
-                    int(fields[2]) if fields[2].isdigit() else -1,
-                    int(fields[3]) if fields[3].isdigit() else -1,
-                ),
-            )
-    return found
-
-
-def group_id(root: str, name: str) -> int | None:
-    """The gid of group ``name`` in the root's /etc/group; None when unknown."""
-    try:
-        text = rootfs.read_text(root, "/etc/group", limit=16 << 20)
-    except rootfs.RootError:
-        return None
-    for line in text.splitlines():
-        fields = line.split(":")
-        if len(fields) >= 3 and fields[0] == name and fields[2].isdigit():
-            return int(fields[2])
-    return None
-
-
 def _listing(root: str, directory: str) -> list[str]:
     """Names in a directory of the root (resolved inside it), sorted; empty when there is none."""
     try:
@@ -252,7 +208,11 @@ def reader_of(root: str) -> Reader:
         cron = packages.find(root, "cron")
     except packages.PackageError:
         cron = None
-    return Reader(accounts(root), crontab.dialect_for(cron.version) if cron else crontab.CLASSIC)
+    users = accounts.read_passwd(root)
+    return Reader(
+        None if users is None else accounts.ids_by_name(users),
+        crontab.dialect_for(cron.version) if cron else crontab.CLASSIC,
+    )
 
 
 def check(cron_file: CronFile, reader: Reader) -> CronFile:

@@ -20,7 +20,12 @@ from dataclasses import dataclass, field
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
+    accounts,
+    report_text,
+    rootfs,
+    safewrite,
+)
 
 MARK_INVALID = "# lifeline-invalid"
 
@@ -159,8 +164,8 @@ def salvage(data: bytes, kind: str, reader: cron_files.Reader) -> Salvage:
     def record(number: int, action: str, reason: str, raw: bytes, new: bytes | None) -> None:
         if new is not None:
             out.append(new)
-        after = cron_files.shown(_text(new)) if new is not None else ""
-        result.actions.append(LineAction(number, action, reason, cron_files.shown(_text(raw)), after))
+        after = report_text.shown(_text(new)) if new is not None else ""
+        result.actions.append(LineAction(number, action, reason, report_text.shown(_text(raw)), after))
 
     for number, raw in enumerate(lines, start=1):
         polluted = bool(_GARBAGE.search(raw))
@@ -200,8 +205,8 @@ def inode_wanted(root: str, cron_file: cron_files.CronFile) -> tuple[int, int, i
     if cron_file.kind != cron_files.USER:
         return mode & ~0o022, 0, gid if uid == 0 else 0
     if cron_file.path.startswith("/var/spool/cron/crontabs/"):
-        account = (cron_files.accounts(root) or {}).get(cron_file.user)
-        crontab_gid = cron_files.group_id(root, "crontab")
+        account = accounts.ids_by_name(accounts.read_passwd(root) or []).get(cron_file.user)
+        crontab_gid = accounts.group_id(root, "crontab")
         return 0o600, account[0] if account else uid, crontab_gid if crontab_gid is not None else gid
     return 0o600, 0, 0
 
@@ -219,7 +224,7 @@ def _rename_target(root: str, cron_file: cron_files.CronFile) -> str:
 def baseline_problems(text: str) -> list[str]:
     """Lines of a declared /etc/crontab that cron would refuse; the baseline must be valid itself."""
     return [
-        f"line {number}: {entry.error}: {cron_files.shown(entry.line)}"
+        f"line {number}: {entry.error}: {report_text.shown(entry.line)}"
         for number, entry in enumerate(crontab.parse_text(text, True), start=1)
         if entry.kind == "error"
     ]
@@ -285,7 +290,7 @@ def plan(
             )
             result.actions += [
                 LineAction(
-                    0, "dropped", "not in the declared jobs (kept in the backup)", cron_files.shown(line), ""
+                    0, "dropped", "not in the declared jobs (kept in the backup)", report_text.shown(line), ""
                 )
                 for line in dropped
             ]

@@ -22,14 +22,13 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
@@ -167,7 +166,7 @@ class _Planner:
             return
         if item.file.data is None:
             return
-        before = cron_files.shown(item.text, persistence.SHOWN)
+        before = report_text.shown(item.text, persistence.SHOWN)
         self.comments[key] = Action(
             "comment",
             item.file.path,
@@ -349,7 +348,7 @@ def _move_file(root: str, action: Action) -> None:
     metadata = destination + quarantine_records.METADATA_SUFFIX
     if os.path.lexists(destination) or os.path.lexists(metadata):
         raise safewrite.WriteError(f"{action.destination} already exists in the quarantine; not moved")
-    record = {**action.record, "quarantined_at": cron_files.iso(time.time())}
+    record = {**action.record, "quarantined_at": report_text.iso(time.time())}
     data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
     safewrite.write_file(metadata, data, 0o600, os.getuid(), os.getgid())
     try:

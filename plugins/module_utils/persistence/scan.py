@@ -24,13 +24,18 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import SEVERITIES, Rule
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
+    accounts,
+    packages,
+    report_text,
+    rootfs,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.accounts import Account
 
 # Startup files are small; one larger than this is reported, not read (a hostile root's 50 GB file).
 MAX_TEXT = 16 << 20
@@ -38,19 +43,11 @@ MAX_TEXT = 16 << 20
 MAX_HASH = 256 << 20
 MAX_ENTRIES = 20000
 MAX_DEPTH = 4
-# Lines and commands a report shows are cut here (cron_files.shown).
+# Lines and commands a report shows are cut here (report_text.shown).
 SHOWN = 300
 # Where a program named without a path is looked up: a shell's PATH; udev's own directories for udev.
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
 UDEV_PATH = ("/usr/lib/udev", "/lib/udev")
-
-
-@dataclass
-class Account:
-    name: str
-    uid: int
-    gid: int
-    home: str
 
 
 @dataclass
@@ -307,21 +304,15 @@ class _Scanner:
         return (data or b"").decode("utf-8", "replace")
 
     def _read_accounts(self) -> list[Account]:
-        accounts = []
-        for line in self._read_small("/etc/passwd").splitlines():
-            fields = line.split(":")
-            if len(fields) >= 7 and fields[2].isdigit() and fields[3].isdigit():
-                accounts.append(Account(fields[0], int(fields[2]), int(fields[3]), fields[5]))
-        if not any(a.name == "root" for a in accounts):
-            accounts.insert(0, Account("root", 0, 0, "/root"))
-        return accounts
+        found = [a for a in accounts.parse_passwd(self._read_small("/etc/passwd")) if a.complete]
+        if not any(a.name == "root" for a in found):
+            found.insert(0, Account("root", 0, 0, "/root", complete=True))
+        return found
 
     def _read_groups(self) -> dict[int, str]:
         names: dict[int, str] = {}
-        for line in self._read_small("/etc/group").splitlines():
-            fields = line.split(":")
-            if len(fields) >= 3 and fields[2].isdigit():
-                names.setdefault(int(fields[2]), fields[0])
+        for name, gid in accounts.parse_group(self._read_small("/etc/group")):
+            names.setdefault(gid, name)
         return names
 
     def _homes(self) -> list[Account]:
@@ -434,7 +425,7 @@ class _Scanner:
             if rules is None:
                 yield number, text
                 continue
-            shown = cron_files.shown(text, SHOWN)
+            shown = report_text.shown(text, SHOWN)
             self.marked_lines.append(
                 quarantine_records.marked_line(facts.path, facts.resolved, number, shown, rules)
             )
@@ -900,7 +891,7 @@ class _Scanner:
                 if hit is None:
                     return None
                 reasons.append(
-                    f"{label}: {cron_files.shown(hit.string if label != 'command' else hit.group(), 160)}"
+                    f"{label}: {report_text.shown(hit.string if label != 'command' else hit.group(), 160)}"
                 )
         if rule.indicator_paths:
             hit_path = self._indicator_hit(rule, item)
@@ -1013,8 +1004,8 @@ class _Scanner:
             "gid": st.st_gid,
             "mode": f"{stat.S_IMODE(st.st_mode):04o}",
             "size": st.st_size,
-            "mtime": cron_files.iso(st.st_mtime),
-            "ctime": cron_files.iso(st.st_ctime),
+            "mtime": report_text.iso(st.st_mtime),
+            "ctime": report_text.iso(st.st_ctime),
         }
 
     def finding_dict(self, finding: Finding) -> dict:
@@ -1026,8 +1017,8 @@ class _Scanner:
             "location": item.kind,
             "path": item.file.path,
             "line": item.line,
-            "text": cron_files.shown(item.text, SHOWN),
-            "command": cron_files.shown(item.command, SHOWN),
+            "text": report_text.shown(item.text, SHOWN),
+            "command": report_text.shown(item.command, SHOWN),
             "user": item.user,
             "matched": finding.matched,
             "notes": item.file.notes,
