@@ -6,7 +6,8 @@ For each plugins/modules/NAME.py (run with .venv/bin/python, from anywhere):
     short_description, description and author; EXAMPLES is a list of tasks, one calling
     lifeline.rescue.NAME;
   - the module's top-level function argument_spec() (the project's convention, see DEVELOPERS.md)
-    and DOCUMENTATION.options name the same options, each with the same type, default, choices,
+    and the documented options (DOCUMENTATION with its doc fragments, as ansible-doc merges them)
+    name the same options, each with the same type, default, choices,
     required, elements and aliases, suboptions recursively; every documented option has a
     description;
   - every RETURN key (and every key it `contains`) has description, returned and type;
@@ -17,6 +18,7 @@ With no module file at all it says so and succeeds; a problem anywhere makes it 
 from __future__ import annotations
 
 import importlib
+import json
 import os
 import subprocess
 import sys
@@ -98,7 +100,7 @@ def load_yaml(module, name: str) -> tuple[object, list[str]]:
         return None, [f"{name} is not valid YAML: {error}"]
 
 
-def check_module(path: Path) -> tuple[list[str], str]:
+def check_module(path: Path, merged: dict | None) -> tuple[list[str], str]:
     name = path.stem
     problems: list[str] = []
     try:
@@ -126,12 +128,12 @@ def check_module(path: Path) -> tuple[list[str], str]:
     spec_function = getattr(module, "argument_spec", None)
     if not callable(spec_function):
         problems.append("no top-level function argument_spec() returning the spec (see DEVELOPERS.md)")
-    elif doc is not None:
+    elif merged is not None:
         spec = spec_function()
         if not isinstance(spec, dict):
             problems.append(f"argument_spec() returned {type(spec).__name__}, not a dict")
         else:
-            problems += compare_options(spec, doc.get("options"), "options")
+            problems += compare_options(spec, merged.get("options"), "options")
 
     if examples is not None:
         tasks = examples if isinstance(examples, list) else []
@@ -141,28 +143,31 @@ def check_module(path: Path) -> tuple[list[str], str]:
             problems.append(f"no task in EXAMPLES calls {COLLECTION}.{name}")
     problems += check_return(returns, "RETURN", top=True)
 
-    options = len(doc.get("options") or {}) if isinstance(doc, dict) else 0
+    options = len((merged or {}).get("options") or {})
     values = len(returns) if isinstance(returns, dict) else 0
     return problems, f"{options} options, {values} return values"
 
 
-def ansible_doc(name: str) -> list[str]:
+def ansible_doc(name: str) -> tuple[list[str], dict | None]:
+    """Problems rendering the module with ansible-doc, and its documentation with the fragments merged."""
     binary = Path(sys.executable).parent / "ansible-doc"
+    command = ["ansible-doc", "--json", "-t", "module", f"{COLLECTION}.{name}"]
     done = subprocess.run(
-        [str(binary), "-t", "module", f"{COLLECTION}.{name}"],
+        [str(binary), *command[1:]],
         cwd=REPO,  # ansible.cfg's collections_path reaches the checkout through .collections
         capture_output=True,
         text=True,
         check=False,
+        timeout=120,
         env={**os.environ, "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"), "ANSIBLE_NOCOLOR": "1"},
     )
     if done.returncode != 0 or "not found" in done.stderr or "ERROR" in done.stderr:
         detail = (done.stderr or done.stdout).strip().splitlines()[-5:]
-        command = f"ansible-doc -t module {COLLECTION}.{name}"
-        return [f"{command} failed (exit {done.returncode}): " + " | ".join(detail)]
-    if f"{COLLECTION}.{name}" not in done.stdout:
-        return [f"ansible-doc -t module {COLLECTION}.{name} did not render the module"]
-    return []
+        return [f"{' '.join(command)} failed (exit {done.returncode}): " + " | ".join(detail)], None
+    try:
+        return [], json.loads(done.stdout)[f"{COLLECTION}.{name}"]["doc"]
+    except (ValueError, KeyError) as error:
+        return [f"{' '.join(command)} did not render the module: {error}"], None
 
 
 def main() -> int:
@@ -173,8 +178,9 @@ def main() -> int:
     sys.path.insert(0, str(REPO / ".collections"))
     bad = 0
     for path in files:
-        problems, counts = check_module(path)
-        problems += ansible_doc(path.stem)
+        rendered, merged = ansible_doc(path.stem)
+        problems, counts = check_module(path, merged)
+        problems += rendered
         if problems:
             bad += 1
             print(f"module docs: {path.stem}: {len(problems)} problem(s)")

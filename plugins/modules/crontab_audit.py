@@ -24,23 +24,16 @@ description:
     C(journalctl); a host without rsyslog keeps them there only).
   - Reads only; it never changes anything.
 options:
-  root:
-    description:
-      - The target's root directory, C(/) in live mode.
-    type: path
-    required: true
   read_logs:
     description:
       - Collect the cron errors from C(/var/log/syslog*), C(/var/log/cron*), C(/var/log/messages*),
         C(/var/log/daemon.log*) and the journal in C(/var/log/journal).
     type: bool
     default: true
-attributes:
-  check_mode:
-    support: full
-    details: It only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.target_root
+  - lifeline.rescue.attributes.read_only
 seealso:
   - module: lifeline.rescue.crontab_repair
 author:

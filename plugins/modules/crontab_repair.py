@@ -27,16 +27,6 @@ description:
     only if it still holds what was read; a concurrent writer stops the repair of that file with an
     error instead of interleaving with it.
 options:
-  root:
-    description:
-      - The target's root directory, C(/) in live mode.
-    type: path
-    required: true
-  backup_dir:
-    description:
-      - Where each changed file is copied first, a directory inside the root (one subdirectory per run).
-    type: str
-    default: /var/backups/lifeline
   system_crontab:
     description:
       - The whole content C(/etc/crontab) must have; every line must be one cron accepts. Omit it
@@ -47,6 +37,10 @@ options:
       - Rename cron.d files cron ignores because of their name to a name cron reads.
     type: bool
     default: false
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.target_root
+  - lifeline.rescue.target_root.backup
 attributes:
   check_mode:
     support: full

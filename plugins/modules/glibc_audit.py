@@ -22,11 +22,6 @@ description:
     or C(/) to audit the running system itself.
   - Reads only; it never changes anything.
 options:
-  root:
-    description:
-      - The target's root directory, C(/) in live mode.
-    type: path
-    required: true
   paths:
     description:
       - More directories to audit besides the usual ones, as paths inside the root (C(/srv/app)
@@ -47,12 +42,10 @@ options:
         first few with their first problem. When false, the findings are only reported.
     type: bool
     default: false
-attributes:
-  check_mode:
-    support: full
-    details: It only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.target_root
+  - lifeline.rescue.attributes.read_only
 notes:
   - Run it as root on a rescuer, so that every file of the target can be read.
 seealso:

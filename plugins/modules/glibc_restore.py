@@ -29,10 +29,6 @@ description:
   - It never runs a program of the root; rebuild the loader cache and run a smoke test afterwards
     (the glibc_restore role does both).
 options:
-  root:
-    description: The target's root directory, C(/) in live mode.
-    type: path
-    required: true
   source:
     description:
       - A Debian package file (C(libc6_VERSION_ARCH.deb)) or a directory holding one, on the host
@@ -40,14 +36,14 @@ options:
         root's own glibc package, version and architecture; any other is refused.
     type: path
     default: ""
-  backup_dir:
-    description: Where replaced files and links are copied first, as a path inside the root.
-    type: str
-    default: /var/backups/lifeline
   repair:
     description: Repair what is found. When false the module only diagnoses and plans.
     type: bool
     default: true
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.target_root
+  - lifeline.rescue.target_root.backup
 attributes:
   check_mode:
     support: full

@@ -30,10 +30,6 @@ description:
     C(.lifeline.json) record beside it, and a unit's enablement links move with it. Files a package
     owns are never moved (the action says what to do instead). Nothing is ever deleted.
 options:
-  root:
-    description: The target's root directory, C(/) in live mode.
-    type: path
-    required: true
   rules:
     description:
       - The persistence rules, a list of mappings as in the crontab_repair role's
@@ -51,10 +47,6 @@ options:
         by its UTC time, holding the files under their original paths.
     type: str
     default: /var/lib/lifeline/quarantine
-  backup_dir:
-    description: Where files whose lines are commented out are copied first, as a path inside the root.
-    type: str
-    default: /var/backups/lifeline
   hold:
     description:
       - Paths of files cron was not reading before this run (it ignored them for an error that a
@@ -64,6 +56,10 @@ options:
     type: list
     elements: str
     default: []
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.target_root
+  - lifeline.rescue.target_root.backup
 attributes:
   check_mode:
     support: full

@@ -58,6 +58,8 @@ options:
     description: Bind the rescuer's C(/dev), C(/dev/pts), C(/proc), C(/sys) and C(/run) into the root.
     type: bool
     default: false
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
 attributes:
   check_mode:
     support: full

@@ -25,6 +25,8 @@ options:
         (the RV(lifeline.rescue.rescue_attach#module:root) it returned).
     type: path
     default: /mnt/lifeline
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
 attributes:
   check_mode:
     support: full

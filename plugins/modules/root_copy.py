@@ -97,6 +97,8 @@ options:
         attached. A file copy always has its own.
     type: bool
     default: false
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
 attributes:
   check_mode:
     support: full

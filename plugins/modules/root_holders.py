@@ -23,12 +23,9 @@ options:
       - The mount point of the filesystem, as this process sees it (the old root's after a switch).
     type: path
     required: true
-attributes:
-  check_mode:
-    support: full
-    details: It only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.attributes.read_only
 notes:
   - Run it as root, so that every process's descriptors and memory maps can be read.
 author:

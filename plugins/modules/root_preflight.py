@@ -47,12 +47,9 @@ options:
       - A file copy of a filesystem of another type (a container's overlay) needs one.
     type: str
     choices: [ext2, ext3, ext4, xfs]
-attributes:
-  check_mode:
-    support: full
-    details: It only reads, so it runs the same in check mode.
-  diff_mode:
-    support: none
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
+  - lifeline.rescue.attributes.read_only
 notes:
   - Run it as root, so that every process's descriptors and memory maps can be read.
   - The RV(ready) result is true when the plan resolves every blocker by itself; blockers with

@@ -71,6 +71,8 @@ options:
         is the same on both roots.
     type: path
     default: /run/lifeline
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
 attributes:
   check_mode:
     support: full

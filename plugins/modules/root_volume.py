@@ -37,6 +37,8 @@ options:
       - The volume's size, C(100%FREE) or C(N%VG) (extents), or a size such as C(20G).
     type: str
     default: 100%FREE
+extends_documentation_fragment:
+  - lifeline.rescue.attributes
 attributes:
   check_mode:
     support: full
