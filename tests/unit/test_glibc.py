@@ -37,7 +37,7 @@ def dpkg_query(root: Path, *args: str) -> str:
 
 
 def upstream(version: str) -> str:
-    """The upstream part of a Debian version, written apart from packages.Package.upstream."""
+    """The upstream part of a Debian version, written apart from dpkgdb.Package.upstream."""
     match = re.fullmatch(r"(?:\d+:)?(.+)-[^-]+", version)
     assert match, version
     return match.group(1)

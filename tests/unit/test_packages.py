@@ -19,8 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.target.packages import (
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import debfile, dpkgdb, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.debfile import (
     DebArchive,
     Package,
     PackageError,
@@ -68,19 +68,19 @@ def test_installed_matches_dpkg_query(suite):
         binary, name, version, arch, status, state = line.split("\t")
         if status.split()[1:] == ["ok", "installed"] and state == "installed":
             expected.add((binary, name, version, arch, status))
-    found = packages.installed(str(root))
+    found = dpkgdb.installed(str(root))
     assert {(p.key, p.name, p.version, p.arch, p.status) for p in found.values()} == expected
     assert len(expected) > 100
     for pkg in found.values():
         assert found[pkg.name].name == pkg.name
         assert found[f"{pkg.name}:{pkg.arch}"] is pkg
-    libc = packages.find(str(root), "libc6")
+    libc = dpkgdb.find(str(root), "libc6")
     assert libc is not None and libc.key == "libc6:amd64" and libc.multi_arch == "same"
-    assert packages.find(str(root), "libc6", "amd64") == libc
-    assert packages.find(str(root), "libc6:amd64") == libc
-    assert packages.find(str(root), "libc6", "i386") is None
-    assert packages.find(str(root), "no-such-package") is None
-    dpkg = packages.find(str(root), "dpkg")
+    assert dpkgdb.find(str(root), "libc6", "amd64") == libc
+    assert dpkgdb.find(str(root), "libc6:amd64") == libc
+    assert dpkgdb.find(str(root), "libc6", "i386") is None
+    assert dpkgdb.find(str(root), "no-such-package") is None
+    dpkg = dpkgdb.find(str(root), "dpkg")
     assert dpkg is not None and dpkg.key == "dpkg"
 
 
@@ -92,17 +92,17 @@ def test_file_list_matches_dpkg_query_L(suite, name):
     expected = [
         line for line in run("dpkg-query", admindir(root), "-L", name).splitlines() if line.startswith("/")
     ]
-    pkg = packages.find(str(root), name)
+    pkg = dpkgdb.find(str(root), name)
     assert pkg is not None
-    assert packages.file_list(str(root), pkg) == expected
+    assert dpkgdb.file_list(str(root), pkg) == expected
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_libc6_md5sums_match_the_files_of_the_tree(suite):
     root = tree(suite)
-    libc = packages.find(str(root), "libc6")
-    sums = packages.md5sums(str(root), libc)
-    listed = packages.file_list(str(root), libc)
+    libc = dpkgdb.find(str(root), "libc6")
+    sums = dpkgdb.md5sums(str(root), libc)
+    listed = dpkgdb.file_list(str(root), libc)
     regular = []
     for path in listed:
         where = rootfs.resolve(str(root), path, follow_last=False)
@@ -124,14 +124,14 @@ def test_libc6_md5sums_match_the_files_of_the_tree(suite):
         tool[host] = digest
     for path, digest in sums.items():
         assert tool[hosts[path]] == digest, path
-        assert packages.md5_of(hosts[path]) == digest, path
+        assert dpkgdb.md5_of(hosts[path]) == digest, path
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_owners_matches_dpkg_S(suite, deadline):
     root = tree(suite)
     with deadline(3):
-        found = packages.owners(str(root))
+        found = dpkgdb.owners(str(root))
     assert len(found) > 5000
     candidates = sorted(p for p in found if p != "/." and not GLOB_CHARS & set(p))
     sample = random.Random(suite).sample(candidates, 150)
@@ -161,7 +161,7 @@ def test_pending_journal_is_applied_like_dpkg_query(suite, tmp_path):
     (root / "var/lib/dpkg/updates/tmp.i").write_text("garbage dpkg never reads\n")
     shown = run("dpkg-query", admindir(root), "-W", "-f", "${Status}", "dash")
     assert shown == "install ok half-configured"
-    found = packages.installed(str(root))
+    found = dpkgdb.installed(str(root))
     assert "dash" not in found
     assert "bash" in found
 
@@ -235,11 +235,11 @@ def test_deb_matches_dpkg_deb(suite, name, tmp_path):
     assert set(deb.md5sums) == {p for p in wanted if p not in deb.conffiles}
     for member_path, digest in deb.md5sums.items():
         assert hashlib.md5(contents[member_path]).hexdigest() == digest, member_path
-    installed = packages.find(str(tree(suite)), name)
+    installed = dpkgdb.find(str(tree(suite)), name)
     assert installed is not None and installed.version == deb.control["Version"]
-    assert packages.md5sums(str(tree(suite)), installed) == deb.md5sums
+    assert dpkgdb.md5sums(str(tree(suite)), installed) == deb.md5sums
     assert deb.package.key == installed.key
-    assert set(packages.file_list(str(tree(suite)), installed)) - {"/."} == set(members) - {"/"}
+    assert set(dpkgdb.file_list(str(tree(suite)), installed)) - {"/."} == set(members) - {"/"}
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -290,7 +290,7 @@ def test_libc6_layout_of_each_suite(suite):
     assert members[loader_link].linkname == loader_target
     assert members[libc_file].kind == "file"
     assert members[libc_file].mode == 0o755
-    sums = packages.md5sums(str(tree(suite)), packages.find(str(tree(suite)), "libc6"))
+    sums = dpkgdb.md5sums(str(tree(suite)), dpkgdb.find(str(tree(suite)), "libc6"))
     assert libc_file in sums and loader_link not in sums
 
 
@@ -470,7 +470,7 @@ def children() -> list[str]:
 
 def test_zstd_tool_missing_is_said(tmp_path, monkeypatch):
     path = write(tmp_path, ar_of(deb_members(suffix="zst")))
-    monkeypatch.setattr(packages.shutil, "which", lambda name: None)
+    monkeypatch.setattr(debfile.shutil, "which", lambda name: None)
     with pytest.raises(
         PackageError, match=r"control.tar.zst is compressed with zstd: the zstd tool is needed"
     ):
@@ -711,7 +711,7 @@ def test_status_stanzas_and_states(tmp_path):
     # i386 first: under the bare name the native architecture (dpkg's own) still wins.
     order = ["libc6-i386", *[k for k in STANZAS if k != "libc6-i386"]]
     root = make_root(tmp_path, "\n".join(STANZAS[k] for k in order))
-    found = packages.installed(str(root))
+    found = dpkgdb.installed(str(root))
     assert sorted({p.qualified for p in found.values()}) == sorted(INSTALLED)
     assert found["libc6"].arch == "amd64" and found["libc6:i386"].arch == "i386"
     assert found["libc6"].key == "libc6:amd64" and found["dpkg"].key == "dpkg"
@@ -790,7 +790,7 @@ HOSTILE_STATUS = [
 def test_hostile_status_file(status, expected, tmp_path, deadline):
     root = make_root(tmp_path, status)
     with deadline(5):
-        found = packages.installed(str(root))
+        found = dpkgdb.installed(str(root))
     assert sorted({p.qualified for p in found.values()}) == sorted(expected)
 
 
@@ -799,7 +799,7 @@ def test_very_large_status_file_stays_fast(tmp_path, deadline):
     assert (root / "var/lib/dpkg/status").stat().st_size > 40 << 20
     started = time.perf_counter()
     with deadline(10):
-        found = packages.installed(str(root))
+        found = dpkgdb.installed(str(root))
     elapsed = time.perf_counter() - started
     assert len(found) == 80000  # by name:arch and by name
     assert found["pkg39999"].version == "1.39999-1"
@@ -832,7 +832,7 @@ def test_status_file_missing_or_unreadable(setup, problem, tmp_path, deadline):
         status.symlink_to(outside)
         problem = rf"/var/lib/dpkg/status \(resolved to {re.escape(str(outside))}\) does not exist in "
     with deadline(5), pytest.raises(PackageError, match=problem):
-        packages.installed(str(root))
+        dpkgdb.installed(str(root))
 
 
 def test_updates_journal_replaces_records_in_name_order(tmp_path):
@@ -847,7 +847,7 @@ def test_updates_journal_replaces_records_in_name_order(tmp_path):
     (updates / "0000").write_text(STANZAS["dpkg"].replace("install ok installed", "install ok unpacked"))
     (updates / "tmp.i").write_text(STANZAS["held"])  # not a journal entry: dpkg ignores it
     (updates / "0003").mkdir()  # unreadable entry: passed over
-    found = packages.installed(str(root))
+    found = dpkgdb.installed(str(root))
     assert sorted({p.qualified for p in found.values()}) == ["half:amd64"]
     assert found["half"].version == "1.2"
 
@@ -873,25 +873,25 @@ def test_info_files_of_a_multi_arch_package(tmp_path):
             "dpkg.list": "/.\n/usr\n/usr/bin\n/usr/bin/dpkg\n",
         },
     )
-    libc = packages.find(str(root), "libc6")
-    assert packages.file_list(str(root), libc) == LIBC_LIST.split()
-    assert packages.md5sums(str(root), libc) == {
+    libc = dpkgdb.find(str(root), "libc6")
+    assert dpkgdb.file_list(str(root), libc) == LIBC_LIST.split()
+    assert dpkgdb.md5sums(str(root), libc) == {
         "/usr/lib/x86_64-linux-gnu/libc.so.6": "0123456789abcdef0123456789abcdef",
         "/usr/lib/x86_64-linux-gnu/libm.so.6": "fedcba9876543210fedcba9876543210",
         "/usr/lib/dot-slash": "0123456789abcdef0123456789abcdef",
     }
     # A record that lost its Multi-Arch field still finds libc6:amd64.list.
     assert (
-        packages.file_list(str(root), Package("libc6", "2.36-9", "amd64", "install ok installed"))
+        dpkgdb.file_list(str(root), Package("libc6", "2.36-9", "amd64", "install ok installed"))
         == LIBC_LIST.split()
     )
-    held = packages.find(str(root), "held")
-    assert packages.md5sums(str(root), held) == {}
+    held = dpkgdb.find(str(root), "held")
+    assert dpkgdb.md5sums(str(root), held) == {}
     with pytest.raises(
         PackageError, match=r"no file list of held:all in .* \(tried /var/lib/dpkg/info/held.list"
     ):
-        packages.file_list(str(root), held)
-    owners = packages.owners(str(root))
+        dpkgdb.file_list(str(root), held)
+    owners = dpkgdb.owners(str(root))
     assert owners["/usr"] == ["libc6", "dpkg"]
     assert owners["/usr/lib/x86_64-linux-gnu/libc.so.6"] == ["libc6"]
     assert "/etc/passwd" not in owners
@@ -904,23 +904,23 @@ def test_info_list_link_pointing_out_of_the_root_resolves_inside(tmp_path, deadl
     info = root / "var/lib/dpkg/info"
     (info / "dpkg.list").symlink_to(outside)  # absolute: read as ROOT + that path
     (info / "held.list").symlink_to("../../../../../../../../" + str(outside).lstrip("/"))  # .. stops at ROOT
-    dpkg, held = packages.find(str(root), "dpkg"), packages.find(str(root), "held")
+    dpkg, held = dpkgdb.find(str(root), "dpkg"), dpkgdb.find(str(root), "held")
     with pytest.raises(PackageError, match=r"no file list of dpkg:amd64"):
-        packages.file_list(str(root), dpkg)
+        dpkgdb.file_list(str(root), dpkg)
     with pytest.raises(PackageError, match=r"no file list of held:all"):
-        packages.file_list(str(root), held)
-    assert packages.owners(str(root)) == {}
+        dpkgdb.file_list(str(root), held)
+    assert dpkgdb.owners(str(root)) == {}
     # The same path inside the root is what the links lead to.
     inside = root / str(outside).lstrip("/")
     inside.parent.mkdir(parents=True)
     inside.write_text("/inside/file\n")
-    assert packages.file_list(str(root), dpkg) == ["/inside/file"]
-    assert packages.file_list(str(root), held) == ["/inside/file"]
+    assert dpkgdb.file_list(str(root), dpkg) == ["/inside/file"]
+    assert dpkgdb.file_list(str(root), held) == ["/inside/file"]
     # A FIFO planted as an info file is refused without blocking.
     (info / "dpkg.md5sums").unlink(missing_ok=True)
     os.mkfifo(info / "dpkg.md5sums")
     with deadline(5), pytest.raises(PackageError, match=r"dpkg.md5sums in .* is not a regular file"):
-        packages.md5sums(str(root), dpkg)
+        dpkgdb.md5sums(str(root), dpkg)
 
 
 def test_owners_of_hundreds_of_packages_is_fast(tmp_path, deadline):
@@ -933,7 +933,7 @@ def test_owners_of_hundreds_of_packages_is_fast(tmp_path, deadline):
     root = make_root(tmp_path, "\n".join(stanzas), infos)
     started = time.perf_counter()
     with deadline(5):
-        found = packages.owners(str(root))
+        found = dpkgdb.owners(str(root))
     assert time.perf_counter() - started < 2
     assert len(found["/usr/share"]) == 400
     assert found["/usr/share/p7/f3"] == ["p7"]
@@ -942,12 +942,12 @@ def test_owners_of_hundreds_of_packages_is_fast(tmp_path, deadline):
 def test_md5_of(tmp_path, deadline):
     data = os.urandom(3 << 20)
     (tmp_path / "f").write_bytes(data)
-    assert packages.md5_of(str(tmp_path / "f")) == hashlib.md5(data).hexdigest()
+    assert dpkgdb.md5_of(str(tmp_path / "f")) == hashlib.md5(data).hexdigest()
     os.mkfifo(tmp_path / "fifo")
     with deadline(5):
         with pytest.raises(PackageError, match="not a regular file"):
-            packages.md5_of(str(tmp_path / "fifo"))
+            dpkgdb.md5_of(str(tmp_path / "fifo"))
         with pytest.raises(PackageError, match="not a regular file"):
-            packages.md5_of(str(tmp_path))
+            dpkgdb.md5_of(str(tmp_path))
         with pytest.raises(PackageError, match="No such file"):
-            packages.md5_of(str(tmp_path / "missing"))
+            dpkgdb.md5_of(str(tmp_path / "missing"))

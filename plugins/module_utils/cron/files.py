@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    packages,
+    dpkgdb,
     rootfs,
     safewrite,
 )
@@ -205,8 +205,8 @@ def reader_of(root: str) -> Reader:
     """The root's accounts and the dialect of its installed cron (Debian's cron changed how it reads
     environment lines in 3.0pl1-187); the stricter classic reading when no package says otherwise."""
     try:
-        cron = packages.find(root, "cron")
-    except packages.PackageError:
+        cron = dpkgdb.find(root, "cron")
+    except dpkgdb.PackageError:
         cron = None
     users = accounts.read_passwd(root)
     return Reader(

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, ldso
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import dpkgdb, rootfs
 
 
 class GlibcError(LifelineError):
@@ -191,7 +191,7 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
     if pkg is not None:
         try:
             members = _members_from_package(root, pkg)
-        except packages.PackageError as exc:
+        except dpkgdb.PackageError as exc:
             evidence.append(f"package database unusable for {pkg.name}: {exc}")
             pkg = None
     if pkg is not None:
@@ -234,10 +234,10 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
     return identity, members
 
 
-def _glibc_package(root: str, machine: str) -> packages.Package | None:
+def _glibc_package(root: str, machine: str) -> dpkgdb.Package | None:
     try:
-        installed = packages.installed(root)
-    except packages.PackageError:
+        installed = dpkgdb.installed(root)
+    except dpkgdb.PackageError:
         return None
     arch = DPKG_ARCH.get(machine)
     for name in GLIBC_PACKAGES:
@@ -247,9 +247,9 @@ def _glibc_package(root: str, machine: str) -> packages.Package | None:
     return None
 
 
-def _members_from_package(root: str, pkg: packages.Package) -> list[Member]:
-    sums = packages.md5sums(root, pkg)
-    listed = [p for p in packages.file_list(root, pkg) if FAMILY_NAME.match(os.path.basename(p))]
+def _members_from_package(root: str, pkg: dpkgdb.Package) -> list[Member]:
+    sums = dpkgdb.md5sums(root, pkg)
+    listed = [p for p in dpkgdb.file_list(root, pkg) if FAMILY_NAME.match(os.path.basename(p))]
     files = {p: Member(path=p, kind="file", md5=sums[p]) for p in listed if p in sums}
     members = list(files.values())
     by_name: dict[str, Member] = {}
@@ -390,7 +390,7 @@ def check_member(root: str, identity: Identity, system: elf.ElfInfo | None, memb
         )
     via = f" ({chain})" if chain else ""
     if member.md5:
-        actual = packages.md5_of(where.host)
+        actual = dpkgdb.md5_of(where.host)
         if actual == member.md5:
             return None
         version = file_version(where.host)
@@ -434,7 +434,7 @@ def good_copy(root: str, inside: str, member: Member, identity: Identity) -> boo
     if where.escaped or not os.path.isfile(where.host):
         return False
     if member.md5:
-        return packages.md5_of(where.host) == member.md5
+        return dpkgdb.md5_of(where.host) == member.md5
     try:
         elf.read_elf(where.host)
     except elf.ElfError:

@@ -20,7 +20,7 @@ from dataclasses import asdict, dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import packages, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import debfile, dpkgdb, rootfs, safewrite
 
 PACKAGE_CACHE = "/var/cache/apt/archives"
 DISABLED = "# lifeline: disabled, it brings in another glibc: "
@@ -50,7 +50,7 @@ class Deb:
 
     path: str
     where: str  # "package cache" or "package file"
-    archive: packages.DebArchive
+    archive: debfile.DebArchive
 
 
 def describe(root: str, path: str) -> str:
@@ -62,7 +62,7 @@ def describe(root: str, path: str) -> str:
     if os.path.islink(host):
         return f"link -> {os.readlink(host)}"
     if os.path.isfile(host):
-        return f"file, md5 {packages.md5_of(host)}"
+        return f"file, md5 {dpkgdb.md5_of(host)}"
     return "missing" if not os.path.lexists(host) else "not a file"
 
 
@@ -77,16 +77,16 @@ def package_files(root: str, diagnosis: glibc.Diagnosis, source: str) -> list[De
     if not cache.escaped:
         for path in sorted(glob.glob(os.path.join(cache.host, "libc6*.deb"))):
             try:
-                deb = packages.DebArchive(path)
-            except packages.PackageError:
+                deb = debfile.DebArchive(path)
+            except dpkgdb.PackageError:
                 continue
             if not mismatch(deb, diagnosis.identity):
                 debs.append(Deb(os.path.join(PACKAGE_CACHE, os.path.basename(path)), "package cache", deb))
     if source:
         for path in _source_files(source):
             try:
-                deb = packages.DebArchive(path)
-            except packages.PackageError as exc:
+                deb = debfile.DebArchive(path)
+            except dpkgdb.PackageError as exc:
                 raise GlibcError(f"glibc_restore_source: {exc}") from exc
             wrong = mismatch(deb, diagnosis.identity)
             if wrong:
@@ -108,7 +108,7 @@ def _source_files(source: str) -> list[str]:
     return [source]
 
 
-def mismatch(deb: packages.DebArchive, identity: glibc.Identity) -> str:
+def mismatch(deb: debfile.DebArchive, identity: glibc.Identity) -> str:
     """Why the package is not the system's glibc, in words; empty when it is."""
     name = deb.control.get("Package", "")
     version = deb.control.get("Version", "")
@@ -120,7 +120,7 @@ def mismatch(deb: packages.DebArchive, identity: glibc.Identity) -> str:
         if identity.package != f"{name} {version} {arch}":
             return f"{have}, the target has {identity.package}"
         return ""
-    upstream = packages.Package(name=name, version=version, arch=arch, status="").upstream
+    upstream = dpkgdb.Package(name=name, version=version, arch=arch, status="").upstream
     if upstream != identity.version or arch != glibc.DPKG_ARCH.get(identity.machine, arch):
         return f"{have}, the target runs glibc {identity.version} on {identity.machine}"
     return ""
@@ -270,7 +270,7 @@ def _content(root: str, action: Action, source: str, debs: dict) -> tuple[bytes,
             return handle.read(), st.st_mode, st.st_uid, st.st_gid
     if path not in debs:
         host = rootfs.resolve(root, path).host if kind == "package cache" else path
-        debs[path] = packages.DebArchive(host)
+        debs[path] = debfile.DebArchive(host)
     deb = debs[path]
     entry = deb.members()[action.path]
     return deb.read(action.path), entry.mode, entry.uid, entry.gid

@@ -31,7 +31,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import SEVERITIES, Rule
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    packages,
+    dpkgdb,
     report_text,
     rootfs,
 )
@@ -267,9 +267,9 @@ class _Scanner:
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
         try:
-            self.owners = packages.owners(self.root)
+            self.owners = dpkgdb.owners(self.root)
             self.package_database = True
-        except packages.PackageError as exc:
+        except dpkgdb.PackageError as exc:
             self.owners, self.package_database = {}, False
             self._note("", "/var/lib/dpkg/status", f"{exc}: no file counts as owned or as unowned")
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
