@@ -6,18 +6,26 @@ import time
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab import (
+    complaint as anacron_complaint,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab import (
+    line_text as anacron_line_text,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab import (
+    parse_line as parse_anacrontab_line,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab import (
+    parse_text as parse_anacrontab_text,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron.crontab import (
     CLASSIC,
     TRIXIE,
     ByteFinding,
-    anacron_complaint,
-    anacron_line_text,
     byte_findings,
     check_file_rules,
     dialect_for,
     first_error,
-    parse_anacrontab_line,
-    parse_anacrontab_text,
     parse_line,
     parse_text,
     split_percent,

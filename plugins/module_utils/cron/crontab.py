@@ -16,7 +16,7 @@ Three facts of cron's reading shape the whole module:
   it on the line is read as if it started a new line.
 - The user field of /etc/crontab and /etc/cron.d is read up to the next blank, across newlines.
 
-The anacrontab grammar (``parse_anacrontab_line``) follows Debian's anacron 2.3 (readtab.c).
+The anacrontab grammar is anacrontab.py's.
 """
 
 from __future__ import annotations
@@ -139,7 +139,7 @@ class Entry:
     None when the command holds no ``%``). ``notes`` are things cron accepts silently but a reader
     should know. ``lineno`` counts from 1 in ``parse_text`` and ``first_error`` (0 from parse_line).
 
-    From ``parse_anacrontab_line``: ``special`` is a named period ("@monthly"), ``period_days`` and
+    From ``anacrontab.parse_line``: ``special`` is a named period ("@monthly"), ``period_days`` and
     ``delay_minutes`` the numbers, ``ident`` the job identifier; ``error`` holds anacron's words,
     also for a job that anacron complains about but still runs (an unknown named period).
     """
@@ -189,7 +189,7 @@ def _s2b(text: str) -> bytes:
 # ---- cron's stdio reading, over bytes --------------------------------------------------------
 
 _EOF = -1
-_INT_MAX = 0x7FFFFFFF
+INT_MAX = 0x7FFFFFFF
 _NL, _SP, _TAB, _NUL = 0x0A, 0x20, 0x09, 0x00
 _HASH, _AT, _STAR, _COMMA, _DASH, _SLASH = 0x23, 0x40, 0x2A, 0x2C, 0x2D, 0x2F
 _DQUOTE, _SQUOTE, _EQUALS = 0x22, 0x27, 0x3D
@@ -512,7 +512,7 @@ def _get_range(fld: Field, token: bytes, pos: int, values: set[int], notes: list
         notes.append(f"range {first}-{last} in the {fld.name} field selects nothing")
         return pos
     # cron's int loop counter wraps past INT_MAX to a negative value, which it then refuses.
-    if first + (last - first) // step * step + step > _INT_MAX:
+    if first + (last - first) // step * step + step > INT_MAX:
         raise _Bad
     values.update(range(first, last + 1, step))
     return pos
@@ -859,128 +859,3 @@ def byte_findings(data: bytes) -> list[ByteFinding]:
         previous = offset
         findings.append(ByteFinding(kind, line, offset, offset - line_start, length))
     return findings
-
-
-# ---- anacrontab -----------------------------------------------------------------------------
-
-# anacron's complaints (readtab.c), as its log lines hold them.
-ANACRON_INVALID = "Invalid syntax"
-ANACRON_RANGE = "number out of range"
-ANACRON_PERIOD = "Unknown named period"
-# Debian's anacron 2.3 compares the first 7 characters only; cronie's knows more names (with its
-# own misspelling "@annualy") and compares each name's length.
-_ANACRON_PERIODS_DEBIAN = (("@monthly", 7), ("@yearly", 7))
-_ANACRON_PERIODS_CRONIE = (("@monthly", 8), ("@yearly", 7), ("@annualy", 8), ("@daily", 6), ("@weekly", 7))
-_ANACRON_BLANK = re.compile(r"[ \t]*(?:#.*)?", re.DOTALL)
-_ANACRON_ENV = re.compile(r"[ \t]*([^ \t=]+)[ \t]*=(.*)", re.DOTALL)
-_ANACRON_JOB = re.compile(r"[ \t]*([0-9]+)[ \t]+([0-9]+)[ \t]+([^ \t/]+)[ \t]+([^ \t].*)", re.DOTALL)
-_ANACRON_PERIOD_JOB = re.compile(r"[ \t]*(@[^ \t]+)[ \t]+([0-9]+)[ \t]+([^ \t/]+)[ \t]+([^ \t].*)", re.DOTALL)
-
-
-def anacron_line_text(raw: str) -> str:
-    """What anacron's read_tab_line keeps of a line: it drops every NUL and every backslash (the
-    one before a newline joins the next line, with a blank); a backslash ending the file stays."""
-    out: list[str] = []
-    prev = ""
-    for ch in raw:
-        if prev == "\n":
-            out.append(" ")
-        elif prev not in ("", "\\", "\0"):
-            out.append(prev)
-        prev = ch
-    if prev not in ("", "\0"):
-        out.append(prev)
-    return "".join(out)
-
-
-def parse_anacrontab_line(line: str, *, cronie: bool = False) -> Entry:
-    """One anacrontab line as anacron reads it (parse_tab_line of Debian's anacron 2.3).
-
-    Kinds: "blank", "comment", "env" (any NAME=value; START_HOURS_RANGE and RANDOM_DELAY are plain
-    assignments to Debian's anacron, passed to the jobs), "job" (``period_days`` or a named period
-    in ``special``, ``delay_minutes``, ``ident``, ``command``) and "error" (anacron skips the line;
-    ``error`` holds its words). A named period other than @monthly and @yearly makes Debian's
-    anacron complain ("Unknown named period") and still run the job: it stays a "job" with that
-    ``error``. ``cronie`` reads Red Hat's anacron instead (@daily, @weekly, @annualy; the
-    START_HOURS_RANGE value checked). ``line`` is the line as the file holds it (or a continued
-    line, joined with its newlines): what anacron reads of it is ``anacron_line_text(line)``.
-    """
-    raw = line.removesuffix("\n")
-    entry = _anacrontab_entry(anacron_line_text(raw), cronie)
-    entry.line = raw
-    return entry
-
-
-def _anacrontab_entry(line: str, cronie: bool) -> Entry:
-    if _ANACRON_BLANK.fullmatch(line):
-        return Entry("comment" if "#" in line else "blank", line)
-    m = _ANACRON_ENV.fullmatch(line)
-    if m:
-        name, value = m.groups()
-        if cronie and name.startswith("START_HOURS_RANGE"):
-            hours = re.fullmatch(r"([0-9]+)-([0-9]+)", value)
-            if hours is None or int(hours.group(2)) < int(hours.group(1)):
-                return Entry("error", line, error=ANACRON_INVALID, name=name, value=value)
-        entry = Entry("env", line, name=name, value=value)
-        if value[:1] in (" ", "\t"):
-            entry.notes.append("the value keeps the blanks after '=': anacron does not strip them")
-        if not cronie and name in ("START_HOURS_RANGE", "RANDOM_DELAY", "PREFERRED_HOUR"):
-            entry.notes.append(f"Debian's anacron does not use {name}: it only passes it to the jobs")
-        return entry
-    m = _ANACRON_JOB.fullmatch(line)
-    if m:
-        period, delay, ident, command = m.groups()
-        if int(period) > _INT_MAX or int(delay) > _INT_MAX:
-            return Entry("error", line, error=ANACRON_RANGE, ident=ident, command=command)
-        return Entry(
-            "job", line, ident=ident, command=command, period_days=int(period), delay_minutes=int(delay)
-        )
-    m = _ANACRON_PERIOD_JOB.fullmatch(line)
-    if m:
-        period, delay, ident, command = m.groups()
-        if int(delay) > _INT_MAX:
-            return Entry("error", line, error=ANACRON_RANGE, special=period, ident=ident, command=command)
-        entry = Entry("job", line, special=period, ident=ident, command=command, delay_minutes=int(delay))
-        known = _ANACRON_PERIODS_CRONIE if cronie else _ANACRON_PERIODS_DEBIAN
-        if not any(period[:length] == name[:length] for name, length in known):
-            entry.error = ANACRON_PERIOD
-            entry.period_days = 0
-            entry.notes.append(
-                "anacron logs 'Unknown named period ... skipping' but still registers the job, "
-                "with a period of 0 days: it runs whenever anacron runs"
-            )
-        return entry
-    return Entry("error", line, error=ANACRON_INVALID)
-
-
-def parse_anacrontab_text(text: str, *, cronie: bool = False) -> list[Entry]:
-    """Every line of an anacrontab as anacron numbers them: a line ending in a backslash is joined
-    with the next one (and counts as one line)."""
-    lines: list[str] = []
-    current: list[str] = []
-    for piece in text.split("\n"):
-        current.append(piece)
-        if piece.endswith("\\"):
-            continue
-        lines.append("\n".join(current))
-        current = []
-    if current:
-        lines.append("\n".join(current))
-    if lines and lines[-1] == "":
-        lines.pop()
-    entries = []
-    for number, raw in enumerate(lines, start=1):
-        entry = parse_anacrontab_line(raw, cronie=cronie)
-        entry.lineno = number
-        entries.append(entry)
-    return entries
-
-
-def anacron_complaint(entry: Entry, path: str = "/etc/anacrontab", lineno: int | None = None) -> str:
-    """The line anacron logs about an entry ('' when it logs nothing)."""
-    number = entry.lineno if lineno is None else lineno
-    if entry.error == ANACRON_INVALID:
-        return f"Invalid syntax in {path} on line {number} - skipping this line"
-    if entry.error in (ANACRON_RANGE, ANACRON_PERIOD):
-        return f"{path}: {entry.error} on line {number}, skipping"
-    return ""

@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
     dpkgdb,
@@ -257,8 +257,7 @@ def parse(data: bytes, kind: str, reader: Reader) -> list[crontab.Entry]:
     text = data.decode("utf-8", "surrogateescape")
     if kind == ANACRONTAB:
         return [
-            crontab.parse_anacrontab_line(line)
-            for line in text.split("\n")[: -1 if text.endswith("\n") else None]
+            anacrontab.parse_line(line) for line in text.split("\n")[: -1 if text.endswith("\n") else None]
         ]
     return crontab.parse_text(text, kind != USER, users=reader.users, dialect=reader.dialect)
 

@@ -17,7 +17,7 @@ import re
 import stat
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
@@ -118,7 +118,7 @@ def _text(raw: bytes) -> str:
 def _error(raw: bytes, kind: str, reader: cron_files.Reader) -> str:
     """cron's error for one line on its own; '' when cron accepts it."""
     if kind == cron_files.ANACRONTAB:
-        entry = crontab.parse_anacrontab_line(_text(raw))
+        entry = anacrontab.parse_line(_text(raw))
         # anacron runs a job with an unknown named period; only lines it skips are errors.
         return entry.error if entry.kind == "error" else ""
     entry = crontab.parse_line(

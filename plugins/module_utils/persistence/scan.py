@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -604,7 +604,7 @@ class _Scanner:
             return
         self._file_item(facts)
         for number, text in self._text_lines(facts):
-            entry = crontab.parse_anacrontab_line(crontab.anacron_line_text(text))
+            entry = anacrontab.parse_line(anacrontab.line_text(text))
             if entry.kind != "job":
                 continue
             days = entry.period_days or _ANACRON_PERIODS.get(entry.special[:7])
