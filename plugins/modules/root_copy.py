@@ -250,8 +250,7 @@ import tempfile
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, module_runner
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight, rootcopy
 
 
@@ -299,7 +298,7 @@ def device_of(mount: mounts.Mount) -> str | None:
 def used_by(source: str, source_device: str | None) -> int:
     """The bytes a file copy of ``source`` carries: statvfs's used bytes for a filesystem on a block
     device, its files counted otherwise (an overlay answers statvfs for its upper layer's filesystem)."""
-    return preflight.usage_of(source)[1] if source_device else preflight.tree_bytes(source)
+    return mounts.usage_of(source)[1] if source_device else mounts.tree_bytes(source)
 
 
 def decide(params: dict, mount: mounts.Mount, source_device: str | None, used: int) -> dict:

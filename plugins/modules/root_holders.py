@@ -80,8 +80,7 @@ others:
 import os
 
 from ansible.module_utils.basic import AnsibleModule
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, procfs
 
 
 def argument_spec() -> dict:
@@ -96,7 +95,7 @@ def holders_of(path: str, proc: str = "/proc") -> dict:
     listed, services, others = [], set(), []
     for pid in sorted(first):
         holder = first[pid]
-        unit = preflight.process(pid, proc).unit
+        unit = procfs.process(pid, proc).unit
         listed.append({"pid": pid, "comm": holder.comm, "unit": unit, "how": holder.how, "path": holder.path})
         if pid != 1 and unit.endswith(".service"):
             services.add(unit)

@@ -16,9 +16,10 @@ from pathlib import Path
 
 import pytest
 from ansible.module_utils.testing import patch_module_args
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, procfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.procfs import Process
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host, Process, Target
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host, Target
 from ansible_collections.lifeline.rescue.plugins.modules import root_preflight
 
 GIB = 1 << 30
@@ -815,7 +816,7 @@ CGROUP_CASES = [
 
 @pytest.mark.parametrize(("text", "unit"), CGROUP_CASES)
 def test_unit_of(text, unit):
-    assert preflight.unit_of(text) == unit
+    assert procfs.unit_of(text) == unit
 
 
 INIT_CASES = [
@@ -833,7 +834,8 @@ INIT_CASES = [
 def test_init_system(fake, comm, exe, name):
     fake.process(1, comm, exe, cgroup="0::/init.scope\n")
 
-    found = preflight.init_system(fake.host())
+    host = fake.host()
+    found = procfs.init_system(host.proc, host.systemd_run, host.systemctl)
 
     assert (found.name, found.comm, found.exe) == (name, comm, exe)
     assert found.systemctl is (name == "systemd")
@@ -843,7 +845,8 @@ def test_init_system(fake, comm, exe, name):
 def test_systemd_is_not_driven_without_its_run_directory(fake):
     fake.systemd_run.rmdir()
 
-    assert preflight.init_system(fake.host()).systemctl is False
+    host = fake.host()
+    assert procfs.init_system(host.proc, host.systemd_run, host.systemctl).systemctl is False
 
 
 MAPS_CASES = [
@@ -873,7 +876,7 @@ MAPS_CASES = [
 
 @pytest.mark.parametrize(("text", "expected"), MAPS_CASES)
 def test_parse_maps(text, expected):
-    assert list(preflight.parse_maps(text)) == expected
+    assert list(procfs.parse_maps(text)) == expected
 
 
 @pytest.mark.parametrize(
@@ -888,7 +891,7 @@ def test_parse_maps(text, expected):
     ],
 )
 def test_parse_fdinfo(text, expected):
-    assert preflight.parse_fdinfo(text) == expected
+    assert procfs.parse_fdinfo(text) == expected
 
 
 def test_mount_at_and_mount_containing():
@@ -1115,10 +1118,10 @@ def test_the_used_bytes_of_an_overlay_are_its_files(overlay):
     du = subprocess.run(["du", "-s", "-x", "-B1", str(overlay)], capture_output=True, text=True, check=True)
 
     assert (found.facts["fstype"], found.facts["used_counted_by"]) == ("overlay", "files")
-    assert found.facts["used_bytes"] == preflight.tree_bytes(str(overlay)) == int(du.stdout.split()[0])
+    assert found.facts["used_bytes"] == mounts.tree_bytes(str(overlay)) == int(du.stdout.split()[0])
     assert 4 * MIB <= found.facts["used_bytes"] < 5 * MIB, "no tmpfs below, no second hard link"
     # What statvfs says instead: the size of the upper layer's filesystem (/ here).
-    assert preflight.usage_of(str(overlay))[0] == preflight.usage_of("/")[0]
+    assert mounts.usage_of(str(overlay))[0] == mounts.usage_of("/")[0]
 
 
 # ---- the module ---------------------------------------------------------------------------------------

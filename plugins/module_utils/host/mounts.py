@@ -280,3 +280,49 @@ def mount_containing(mounts: Iterable[Mount], path: str) -> Mount | None:
 def comm(pid: int | str, proc: str = "/proc") -> str:
     """A process's command name (/proc/PID/comm), "?" once it is gone."""
     return _comm(str(pid), proc)
+
+
+# ---- how much a mounted filesystem holds ----------------------------------------------------------
+
+# st_blocks counts 512-byte units whatever the filesystem's block size.
+STAT_BLOCK = 512
+
+
+def usage_of(mount_point: str) -> tuple[int, int]:
+    """(size, used) of a mounted filesystem in bytes, from statvfs."""
+    vfs = os.statvfs(mount_point)
+    return vfs.f_blocks * vfs.f_frsize, (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
+
+
+def tree_bytes(top: str) -> int:
+    """Bytes allocated to the files under ``top`` on its own filesystem, each inode once (du -sx).
+
+    What a file copy of a filesystem without a block device of its own carries: statvfs does not
+    tell it, since an overlay (a container's root) answers with its upper layer's whole filesystem.
+    Directories on another filesystem (mount points) are left out; unreadable entries count nothing.
+    """
+    top_dev = os.lstat(top).st_dev
+    total = os.lstat(top).st_blocks * STAT_BLOCK
+    seen: set[tuple[int, int]] = set()
+    todo = [top]
+    while todo:
+        try:
+            with os.scandir(todo.pop()) as listing:
+                entries = list(listing)
+        except OSError:
+            continue  # gone meanwhile, or unreadable
+        for entry in entries:
+            try:
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
+                continue
+            if stat.S_ISDIR(st.st_mode):
+                if st.st_dev != top_dev:
+                    continue
+                todo.append(entry.path)
+            elif st.st_nlink > 1:
+                if (st.st_dev, st.st_ino) in seen:
+                    continue  # a hard link to a file counted already
+                seen.add((st.st_dev, st.st_ino))
+            total += st.st_blocks * STAT_BLOCK
+    return total

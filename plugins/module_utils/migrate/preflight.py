@@ -12,28 +12,21 @@ the copy, and which services the plan stops and restarts, in order. The sources 
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
 import os
-import shutil
 import stat
-import struct
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, procfs, sysfs
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import Mount
-
-Devno = tuple[int, int]
-
-DELETED = " (deleted)"  # how /proc marks the name of a file that was unlinked while in use
-ACCESS_MODE = 0o3  # O_ACCMODE: O_RDONLY 0, O_WRONLY 1, O_RDWR 2
-SECTOR = 512  # /sys/class/block/*/size counts 512-byte sectors whatever the device's block size
-
-# struct loop_info64 of linux/loop.h and LOOP_GET_STATUS64: the backing file's st_dev and inode.
-LOOP_GET_STATUS64 = 0x4C05
-LOOP_INFO64 = struct.Struct("=QQQQQIIII64s64s32s2Q")
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.procfs import (
+    Devno,
+    Init,
+    Process,
+    ProcessView,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.sysfs import BlockDevice, Loop
 
 # Filesystems a block copy (dd) may carry: the copy keeps the filesystem UUID, and btrfs cannot tell
 # two mounted devices with one UUID apart, so btrfs (and anything not on a block device) is copied
@@ -95,7 +88,7 @@ class Host:
 
     def loop_backing(self, name: str, devno: Devno) -> Devno | None:
         """The filesystem a loop device's backing file is on, from the kernel; None when it cannot tell."""
-        return loop_backing_devno(f"{self.dev}/{name}", devno)
+        return sysfs.loop_backing_devno(f"{self.dev}/{name}", devno)
 
 
 @dataclass(frozen=True)
@@ -105,13 +98,6 @@ class Target:
     path: str
     devno: Devno | None = None  # its st_rdev; None when it is missing or not a block device
     fstype: str | None = None  # what blkid found on it ("" nothing), None when not probed
-
-
-@dataclass(frozen=True)
-class Process:
-    pid: int
-    comm: str
-    unit: str = ""  # the systemd unit of /proc/PID/cgroup, "" when it is in none
 
 
 @dataclass
@@ -127,72 +113,6 @@ class Finding:
 
     def as_dict(self) -> dict:
         return asdict(self)
-
-
-@dataclass(frozen=True)
-class OpenFile:
-    fd: int
-    path: str  # as /proc shows it, without the deleted mark
-    deleted: bool
-    flags: int
-    devno: Devno | None
-
-    @property
-    def writing(self) -> bool:
-        return self.flags & ACCESS_MODE in (os.O_WRONLY, os.O_RDWR)
-
-
-@dataclass
-class ProcessView:
-    """What one process holds, read once from /proc."""
-
-    process: Process
-    exe: str = ""
-    exe_deleted: bool = False
-    exe_devno: Devno | None = None
-    files: list[OpenFile] = field(default_factory=list)
-    deleted_maps: dict[str, Devno] = field(default_factory=dict)  # mapped files that were deleted
-    sockets: set[int] = field(default_factory=set)  # inodes of its socket descriptors
-    root: str = ""  # its root directory as /proc names it
-    root_devno: Devno | None = None  # the filesystem of its root directory
-
-
-@dataclass(frozen=True)
-class Init:
-    name: str  # systemd, sysvinit or other
-    comm: str
-    exe: str
-    systemctl: bool  # systemctl can stop and start units
-
-    @property
-    def reexec(self) -> str:
-        """The command that makes PID 1 execute itself again from the new root; "" when it cannot."""
-        return {"systemd": "systemctl daemon-reexec", "sysvinit": "telinit u"}.get(self.name, "")
-
-
-@dataclass(frozen=True)
-class BlockDevice:
-    """A block device as /sys/class/block describes it."""
-
-    name: str
-    devno: Devno
-    size: int  # bytes
-    disk: str  # the whole disk: itself unless it is a partition
-    partitions: tuple[tuple[str, Devno], ...] = ()
-    holders: tuple[str, ...] = ()  # devices built on it (device-mapper, md)
-    slaves: tuple[str, ...] = ()  # devices it is built on
-
-
-@dataclass(frozen=True)
-class Loop:
-    name: str
-    devno: Devno
-    backing_file: str
-    backing_devno: Devno | None  # the filesystem its file lives on
-    partitions: tuple[Devno, ...] = ()
-    # False: the kernel could not be asked (no /dev node here, as in a container's static /dev) and
-    # backing_devno is a guess from the file's name, which is relative to whoever attached it.
-    backing_known: bool = True
 
 
 @dataclass
@@ -233,309 +153,6 @@ class Preflight:
             "plan": self.plan.as_dict(),
             "facts": self.facts,
         }
-
-
-# ---- reading /proc ------------------------------------------------------------------------------
-
-
-def _read(path: str) -> str:
-    with open(path, encoding="utf-8", errors="surrogateescape") as handle:
-        return handle.read()
-
-
-def parse_devno(text: str, base: int = 10) -> Devno:
-    """Device numbers written "8:1" (a /sys dev file) or "fe:00" (/proc/PID/maps, base 16)."""
-    major, _, minor = text.strip().partition(":")
-    return (int(major, base), int(minor, base))
-
-
-def devno_text(devno: Devno | None) -> str | None:
-    return f"{devno[0]}:{devno[1]}" if devno else None
-
-
-def unit_of(cgroup: str) -> str:
-    """The systemd unit a process runs in, from /proc/PID/cgroup (v1 name=systemd or v2); "" if none.
-
-    The unit is the last .service or .scope in the path: a service may delegate sub-groups below it.
-    """
-    paths = {}
-    for line in cgroup.splitlines():
-        fields = line.split(":", 2)
-        if len(fields) != 3:
-            continue
-        _, controllers, path = fields
-        if controllers == "" or "name=systemd" in controllers.split(","):
-            paths[controllers] = path
-    for key in ("name=systemd", ""):
-        for part in reversed(paths.get(key, "").split("/")):
-            if part.endswith((".service", ".scope")):
-                return part
-    return ""
-
-
-def process(pid: int, proc: str = "/proc") -> Process:
-    """pid, comm and unit of a process ("?" and "" once it is gone)."""
-    try:
-        unit = unit_of(_read(f"{proc}/{pid}/cgroup"))
-    except OSError:
-        unit = ""
-    return Process(pid, mounts.comm(pid, proc), unit)
-
-
-def parse_fdinfo(text: str) -> tuple[int, int]:
-    """(flags, mnt_id) of /proc/PID/fdinfo/FD; flags are octal there, mnt_id -1 on kernels before 3.15."""
-    fields = dict(line.split(":", 1) for line in text.splitlines() if ":" in line)
-    return int(fields.get("flags", "0").strip(), 8), int(fields.get("mnt_id", "-1").strip())
-
-
-def parse_maps(text: str) -> Iterator[tuple[str, Devno]]:
-    """(path, device) of every file-backed mapping of /proc/PID/maps; the path keeps its deleted mark."""
-    for line in text.splitlines():
-        fields = line.split(maxsplit=5)
-        if len(fields) < 6 or fields[4] == "0" or ":" not in fields[3]:
-            continue  # anonymous memory, the heap, the stack, [vdso]: no inode
-        yield fields[5], parse_devno(fields[3], 16)
-
-
-def _stat(path: str) -> os.stat_result | None:
-    try:
-        return os.stat(path)
-    except OSError:
-        return None
-
-
-def _unmark(name: str, st: os.stat_result | None) -> tuple[str, bool]:
-    """A /proc name without its deleted mark, and whether it is deleted.
-
-    The link count settles it when the file can be reached, since a file may be named "x (deleted)".
-    """
-    if not name.endswith(DELETED):
-        return name, False
-    if st is not None and st.st_nlink:
-        return name, False
-    return name[: -len(DELETED)], True
-
-
-def _open_file(base: str, fd: str, by_id: dict[int, Mount]) -> OpenFile | None:
-    link = f"{base}/fd/{fd}"
-    try:
-        name = os.readlink(link)
-        flags, mnt_id = parse_fdinfo(_read(f"{base}/fdinfo/{fd}"))
-    except (OSError, ValueError):
-        return None  # closed meanwhile
-    st = _stat(link)
-    if st is not None and not stat.S_ISREG(st.st_mode):
-        return None  # only regular files keep a filesystem busy; devices and fifos do not
-    path, deleted = _unmark(name, st)
-    # The mount id names the mount exactly; a mount of another namespace is found by the file's st_dev.
-    mount = by_id.get(mnt_id)
-    if mount is not None:
-        devno = mount.devno
-    else:
-        devno = (os.major(st.st_dev), os.minor(st.st_dev)) if st is not None else None
-    return OpenFile(int(fd), path, deleted, flags, devno)
-
-
-def read_process(proc: str, pid: int, by_id: dict[int, Mount]) -> ProcessView | None:
-    """What a process holds; None for kernel threads and processes that are gone."""
-    base = f"{proc}/{pid}"
-    try:
-        exe_name = os.readlink(f"{base}/exe")
-    except FileNotFoundError:
-        return None  # a kernel thread, a zombie or gone: it holds no file
-    except OSError:
-        exe_name = ""  # denied (a sandbox may deny even root): its descriptors may still be readable
-    view = ProcessView(process(pid, proc))
-    with contextlib.suppress(OSError):
-        view.root = os.readlink(f"{base}/root")
-    root_st = _stat(f"{base}/root")
-    if root_st is not None:
-        view.root_devno = (os.major(root_st.st_dev), os.minor(root_st.st_dev))
-    exe_st = _stat(f"{base}/exe") if exe_name else None
-    view.exe, view.exe_deleted = _unmark(exe_name, exe_st)
-    if exe_st is not None:
-        view.exe_devno = (os.major(exe_st.st_dev), os.minor(exe_st.st_dev))
-    try:
-        maps = _read(f"{base}/maps")
-    except OSError:
-        maps = ""
-    for name, devno in parse_maps(maps):
-        if exe_name and name == exe_name:
-            view.exe_devno = view.exe_devno or devno
-        elif name.endswith(DELETED):
-            view.deleted_maps[name[: -len(DELETED)]] = devno
-    try:
-        fds = os.listdir(f"{base}/fd")
-    except OSError:
-        fds = []
-    for fd in fds:
-        try:
-            name = os.readlink(f"{base}/fd/{fd}")
-        except OSError:
-            continue
-        inode = name.removeprefix("socket:[").removesuffix("]")
-        if name.startswith("socket:[") and inode.isdigit():
-            view.sockets.add(int(inode))
-        elif name.startswith("/"):  # pipes and anonymous inodes have no path on a filesystem
-            opened = _open_file(base, fd, by_id)
-            if opened is not None:
-                view.files.append(opened)
-    return view
-
-
-def scan_processes(proc: str, table: list[Mount], exclude: Iterable[int] = ()) -> list[ProcessView]:
-    """Every process of a /proc tree but those excluded, by pid."""
-    by_id = {m.mount_id: m for m in table}
-    skip = set(exclude)
-    views = []
-    for entry in sorted((e for e in os.listdir(proc) if e.isdigit()), key=int):
-        if int(entry) in skip:
-            continue
-        view = read_process(proc, int(entry), by_id)
-        if view is not None:
-            views.append(view)
-    return views
-
-
-def init_system(host: Host) -> Init:
-    """Which init runs as PID 1 (systemd, sysvinit, other) and whether systemctl can drive it."""
-    comm = mounts.comm(1, host.proc)
-    try:
-        exe = os.readlink(f"{host.proc}/1/exe")
-    except OSError:
-        exe = ""
-    exe = exe.removesuffix(DELETED)
-    base = os.path.basename(exe)
-    if comm == "systemd" or base == "systemd":
-        name = "systemd"
-    elif comm == "init" and base in ("init", ""):
-        name = "sysvinit"
-    else:
-        name = "other"
-    installed = host.systemctl if host.systemctl is not None else bool(shutil.which("systemctl"))
-    usable = name == "systemd" and os.path.isdir(host.systemd_run) and installed
-    return Init(name, comm, exe, usable)
-
-
-def mem_available(proc: str) -> int:
-    """Bytes of memory available without swapping (MemAvailable; MemFree on kernels before 3.14)."""
-    fields = {}
-    for line in _read(f"{proc}/meminfo").splitlines():
-        key, _, value = line.partition(":")
-        if value.split() and value.split()[0].isdigit():
-            fields[key] = int(value.split()[0]) * 1024
-    return fields.get("MemAvailable", fields.get("MemFree", 0))
-
-
-def parse_unix(text: str) -> list[tuple[int, str]]:
-    """(inode, path) of the unix sockets of /proc/net/unix bound to a path (not abstract, not unbound)."""
-    found = []
-    for line in text.splitlines()[1:]:
-        fields = line.split(maxsplit=7)
-        if len(fields) == 8 and fields[7].startswith("/") and fields[6].isdigit():
-            found.append((int(fields[6]), fields[7]))
-    return found
-
-
-def parse_swaps(text: str) -> list[tuple[str, str]]:
-    """(path, type) of the active swap areas of /proc/swaps."""
-    found = []
-    for line in text.splitlines()[1:]:
-        fields = line.split()
-        if len(fields) >= 2:
-            found.append((mounts.unescape(fields[0]), fields[1]))
-    return found
-
-
-# ---- reading /sys -------------------------------------------------------------------------------
-
-
-def block_device(sys: str, devno: Devno) -> BlockDevice | None:
-    """The block device with these numbers as /sys describes it; None when the kernel has none."""
-    real = os.path.realpath(f"{sys}/dev/block/{devno[0]}:{devno[1]}")
-    try:
-        size = int(_read(f"{real}/size")) * SECTOR
-    except (OSError, ValueError):
-        return None
-    name = os.path.basename(real)
-    disk = os.path.basename(os.path.dirname(real)) if os.path.exists(f"{real}/partition") else name
-    partitions = []
-    for entry in sorted(os.listdir(real)):
-        if os.path.exists(f"{real}/{entry}/partition"):
-            with contextlib.suppress(OSError, ValueError):
-                partitions.append((entry, parse_devno(_read(f"{real}/{entry}/dev"))))
-    return BlockDevice(
-        name, devno, size, disk, tuple(partitions), _listing(f"{real}/holders"), _listing(f"{real}/slaves")
-    )
-
-
-def _listing(path: str) -> tuple[str, ...]:
-    try:
-        return tuple(sorted(os.listdir(path)))
-    except OSError:
-        return ()
-
-
-def devices_below(sys: str, name: str) -> set[str]:
-    """A device, what it is built on (/sys slaves, recursively) and the disks of all of them."""
-    found, todo = set(), [name]
-    while todo:
-        current = todo.pop()
-        if current in found:
-            continue
-        found.add(current)
-        real = os.path.realpath(f"{sys}/class/block/{current}")
-        if os.path.exists(f"{real}/partition"):
-            todo.append(os.path.basename(os.path.dirname(real)))
-        todo += _listing(f"{real}/slaves")
-    return found
-
-
-def loop_backing_devno(node: str, devno: Devno) -> Devno | None:
-    """The st_dev of a loop device's backing file, asked from the kernel (what losetup shows).
-
-    Names in /sys are relative to the reader's root and mount namespace, so a file of another
-    namespace (a container's loop device backed on the host) would be placed on the wrong mount.
-    """
-    st = _stat(node)
-    if st is None or not stat.S_ISBLK(st.st_mode) or (os.major(st.st_rdev), os.minor(st.st_rdev)) != devno:
-        return None
-    try:
-        fd = os.open(node, os.O_RDONLY | os.O_CLOEXEC)
-    except OSError:
-        return None
-    try:
-        info = fcntl.ioctl(fd, LOOP_GET_STATUS64, bytes(LOOP_INFO64.size))
-    except OSError:
-        return None  # unbound meanwhile
-    finally:
-        os.close(fd)
-    backing = LOOP_INFO64.unpack(info)[0]
-    return (os.major(backing), os.minor(backing))
-
-
-def loop_devices(host: Host, table: list[Mount]) -> list[Loop]:
-    """The bound loop devices and the filesystem each one's backing file lives on."""
-    loops = []
-    for name in sorted(_listing(f"{host.sys}/block")):
-        base = f"{host.sys}/block/{name}"
-        try:
-            backing = _read(f"{base}/loop/backing_file").rstrip("\n")
-            devno = parse_devno(_read(f"{base}/dev"))
-        except (OSError, ValueError):
-            continue  # not a loop device, or an unbound one
-        where = host.loop_backing(name, devno)
-        known = where is not None
-        if not known:
-            mount = mounts.mount_containing(table, backing.removesuffix(DELETED))
-            where = mount.devno if mount else None
-        partitions = []
-        for entry in _listing(base):
-            if os.path.exists(f"{base}/{entry}/partition"):
-                with contextlib.suppress(OSError, ValueError):
-                    partitions.append(parse_devno(_read(f"{base}/{entry}/dev")))
-        loops.append(Loop(name, devno, backing, where, tuple(partitions), known))
-    return loops
 
 
 # ---- findings -----------------------------------------------------------------------------------
@@ -605,7 +222,7 @@ def open_for_writing(views: list[ProcessView], devno: Devno) -> list[Finding]:
 
 def _holding(proc: str, rdevs: list[int]) -> list[Process]:
     pids = sorted({h.pid for h in mounts.holders(devices=rdevs, proc=proc)})
-    return [process(pid, proc) for pid in pids]
+    return [procfs.process(pid, proc) for pid in pids]
 
 
 def _rdevs(devnos: Iterable[Devno]) -> list[int]:
@@ -858,7 +475,7 @@ def target_findings(
         return [
             Finding(
                 "target_unknown",
-                f"{target.path} ({devno_text(target.devno)}) is not listed in {host.sys}/dev/block",
+                f"{target.path} ({procfs.devno_text(target.devno)}) is not listed in {host.sys}/dev/block",
                 "check that the device is still there (lsblk)",
                 target.path,
             )
@@ -889,7 +506,7 @@ def target_findings(
         )
     users = _holding(host.proc, _rdevs(numbers))
     stacked = info.holders + tuple(
-        h for name, _ in info.partitions for h in _listing(f"{host.sys}/class/block/{name}/holders")
+        h for name, _ in info.partitions for h in sysfs.listing(f"{host.sys}/class/block/{name}/holders")
     )
     swapped = [path for path, _ in _swaps(host.proc) if path in nodes]
     if users or stacked or swapped:
@@ -943,7 +560,7 @@ def _target_on_root_disk(target: Target, info: BlockDevice, root_below: set[str]
 
 def _swaps(proc: str) -> list[tuple[str, str]]:
     try:
-        return parse_swaps(_read(f"{proc}/swaps"))
+        return procfs.parse_swaps(procfs.read_text(f"{proc}/swaps"))
     except OSError:
         return []
 
@@ -1067,59 +684,19 @@ def make_plan(
 
 def target_of(path: str, fstype: str | None = None) -> Target:
     """The target named by a path, with its device numbers when it is a block device."""
-    st = _stat(path)
+    st = procfs.stat_or_none(path)
     if st is None or not stat.S_ISBLK(st.st_mode):
         return Target(path, None, fstype)
     return Target(path, (os.major(st.st_rdev), os.minor(st.st_rdev)), fstype)
 
 
-def usage_of(mount_point: str) -> tuple[int, int]:
-    """(size, used) of a mounted filesystem in bytes, from statvfs."""
-    vfs = os.statvfs(mount_point)
-    return vfs.f_blocks * vfs.f_frsize, (vfs.f_blocks - vfs.f_bfree) * vfs.f_frsize
-
-
-def tree_bytes(top: str) -> int:
-    """Bytes allocated to the files under ``top`` on its own filesystem, each inode once (du -sx).
-
-    What a file copy of a filesystem without a block device of its own carries: statvfs does not
-    tell it, since an overlay (a container's root) answers with its upper layer's whole filesystem.
-    Directories on another filesystem (mount points) are left out; unreadable entries count nothing.
-    """
-    top_dev = os.lstat(top).st_dev
-    total = os.lstat(top).st_blocks * SECTOR
-    seen: set[tuple[int, int]] = set()
-    todo = [top]
-    while todo:
-        try:
-            with os.scandir(todo.pop()) as listing:
-                entries = list(listing)
-        except OSError:
-            continue  # gone meanwhile, or unreadable
-        for entry in entries:
-            try:
-                st = entry.stat(follow_symlinks=False)
-            except OSError:
-                continue
-            if stat.S_ISDIR(st.st_mode):
-                if st.st_dev != top_dev:
-                    continue
-                todo.append(entry.path)
-            elif st.st_nlink > 1:
-                if (st.st_dev, st.st_ino) in seen:
-                    continue  # a hard link to a file counted already
-                seen.add((st.st_dev, st.st_ino))
-            total += st.st_blocks * SECTOR
-    return total
-
-
 def _root_device(host: Host, root: Mount) -> BlockDevice | None:
     """The block device / is on: by its numbers, or by its source for btrfs's anonymous numbers."""
-    info = block_device(host.sys, root.devno)
+    info = sysfs.block_device(host.sys, root.devno)
     if info is None and root.source.startswith("/dev/"):
-        st = _stat(root.source)
+        st = procfs.stat_or_none(root.source)
         if st is not None and stat.S_ISBLK(st.st_mode):
-            info = block_device(host.sys, (os.major(st.st_rdev), os.minor(st.st_rdev)))
+            info = sysfs.block_device(host.sys, (os.major(st.st_rdev), os.minor(st.st_rdev)))
     return info
 
 
@@ -1149,27 +726,27 @@ def run_preflight(
         raise PreflightError(
             f"nothing is mounted on {mount_point}: give the mount point of the filesystem to move"
         )
-    views = scan_processes(host.proc, table, {os.getpid()} if exclude is None else exclude)
-    init = init_system(host)
-    loops = loop_devices(host, table)
+    views = procfs.scan_processes(host.proc, table, {os.getpid()} if exclude is None else exclude)
+    init = procfs.init_system(host.proc, host.systemd_run, host.systemctl)
+    loops = sysfs.loop_devices(host.sys, table, host.loop_backing)
     subs = submounts(table, root)
     root_info = _root_device(host, root)
     if usage is not None:
         size, used = usage
         counted = "given"
     else:
-        size, used = usage_of(mount_point)
+        size, used = mounts.usage_of(mount_point)
         counted = "statvfs"
         if root_info is None:  # no device of its own: statvfs may speak of another filesystem
-            used, counted = tree_bytes(mount_point), "files"
-    root_below = devices_below(host.sys, root_info.name) if root_info else set()
-    info = block_device(host.sys, target.devno) if target.devno else None
+            used, counted = mounts.tree_bytes(mount_point), "files"
+    root_below = sysfs.devices_below(host.sys, root_info.name) if root_info else set()
+    info = sysfs.block_device(host.sys, target.devno) if target.devno else None
     copy = choose_copy(
         root.fstype, new_fstype, root_info.size if root_info else None, used, info.size if info else None
     )
-    available = mem_available(host.proc)
+    available = procfs.mem_available(host.proc)
     try:
-        unix = parse_unix(_read(f"{host.proc}/net/unix"))
+        unix = procfs.parse_unix(procfs.read_text(f"{host.proc}/net/unix"))
     except OSError:
         unix = []
 
@@ -1232,7 +809,7 @@ def run_preflight(
         "mount_point": mount_point,
         "source": root.source,
         "fstype": root.fstype,
-        "device": devno_text(root.devno),
+        "device": procfs.devno_text(root.devno),
         "device_name": root_info.name if root_info else None,
         "device_bytes": root_info.size if root_info else None,
         "size_bytes": size,
@@ -1243,7 +820,7 @@ def run_preflight(
         "memory": {"available_bytes": available, "required_bytes": min_free_memory},
         "target": {
             "path": target.path,
-            "device": devno_text(target.devno),
+            "device": procfs.devno_text(target.devno),
             "name": info.name if info else None,
             "disk": info.disk if info else None,
             "size_bytes": info.size if info else None,

@@ -23,10 +23,9 @@ from collections.abc import Callable, Iterable
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, sysfs
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import parse_blkid_udev
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
 
 # (argv) -> (exit code, stdout, stderr) for tools whose exit code carries the answer (fsck).
 Exec = Callable[[list[str]], tuple[int, str, str]]
@@ -224,10 +223,10 @@ def overlapping(first: str, second: str, sys: str = "/sys") -> bool:
     a, b = devno_of(first), devno_of(second)
     if a == b:
         return True
-    info_a, info_b = preflight.block_device(sys, a), preflight.block_device(sys, b)
+    info_a, info_b = sysfs.block_device(sys, a), sysfs.block_device(sys, b)
     if info_a is None or info_b is None:
         return False
-    below_a, below_b = preflight.devices_below(sys, info_a.name), preflight.devices_below(sys, info_b.name)
+    below_a, below_b = sysfs.devices_below(sys, info_a.name), sysfs.devices_below(sys, info_b.name)
     return info_a.name in below_b or info_b.name in below_a
 
 
