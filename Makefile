@@ -23,7 +23,7 @@ define step
 @$(2) || { echo "make: step '$(1)' FAILED — see the message above; fix it and run 'make $(1)' again" >&2; exit 1; }
 endef
 
-.PHONY: help setup apt venv lock collections podman images vm-disks test lint unit oracle playbook molecule vm demo clean distclean
+.PHONY: help setup apt venv lock collections podman images vm-disks test lint sanity unit oracle playbook molecule vm demo clean distclean
 
 help:
 	@echo "make setup        apt + venv + collections + images + vm-disks + podman (each also alone)"
@@ -36,6 +36,7 @@ help:
 	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
 	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
 	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make sanity       ansible-test sanity on the built collection, offline (SANITY_ARGS=\"--test pylint\")"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
@@ -69,8 +70,12 @@ podman: apt
 test: setup
 	@tools/run-lanes.sh test
 
-lint: venv collections
+lint: apt venv collections
 	@tools/run-lanes.sh lint
+
+# Also a check of the lint lane; here with the Debian trees, whose Pythons compile/import use.
+sanity: apt venv images
+	@tools/sanity.sh $(SANITY_ARGS)
 
 unit: venv
 	@tools/run-lanes.sh unit

@@ -49,6 +49,7 @@ lane_lint() {
   check ansible-lint ansible-lint --profile production --offline
   check "module docs" python tools/check-module-docs.py
   check "collection build" ansible-galaxy collection build --force --output-path .cache/build
+  check "ansible-test sanity" tools/sanity.sh
   if [ ${#failed[@]} -gt 0 ]; then
     say "lint: failed checks: ${failed[*]}"
     return 1

@@ -16,7 +16,17 @@ root=$1
 fault=$2
 file=${3:-}
 
-libc=$(ls "$root"/lib/*-linux-gnu*/libc.so.6 "$root"/lib64/libc.so.6 2>/dev/null | head -n 1)
+# first PATH...: the first PATH that exists (a dangling link counts), or nothing.
+first() {
+  for path in "$@"; do
+    if [ -e "$path" ] || [ -L "$path" ]; then
+      printf '%s\n' "$path"
+      return 0
+    fi
+  done
+}
+
+libc=$(first "$root"/lib/*-linux-gnu*/libc.so.6 "$root"/lib64/libc.so.6)
 [ -n "$libc" ] || { echo "no libc.so.6 under $root/lib" >&2; exit 2; }
 libdir=$(dirname "$libc")
 
@@ -42,7 +52,7 @@ case $fault in
     ln -sfn "/opt/glibc-$version/lib/libc.so.6" "$libdir/libc.so.6"
     ;;
   loader_link_removed)
-    loader=$(ls "$root"/lib64/ld-linux*.so.* | head -n 1)
+    loader=$(first "$root"/lib64/ld-linux*.so.*)
     [ -L "$loader" ] || { echo "$loader is not a link" >&2; exit 2; }
     rm -f "$loader"
     ;;

@@ -34,7 +34,7 @@ done
 libdir=$(dirname "$(readlink -f "$loader")")
 dirs="$libdir /lib64 /usr/lib64 /lib /usr/lib"
 
-mkdir -p "$stage" && chmod 700 "$stage" || die "cannot create $stage"
+{ mkdir -p "$stage" && chmod 700 "$stage"; } || die "cannot create $stage"
 # A check-mode run leaves its stage (python needs it until that play ends): say what it holds.
 for kept in "$stage"/*; do
   [ -L "$kept" ] && say "staged ${kept##*/} from $(readlink "$kept") (by an earlier run)"
@@ -84,7 +84,7 @@ tries=0
 while ! errors=$("$loader" --library-path "$stage" "$python" -c pass 2>&1); do
   tries=$((tries + 1))
   name=$(say "$errors" | sed -n 's/.*error while loading shared libraries: \([^:]*\): cannot open.*/\1/p' | head -n 1)
-  [ -n "$name" ] && [ "$tries" -le 16 ] || die "python still does not start: $errors"
+  if [ -z "$name" ] || [ "$tries" -gt 16 ]; then die "python still does not start: $errors"; fi
   [ ! -e "$stage/$name" ] || die "python still cannot load $name from $stage: $errors"
   stage_one "$name" || die "python cannot load $name and no good copy was found (beside it, in /var/cache/apt/archives/$debname${source:+, in $source}): give glibc_restore_source"
 done
