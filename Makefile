@@ -14,7 +14,7 @@ SUITES ?= bullseye bookworm trixie
 
 # Every recipe (and so every podman call a lane makes, molecule's podman driver included) uses the
 # project's podman configuration; /etc/containers is never edited.
-export CONTAINERS_CONF := $(CURDIR)/tools/containers.conf
+export CONTAINERS_CONF := $(CURDIR)/tools/setup/containers.conf
 export LIFELINE_CACHE
 export LIFELINE_TREES ?= $(LIFELINE_CACHE)/trees
 
@@ -27,13 +27,13 @@ endef
 
 help:
 	@echo "make setup        apt + venv + collections + images + vm-disks + podman (each also alone)"
-	@echo "make apt          Debian packages of tools/apt-packages.txt that are missing"
+	@echo "make apt          Debian packages of tools/setup/apt-packages.txt that are missing"
 	@echo "make venv         .venv with the exact versions of requirements/dev.lock"
 	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
-	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
+	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
 	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
 	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
@@ -45,47 +45,47 @@ setup: apt venv collections images vm-disks podman
 	@echo "setup: done (machine caches in $(LIFELINE_CACHE), tools in .venv)"
 
 apt:
-	$(call step,apt,tools/setup-apt.sh)
+	$(call step,apt,tools/setup/apt.sh)
 
 venv:
-	$(call step,venv,tools/setup-venv.sh)
+	$(call step,venv,tools/setup/venv.sh)
 
 lock:
-	$(call step,lock,tools/setup-venv.sh --lock)
+	$(call step,lock,tools/setup/venv.sh --lock)
 
 collections: venv
-	$(call step,collections,$(VENV)/bin/python tools/setup-collections.py)
+	$(call step,collections,$(VENV)/bin/python tools/setup/ansible-collections.py)
 
 images: apt
-	$(call step,images,tools/build-images.sh $(SUITES))
+	$(call step,images,tools/images/build-images.sh $(SUITES))
 
 vm-disks: apt
-	$(call step,vm-disks,tools/build-vm-disks.sh)
+	$(call step,vm-disks,tools/images/build-vm-disks.sh)
 
 podman: apt
-	$(call step,podman,tools/check-podman.sh)
+	$(call step,podman,tools/setup/check-podman.sh)
 
 # ---- test lanes ----------------------------------------------------------------------------
 test: setup
-	@tools/run-lanes.sh test
+	@tools/lanes/run-lanes.sh test
 
 lint: venv collections
-	@tools/run-lanes.sh lint
+	@tools/lanes/run-lanes.sh lint
 
 unit: venv
-	@tools/run-lanes.sh unit
+	@tools/lanes/run-lanes.sh unit
 
 oracle: venv images
-	@tools/run-lanes.sh oracle
+	@tools/lanes/run-lanes.sh oracle
 
 playbook: venv collections images
-	@tools/run-lanes.sh playbook
+	@tools/lanes/run-lanes.sh playbook
 
 molecule: setup
-	@tools/run-lanes.sh molecule
+	@tools/lanes/run-lanes.sh molecule
 
 vm: venv collections images vm-disks
-	@tools/run-lanes.sh vm
+	@tools/lanes/run-lanes.sh vm
 
 demo: setup
 	@tools/demo.sh
