@@ -11,6 +11,8 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 LIFELINE_CACHE ?= /var/cache/lifeline
 SUITES ?= bullseye bookworm trixie
+# The Debian tree `make demo` breaks and recovers (tools/demo.sh reads it too).
+export DEMO_SUITE ?= bookworm
 
 # Every recipe (and so every podman call a lane makes, molecule's podman driver included) uses the
 # project's podman configuration; /etc/containers is never edited.
@@ -32,12 +34,14 @@ help:
 	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
+	@echo "make images-SUITE one suite's tree and image (e.g. images-bookworm)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
 	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
 	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
 	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
+	@echo "                  (sets up apt, venv and the $(DEMO_SUITE) tree only; DEMO_SUITE=... for another)"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
 # ---- set-up --------------------------------------------------------------------------------
@@ -58,6 +62,10 @@ collections: venv
 
 images: apt
 	$(call step,images,tools/images/build-images.sh $(SUITES))
+
+# One suite's tree and image (images-bookworm, ...): the same step for that suite alone.
+images-%: apt
+	$(call step,images-$*,tools/images/build-images.sh $*)
 
 vm-disks: apt
 	$(call step,vm-disks,tools/images/build-vm-disks.sh)
@@ -81,13 +89,16 @@ oracle: venv images
 playbook: venv collections images
 	@tools/lanes/run-lanes.sh playbook
 
-molecule: setup
+# Containers of the three suites (podman driver, containers.podman) with the trees bound in; no VM.
+molecule: apt venv collections images podman
 	@tools/lanes/run-lanes.sh molecule
 
 vm: venv collections images vm-disks
 	@tools/lanes/run-lanes.sh vm
 
-demo: setup
+# The venv's ansible-playbook repairs a copy of one Debian tree: no containers.podman, no other
+# suite, no podman check, no VM disk.
+demo: apt venv images-$(DEMO_SUITE)
 	@tools/demo.sh
 
 # ---- cleaning ------------------------------------------------------------------------------
