@@ -11,10 +11,12 @@ SHELL := /bin/bash
 VENV := $(CURDIR)/.venv
 LIFELINE_CACHE ?= /var/cache/lifeline
 SUITES ?= bullseye bookworm trixie
+# The Debian tree `make demo` breaks and recovers (tools/demo.sh reads it too).
+export DEMO_SUITE ?= bookworm
 
 # Every recipe (and so every podman call a lane makes, molecule's podman driver included) uses the
 # project's podman configuration; /etc/containers is never edited.
-export CONTAINERS_CONF := $(CURDIR)/tools/containers.conf
+export CONTAINERS_CONF := $(CURDIR)/tools/setup/containers.conf
 export LIFELINE_CACHE
 export LIFELINE_TREES ?= $(LIFELINE_CACHE)/trees
 
@@ -27,18 +29,20 @@ endef
 
 help:
 	@echo "make setup        apt + venv + collections + images + vm-disks + podman (each also alone)"
-	@echo "make apt          Debian packages of tools/apt-packages.txt that are missing"
+	@echo "make apt          Debian packages of tools/setup/apt-packages.txt that are missing"
 	@echo "make venv         .venv with the exact versions of requirements/dev.lock"
 	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer)"
+	@echo "make images-SUITE one suite's tree and image (e.g. images-bookworm)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
-	@echo "make podman       verify podman with tools/containers.conf (runc, cgroupfs, ulimits, loop)"
+	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
 	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
 	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
 	@echo "make sanity       ansible-test sanity on the built collection, offline (SANITY_ARGS=\"--test pylint\")"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
+	@echo "                  (sets up apt, venv and the $(DEMO_SUITE) tree only; DEMO_SUITE=... for another)"
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
 # ---- set-up --------------------------------------------------------------------------------
@@ -46,53 +50,60 @@ setup: apt venv collections images vm-disks podman
 	@echo "setup: done (machine caches in $(LIFELINE_CACHE), tools in .venv)"
 
 apt:
-	$(call step,apt,tools/setup-apt.sh)
+	$(call step,apt,tools/setup/apt.sh)
 
 venv:
-	$(call step,venv,tools/setup-venv.sh)
+	$(call step,venv,tools/setup/venv.sh)
 
 lock:
-	$(call step,lock,tools/setup-venv.sh --lock)
+	$(call step,lock,tools/setup/venv.sh --lock)
 
 collections: venv
-	$(call step,collections,$(VENV)/bin/python tools/setup-collections.py)
+	$(call step,collections,$(VENV)/bin/python tools/setup/ansible-collections.py)
 
 images: apt
-	$(call step,images,tools/build-images.sh $(SUITES))
+	$(call step,images,tools/images/build-images.sh $(SUITES))
+
+# One suite's tree and image (images-bookworm, ...): the same step for that suite alone.
+images-%: apt
+	$(call step,images-$*,tools/images/build-images.sh $*)
 
 vm-disks: apt
-	$(call step,vm-disks,tools/build-vm-disks.sh)
+	$(call step,vm-disks,tools/images/build-vm-disks.sh)
 
 podman: apt
-	$(call step,podman,tools/check-podman.sh)
+	$(call step,podman,tools/setup/check-podman.sh)
 
 # ---- test lanes ----------------------------------------------------------------------------
 test: setup
-	@tools/run-lanes.sh test
+	@tools/lanes/run-lanes.sh test
 
 lint: apt venv collections
-	@tools/run-lanes.sh lint
+	@tools/lanes/run-lanes.sh lint
 
 # Also a check of the lint lane; here with the Debian trees, whose Pythons compile/import use.
 sanity: apt venv images
-	@tools/sanity.sh $(SANITY_ARGS)
+	@tools/lanes/sanity.sh $(SANITY_ARGS)
 
 unit: venv
-	@tools/run-lanes.sh unit
+	@tools/lanes/run-lanes.sh unit
 
 oracle: venv images
-	@tools/run-lanes.sh oracle
+	@tools/lanes/run-lanes.sh oracle
 
 playbook: venv collections images
-	@tools/run-lanes.sh playbook
+	@tools/lanes/run-lanes.sh playbook
 
-molecule: setup
-	@tools/run-lanes.sh molecule
+# Containers of the three suites (podman driver, containers.podman) with the trees bound in; no VM.
+molecule: apt venv collections images podman
+	@tools/lanes/run-lanes.sh molecule
 
 vm: venv collections images vm-disks
-	@tools/run-lanes.sh vm
+	@tools/lanes/run-lanes.sh vm
 
-demo: setup
+# The venv's ansible-playbook repairs a copy of one Debian tree: no containers.podman, no other
+# suite, no podman check, no VM disk.
+demo: apt venv images-$(DEMO_SUITE)
 	@tools/demo.sh
 
 # ---- cleaning ------------------------------------------------------------------------------

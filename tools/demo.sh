@@ -12,11 +12,11 @@ export ANSIBLE_DISPLAY_SKIPPED_HOSTS=false ANSIBLE_CONFIG=$PWD/ansible.cfg
 step() { printf '\n\033[1m== %s\033[0m\n' "$*"; }
 show() { printf '$ %s\n' "$*"; "$@"; }
 
-[ -d "$trees/$suite/etc" ] || { echo "demo: $trees/$suite is missing: run 'make images'" >&2; exit 1; }
+[ -d "$trees/$suite/etc" ] || { echo "demo: $trees/$suite is missing: run 'make images-$suite'" >&2; exit 1; }
 rm -rf "$work"
 mkdir -p "$work"
 
-step "A real Debian $suite root (debootstrapped by 'make images'), copied to $root"
+step "A real Debian $suite root (debootstrapped by 'make images-$suite'), copied to $root"
 cp -a "$trees/$suite" "$root"
 show chroot "$root" /bin/ls /usr/lib/x86_64-linux-gnu/libc.so.6
 

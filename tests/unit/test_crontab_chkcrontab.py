@@ -80,7 +80,7 @@ def chkcrontab_verdict(line: str) -> str:
     try:
         import chkcrontab_lib
     except ImportError:
-        pytest.fail("chkcrontab_lib is not in .venv: run `make venv` (tools/setup-venv.sh installs it)")
+        pytest.fail("chkcrontab_lib is not in .venv: run `make venv` (tools/setup/venv.sh installs it)")
     log = chkcrontab_lib.LogCounter()
     try:
         chkcrontab_lib.CronLineFactory().ParseLine(line.strip()).ValidateAndLog(log)

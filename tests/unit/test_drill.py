@@ -2,7 +2,7 @@
 and one run of the real ansible-runner on a stand-in drill playbook (data/drill/).
 
 junit.xml is validated against Jenkins' junit-10.xsd, which `make venv` extracts from pytest's
-sdist into .venv/share/lifeline (tools/setup-venv.sh).
+sdist into .venv/share/lifeline (tools/setup/venv.sh).
 """
 
 from __future__ import annotations
@@ -679,7 +679,7 @@ def junit_schema():
     """junit-10.xsd, loaded once. Missing, the test fails (a skip would hide an unchecked report)."""
     if not JUNIT_XSD.is_file():
         pytest.fail(
-            f"{JUNIT_XSD} is missing: run `make venv` (tools/setup-venv.sh extracts it from pytest's sdist)"
+            f"{JUNIT_XSD} is missing: run `make venv` (tools/setup/venv.sh extracts it from pytest's sdist)"
         )
     try:
         return _load_junit_schema()

@@ -10,7 +10,7 @@ from qemu import DISKS, KEY, VM
 
 @pytest.fixture(scope="session")
 def vm_disks() -> Path:
-    """The cached disks of tools/build-vm-disks.sh (`make vm-disks`); the lane fails without them."""
+    """The cached disks of tools/images/build-vm-disks.sh (`make vm-disks`); the lane fails without them."""
     missing = [name for name in ("patient", "rescue", "mover") if not (DISKS / f"{name}.img").is_file()]
     if missing or not KEY.is_file():
         pytest.fail(f"VM disks {missing or ''} or the key {KEY} are missing: run `make vm-disks`")

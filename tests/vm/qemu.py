@@ -1,7 +1,7 @@
 """Virtual machines for the VM lane: qemu under software emulation (TCG), reached by ssh.
 
-Each VM boots a copy-on-write overlay of a cached disk (tools/build-vm-disks.sh) through its own
-GRUB, with qemu's user network forwarding a local port to its sshd; its serial console goes to a
+Each VM boots a copy-on-write overlay of a cached disk (tools/images/build-vm-disks.sh) through its
+own GRUB, with qemu's user network forwarding a local port to its sshd; its serial console goes to a
 file (shown when a test fails) and its monitor to a socket (disks attached while it runs, the plug
 pulled).
 """

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: lifeline's audit of a whole root against `lddtree -R` over the same ELF files.
 
-    .venv/bin/python tools/bench-audit.py [ROOT]      (default: the cached bookworm tree)
+    .venv/bin/python tools/bench/audit.py [ROOT]      (default: the cached bookworm tree)
 
 Prints both times and their ratio, measured in one run on the same files, and checks that every
 file's direct libraries resolve to the same paths in both (lddtree needs pyelftools: run it with
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / ".collections"))
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import audit  # noqa: E402

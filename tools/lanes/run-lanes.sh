@@ -1,13 +1,14 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2317  # the lane_* functions are called indirectly, as "lane_$name"
-# The test lanes. `make test` calls `tools/run-lanes.sh test`; `make <lane>` calls it with one lane.
+# The test lanes. `make test` calls `tools/lanes/run-lanes.sh test`; `make <lane>` calls it with
+# one lane.
 #
-#   tools/run-lanes.sh lint|unit|oracle|playbook|molecule|vm...   these lanes one after the other
-#   tools/run-lanes.sh test                             every lane: lint+unit+oracle at the same
-#                                                       time, then playbook+molecule at the same
-#                                                       time, then vm alone (its VMs are software-
-#                                                       emulated: they need the CPUs to themselves),
-#                                                       then a summary table
+#   tools/lanes/run-lanes.sh lint|unit|oracle|playbook|molecule|vm...
+#                                           these lanes one after the other
+#   tools/lanes/run-lanes.sh test           every lane: lint+unit+oracle at the same time, then
+#                                           playbook+molecule at the same time, then vm alone (its
+#                                           VMs are software-emulated: they need the CPUs to
+#                                           themselves), then a summary table
 # Environment:
 #   PYTEST_ARGS         extra pytest arguments for unit, oracle and playbook (e.g. "-k glibc", "-n 2")
 #   MOLECULE_SCENARIOS  space-separated scenario names (default: every molecule/*/molecule.yml)
@@ -15,10 +16,10 @@
 #   LANES_SERIAL=1      `test` runs the lanes one after the other
 # Exit status: 0 only when every lane ran and passed. Logs: .cache/logs/.
 set -uo pipefail
-cd "$(dirname "$0")/.." || exit 2
+cd "$(dirname "$0")/../.." || exit 2
 repo=$PWD
 export PATH="$repo/.venv/bin:$PATH"
-: "${CONTAINERS_CONF:=$repo/tools/containers.conf}"
+: "${CONTAINERS_CONF:=$repo/tools/setup/containers.conf}"
 export CONTAINERS_CONF
 export PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
 logs=$repo/.cache/logs
@@ -47,9 +48,9 @@ lane_lint() {
   check "ruff format" ruff format --check --no-cache "${dirs[@]}"
   check yamllint yamllint -s .
   check ansible-lint ansible-lint --profile production --offline
-  check "module docs" python tools/check-module-docs.py
+  check "module docs" python tools/lanes/check-module-docs.py
   check "collection build" ansible-galaxy collection build --force --output-path .cache/build
-  check "ansible-test sanity" tools/sanity.sh
+  check "ansible-test sanity" tools/lanes/sanity.sh
   if [ ${#failed[@]} -gt 0 ]; then
     say "lint: failed checks: ${failed[*]}"
     return 1

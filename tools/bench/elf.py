@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark the ELF reader (plugins/module_utils/glibc/elf.py) over every ELF file of a root.
 
-    tools/bench-elf.py [PATH...]      default: the bookworm tree of the machine cache
+    tools/bench/elf.py [PATH...]      default: the bookworm tree of the machine cache
 
 Each PATH (a root or any directory) is walked without following symlinks or leaving its
 filesystem; the ELF files found (by their magic) are parsed with elf.read_elf three times and the
@@ -16,7 +16,7 @@ import sys
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 CACHE = Path(os.environ.get("LIFELINE_CACHE", "/var/cache/lifeline"))
 DEFAULT_ROOT = Path(os.environ.get("LIFELINE_TREES", CACHE / "trees")) / "bookworm"
 RUNS = 3
@@ -66,12 +66,14 @@ def main(argv: list[str]) -> int:
     tops = [Path(arg) for arg in argv] or [DEFAULT_ROOT]
     for top in tops:
         if not top.is_dir():
-            print(f"bench-elf: {top} is not a directory (the default needs `make images`)", file=sys.stderr)
+            print(
+                f"bench/elf.py: {top} is not a directory (the default needs `make images`)", file=sys.stderr
+            )
             return 2
     elf = load_elf_module()
     files = [path for top in tops for path in elf_files(top)]
     if not files:
-        print(f"bench-elf: no ELF files under {', '.join(map(str, tops))}", file=sys.stderr)
+        print(f"bench/elf.py: no ELF files under {', '.join(map(str, tops))}", file=sys.stderr)
         return 1
     timings = []
     for number in range(1, RUNS + 1):

@@ -1,7 +1,7 @@
 #!/usr/bin/env python3
 """Benchmark: checking (and planning the repair of) a root with 10,000 crontab lines across files.
 
-    .venv/bin/python tools/bench-crontab.py [LINES]      (default 10000)
+    .venv/bin/python tools/bench/crontab.py [LINES]      (default 10000)
 
 Builds a root in a temporary directory: /etc/crontab, 40 files in /etc/cron.d, 20 user crontabs
 and an anacrontab, holding LINES lines between them (jobs in every form cron accepts, environment
@@ -17,7 +17,7 @@ import tempfile
 import time
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(REPO / ".collections"))
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files  # noqa: E402

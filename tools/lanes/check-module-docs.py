@@ -24,7 +24,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 MODULES = REPO / "plugins" / "modules"
 COLLECTION = "lifeline.rescue"
 UNSET = object()

@@ -19,7 +19,7 @@ import tempfile
 import zipfile
 from pathlib import Path
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 REQUIREMENTS = REPO / "requirements" / "collections.txt"
 VENV = Path(os.environ.get("VENV", REPO / ".venv"))
 DEST = VENV / "collections" / "ansible_collections"

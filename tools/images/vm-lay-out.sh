@@ -1,9 +1,9 @@
 #!/bin/sh
-# The builder VM's init (tools/build-vm-disks.sh): lays out /dev/vdb (patient), /dev/vdc (rescue)
-# and /dev/vdd (mover), each partitioned by the host, copies this root onto them, installs GRUB,
-# then powers off. The initramfs has already mounted /proc, /sys and /dev (devtmpfs is moved into
-# the root: mounting it again would fail). LVM runs without udev, each call seeing one disk only, so
-# that two volume groups named vg0 never meet.
+# The builder VM's init (tools/images/build-vm-disks.sh): lays out /dev/vdb (patient), /dev/vdc
+# (rescue) and /dev/vdd (mover), each partitioned by the host, copies this root onto them, installs
+# GRUB, then powers off. The initramfs has already mounted /proc, /sys and /dev (devtmpfs is moved
+# into the root: mounting it again would fail). LVM runs without udev, each call seeing one disk
+# only, so that two volume groups named vg0 never meet.
 set -eux
 mountpoint -q /proc || mount -t proc proc /proc
 mountpoint -q /sys || mount -t sysfs sys /sys

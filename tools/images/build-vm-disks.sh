@@ -2,7 +2,7 @@
 # The VM lane's disks: small bootable bookworm systems made from Debian packages only, each booted
 # by its own GRUB (BIOS), reached by ssh with the lane's key.
 #
-#   tools/build-vm-disks.sh        -> $LIFELINE_CACHE/vm/disks/{patient,rescue,mover}.img + vm/id_ed25519
+#   tools/images/build-vm-disks.sh   -> $LIFELINE_CACHE/vm/disks/{patient,rescue,mover}.img + vm/id_ed25519
 #
 #   patient.img  root on LVM (vg0/root): the host that breaks (incidents 2, 3 and 4)
 #   rescue.img   root on LVM as well, its volume group also named vg0 (another UUID): the rescuer
@@ -11,15 +11,17 @@
 # This machine's kernel has no device-mapper, so the host only debootstraps a tree and partitions
 # the disk files; a builder VM booted from the tree (an ext4 image made by mkfs.ext4 -d, no mount)
 # creates the volume groups, copies itself onto each disk and installs GRUB. The disks are cached:
-# rebuilt only when this recipe, the lay-out script or the key changes. Tests boot copy-on-write
-# overlays of them and never write to them.
+# rebuilt only when the content of this recipe, of the lay-out script or of the key changes (not
+# their paths, nor how this script was called). Tests boot copy-on-write overlays of them and never
+# write to them.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+self=$(cd "$(dirname "$0")" && pwd)/$(basename "$0")
+cd "$(dirname "$0")/../.."
 cache=${LIFELINE_CACHE:-/var/cache/lifeline}/vm
 mirror=${LIFELINE_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
 packages=linux-image-amd64,grub-pc,lvm2,systemd-sysv,udev,dbus,openssh-server,cron,python3,initramfs-tools,kmod,iproute2,procps,lsof,psmisc,e2fsprogs
-layout=tools/vm-lay-out.sh
+layout=tools/images/vm-lay-out.sh
 mkdir -p "$cache/debs" "$cache/disks"
 exec 9>"$cache/.build.lock"
 flock 9
@@ -27,7 +29,8 @@ flock 9
 key=$cache/id_ed25519
 [ -s "$key" ] || ssh-keygen -q -t ed25519 -N '' -C lifeline-vm-lane -f "$key"
 
-recipe=$(sha256sum "$0" "$layout" "$key.pub" | sha256sum | cut -c1-16)
+# Content only: a moved file, or this script called by another path, rebuilds nothing.
+recipe=$(cat "$self" "$layout" "$key.pub" | sha256sum | cut -c1-16)
 if [ "$(cat "$cache/disks.stamp" 2>/dev/null)" = "$recipe" ] && [ -s "$cache/disks/mover.img" ]; then
   echo "vm disks: up to date ($cache/disks, recipe $recipe)"
   exit 0

@@ -1,22 +1,23 @@
 #!/usr/bin/env bash
 # Debian trees and local container images, built with debootstrap (no image registry needed).
 #
-#   tools/build-images.sh [SUITE...]      default: bullseye bookworm trixie, built in parallel
+#   tools/images/build-images.sh [SUITE...]   default: bullseye bookworm trixie, built in parallel
 #
 # For each suite:
 #   tree   $LIFELINE_CACHE/trees/SUITE  (default cache /var/cache/lifeline), made by
-#          tools/image-recipe.sh; the playbook lane uses it as a real Debian root
+#          tools/images/image-recipe.sh; the playbook lane uses it as a real Debian root
 #   stamp  $LIFELINE_CACHE/trees/SUITE.stamp          the recipe hash the tree was built with
 #   manifest $LIFELINE_CACHE/trees/SUITE.manifest.json  suite, hash, image id, package versions
 #   image  localhost/lifeline/debian:SUITE, `podman import` of the tree, labelled
 #          lifeline.recipe=HASH, CMD sleep infinity
-# HASH = sha256 of tools/image-recipe.sh + tools/image-packages.txt + the import changes + suite
-# + mirror. The tree is rebuilt when its stamp differs or it is missing; the image is re-imported
-# when its label differs, it is missing, or the tree was rebuilt. Otherwise nothing is done.
+# HASH = sha256 of the content of tools/images/image-recipe.sh + tools/images/image-packages.txt
+# (not their paths) + the import changes + suite + mirror. The tree is rebuilt when its stamp
+# differs or it is missing; the image is re-imported when its label differs, it is missing, or the
+# tree was rebuilt. Otherwise nothing is done.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
-repo=$(dirname "$here")
-: "${CONTAINERS_CONF:=$repo/tools/containers.conf}"
+repo=$(cd "$here/../.." && pwd)
+: "${CONTAINERS_CONF:=$repo/tools/setup/containers.conf}"
 export CONTAINERS_CONF
 cache=${LIFELINE_CACHE:-/var/cache/lifeline}
 trees=${LIFELINE_TREES:-$cache/trees}
@@ -44,7 +45,7 @@ done
 mkdir -p "$trees"
 # One builder at a time on this machine (two `make setup` at once must not race on the trees).
 exec 9>"$cache/.build-images.lock"
-flock -w 3600 9 || die "another tools/build-images.sh holds $cache/.build-images.lock"
+flock -w 3600 9 || die "another tools/images/build-images.sh holds $cache/.build-images.lock"
 
 recipe_hash() {
   {

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Prove that podman, configured by tools/containers.conf (CONTAINERS_CONF, never /etc/containers),
-# uses runc and cgroupfs, gives containers the explicit ulimits, and that a privileged container
-# gets a loop device — what the molecule lane relies on. A stamp (containers.conf + podman version
-# + image id) makes a second run a no-op. Without the bookworm image yet, only `podman info` is
-# checked and nothing is stamped.
+# Prove that podman, configured by tools/setup/containers.conf (CONTAINERS_CONF, never
+# /etc/containers), uses runc and cgroupfs, gives containers the explicit ulimits, and that a
+# privileged container gets a loop device — what the molecule lane relies on. A stamp
+# (containers.conf + podman version + image id) makes a second run a no-op. Without the bookworm
+# image yet, only `podman info` is checked and nothing is stamped.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 : "${CONTAINERS_CONF:=$here/containers.conf}"

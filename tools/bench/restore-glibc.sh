@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Benchmark: the wall time of playbooks/restore-glibc.yml on a root broken like incident 1
 # (libc.so.6 renamed away), given as a target_root and as a target_image (msdos, ext4).
-#   tools/bench-restore-glibc.sh [SUITE]        (root; default bookworm; works under .cache/bench)
+#   tools/bench/restore-glibc.sh [SUITE]        (root; default bookworm; works under .cache/bench)
 # Prints one line per form; each run must end "repaired" and the target's ls must work again.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 suite=${1:-bookworm}
 trees=${LIFELINE_TREES:-/var/cache/lifeline/trees}
 work=$PWD/.cache/bench

@@ -1,21 +1,21 @@
 #!/usr/bin/env bash
 # `make sanity`: ansible-test sanity on the collection as it is published, offline.
 #
-#   tools/sanity.sh [ANSIBLE-TEST SANITY ARGUMENTS...]     e.g. --test pylint, --test import
+#   tools/lanes/sanity.sh [ANSIBLE-TEST SANITY ARGUMENTS...]     e.g. --test pylint, --test import
 #
 # The collection is built with `ansible-galaxy collection build` (so build_ignore applies) and
 # unpacked into a temporary ansible_collections/lifeline/rescue, where ansible-test runs from
 # .venv. ansible-test's download sites are not reachable: every sanity venv it makes gets pip
-# from a get-pip stand-in (tools/sanity-get-pip.py) that installs a pip wheel taken from PyPI;
+# from a get-pip stand-in (tools/lanes/sanity-get-pip.py) that installs a pip wheel taken from PyPI;
 # the tests' own requirements (pinned by ansible-test) come from PyPI. The compile and import
 # tests run on every Python the machine has and on the Debian trees' interpreters
-# (tools/sanity-pythons.py: 3.9 from bullseye, 3.13 from trixie), when `make images` built them.
+# (tools/lanes/sanity-pythons.py: 3.9 from bullseye, 3.13 from trixie), when `make images` built them.
 #
 # Cached in $LIFELINE_CACHE/ansible-test (shared by the checkouts, one run at a time): the pip
 # wheel, the interpreters, and HOME for ansible-test, which keeps its sanity venvs under
 # ~/.ansible/test. Environment: SANITY_SECONDS (default 2400) stops ansible-test after that long.
 set -euo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/../.."
 repo=$PWD
 venv=$repo/.venv
 : "${LIFELINE_CACHE:=/var/cache/lifeline}"
@@ -61,14 +61,14 @@ fi
 # ansible-test runs ~/.ansible/test/cache/get_pip_<version>.py when it is there (HOME is set below).
 get_pip=$cache/home/.ansible/test/cache/get_pip_${pip_version//./_}.py
 mkdir -p "$(dirname "$get_pip")"
-sed "s|@PIP_WHEEL@|$wheel|" tools/sanity-get-pip.py >"$get_pip.new"
+sed "s|@PIP_WHEEL@|$wheel|" tools/lanes/sanity-get-pip.py >"$get_pip.new"
 if cmp -s "$get_pip.new" "$get_pip"; then rm -f "$get_pip.new"; else mv "$get_pip.new" "$get_pip"; fi
 
 # The Pythons of compile and import: ansible-test's own, and each other supported version this
-# machine can run (tools/sanity-pythons.py), named python3.N in $work/bin, first on PATH, and
+# machine can run (tools/lanes/sanity-pythons.py), named python3.N in $work/bin, first on PATH, and
 # given as targets, so that a python3.N on PATH that does not run (a pyenv shim) is never used.
 IFS=, read -r -a supported <<<"$versions"
-found=$(timeout 600 "$venv/bin/python" tools/sanity-pythons.py "$LIFELINE_TREES" "$cache/pythons" \
+found=$(timeout 600 "$venv/bin/python" tools/lanes/sanity-pythons.py "$LIFELINE_TREES" "$cache/pythons" \
   "$cache/home/.ansible/test/venv" "$controller" "${supported[@]}") ||
   fail "preparing the Debian trees' interpreters (message above)"
 mkdir -p "$work/bin"

@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
-# Install the Debian packages listed in tools/apt-packages.txt that are not installed yet.
+# Install the Debian packages listed in tools/setup/apt-packages.txt that are not installed yet.
 # Nothing is missing: no apt-get at all (not even update). Prints one line either way.
 set -euo pipefail
-cd "$(dirname "$0")/.."
-list=${1:-tools/apt-packages.txt}
+cd "$(dirname "$0")/../.."
+list=${1:-tools/setup/apt-packages.txt}
 
 declare -A reason
 packages=()
