@@ -37,7 +37,7 @@ extends_documentation_fragment:
 seealso:
   - module: lifeline.rescue.crontab_repair
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

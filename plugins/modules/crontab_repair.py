@@ -50,7 +50,7 @@ attributes:
 seealso:
   - module: lifeline.rescue.crontab_audit
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

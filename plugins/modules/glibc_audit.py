@@ -51,7 +51,7 @@ notes:
 seealso:
   - module: lifeline.rescue.rescue_attach
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -55,7 +55,7 @@ seealso:
   - module: lifeline.rescue.glibc_audit
   - module: lifeline.rescue.rescue_attach
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -70,7 +70,7 @@ attributes:
 seealso:
   - module: lifeline.rescue.glibc_audit
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

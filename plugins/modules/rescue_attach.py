@@ -73,7 +73,7 @@ notes:
 seealso:
   - module: lifeline.rescue.rescue_detach
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -296,7 +296,7 @@ def run_module() -> None:
     except FAILURES as exc:
         result.update(volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
         try:
-            result["undone"], _ = undo(job.run, job.steps)
+            result["undone"], _left = undo(job.run, job.steps)
         except UndoError as undo_exc:
             result["undone"] = undo_exc.done
             module.fail_json(

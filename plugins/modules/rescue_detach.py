@@ -36,7 +36,7 @@ attributes:
 seealso:
   - module: lifeline.rescue.rescue_attach
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""
@@ -105,7 +105,7 @@ def run_module() -> None:
         result.update(changed=bool(steps), left=steps, undone=[f"would {what}" for what in undo_plan(steps)])
         module.exit_json(**result)
     try:
-        result["undone"], _ = undo(module_runner(module), steps)
+        result["undone"], _left = undo(module_runner(module), steps)
     except UndoError as exc:
         write_state(state_file, mount_point, exc.left)
         result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)

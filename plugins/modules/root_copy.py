@@ -116,7 +116,7 @@ notes:
 seealso:
   - module: lifeline.rescue.root_preflight
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

@@ -29,7 +29,7 @@ extends_documentation_fragment:
 notes:
   - Run it as root, so that every process's descriptors and memory maps can be read.
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

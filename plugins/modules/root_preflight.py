@@ -53,9 +53,9 @@ extends_documentation_fragment:
 notes:
   - Run it as root, so that every process's descriptors and memory maps can be read.
   - The RV(ready) result is true when the plan resolves every blocker by itself; blockers with
-    RV(blockers[].handled) false need a person first.
+    C(handled) false (in RV(blockers)) need a person first.
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

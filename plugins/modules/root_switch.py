@@ -88,7 +88,7 @@ notes:
 seealso:
   - module: lifeline.rescue.root_preflight
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

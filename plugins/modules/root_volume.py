@@ -49,7 +49,7 @@ notes:
   - Needs lvm2 and blkid on the host. The role root_migrate calls it when O(vg) is given as
     C(root_migrate_lvm.vg).
 author:
-  - lifeline contributors
+  - lifeline project (!UNKNOWN)
 """
 
 EXAMPLES = r"""

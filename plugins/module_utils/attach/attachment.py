@@ -222,7 +222,7 @@ class Attachment:
     def _device_node(self, name: str, majmin: str) -> str:
         """/dev/NAME for a kernel block device, created when this system's /dev lacks it (a container)."""
         path = f"/dev/{name}"
-        major, _, minor = majmin.partition(":")
+        major, _colon, minor = majmin.partition(":")
         rdev = os.makedev(int(major), int(minor))
         try:
             st = os.lstat(path)

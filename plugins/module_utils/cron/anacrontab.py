@@ -53,7 +53,7 @@ def parse_line(line: str, *, cronie: bool = False) -> Entry:
     START_HOURS_RANGE value checked). ``line`` is the line as the file holds it (or a continued
     line, joined with its newlines): what anacron reads of it is ``line_text(line)``.
     """
-    raw = line.removesuffix("\n")
+    raw = line[:-1] if line.endswith("\n") else line
     entry = _entry(line_text(raw), cronie)
     entry.line = raw
     return entry

@@ -555,7 +555,7 @@ def parse_line(
     target's account names) an unknown user is "bad username", as getpwnam makes it for cron;
     without it any user name is accepted. ``dialect`` picks the Debian release's reading.
     """
-    line = line.removesuffix("\n")
+    line = line[:-1] if line.endswith("\n") else line
     data = _s2b(line) + b"\n"
     return _line_entry(data, 0, len(data) - 1, system, users, dialect, line)
 

@@ -239,7 +239,7 @@ def parse_journal(entries: list[str], log: str = "journal:" + JOURNAL_DIR) -> li
             pid = int(entry.get("_PID") or 0)
         except ValueError:
             micro, pid = 0, 0
-        utc = datetime.timezone.utc  # noqa: UP017 - datetime.UTC needs Python 3.11, rescuers may be older
+        utc = datetime.timezone.utc
         stamp = datetime.datetime.fromtimestamp(micro / 1e6, tz=utc).isoformat()
         found.append(
             LoggedError(
@@ -279,7 +279,7 @@ def log_files(root: str, notes: list[str]) -> list[str]:
         # Numbered rotations count up with age; dated ones (cron-20240101) count up with time.
         order = (-int(rot) if len(rot) < 8 else int(rot) - 10**9) if rot else 0
         keyed.append(((m.group("base"), order), f"{where.inside.rstrip('/')}/{name}"))
-    return [path for _, path in sorted(keyed)]
+    return [path for _key, path in sorted(keyed)]
 
 
 def _read_log(root: str, path: str, max_bytes: int, notes: list[str]) -> tuple[bytes, int] | None:

@@ -449,7 +449,7 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
     """ld.so.conf directories, ld.so.preload entries and system-wide LD_* settings that bring in
     a glibc other than the system's."""
     findings = []
-    conf, _ = ldso.read_ld_so_conf(root)
+    conf, _notes = ldso.read_ld_so_conf(root)
     # The system's own library directories are checked member by member, never disabled.
     own = {
         rootfs.resolve(root, d).inside for d in ldso.system_dirs(root, identity.machine, identity.bits == 64)
@@ -460,7 +460,7 @@ def config_findings(root: str, identity: Identity) -> list[Finding]:
             continue
         foreign = foreign_glibc_in(root, entry.path, identity)
         if foreign:
-            conf_file, _, number = entry.source.rpartition(":")
+            conf_file, _colon, number = entry.source.rpartition(":")
             findings.append(
                 Finding(
                     conf_file,

@@ -409,6 +409,10 @@ class _Parser:
     def error(self, problem: str) -> ElfError:
         return self.reader.error(problem)
 
+    def use_string_table(self, table: tuple[int, int]) -> None:
+        """Where DT_STRTAB's strings are: (file offset, end offset)."""
+        self.strtab = table
+
     def offset_of(self, addr: int, size: int, what: str) -> tuple[int, int]:
         """File offset of ``size`` bytes at address ``addr``, and the end of that PT_LOAD's file part."""
         for seg in self.loads:
@@ -419,7 +423,7 @@ class _Parser:
         )
 
     def unpack(self, fmt: struct.Struct, addr: int, what: str) -> tuple[int, ...]:
-        offset, _ = self.offset_of(addr, fmt.size, what)
+        offset, _available = self.offset_of(addr, fmt.size, what)
         return fmt.unpack(self.reader.read(offset, fmt.size, what))
 
     def dynstr(self, index: int, what: str) -> str:
@@ -487,7 +491,19 @@ def _parse(reader: _Reader) -> ElfInfo:
         raise reader.error(f"unknown byte order {ident[5]} (1 is little-endian, 2 is big-endian)")
     layout = _LAYOUTS[ident[4], ident[5]]
     fields = layout.header.unpack(reader.read(16, layout.header.size, "ELF header"))
-    e_type, e_machine, _, e_entry, e_phoff, e_shoff, _, _, e_phentsize, e_phnum, *_ = fields
+    (
+        e_type,
+        e_machine,
+        _version,
+        e_entry,
+        e_phoff,
+        e_shoff,
+        _flags,
+        _ehsize,
+        e_phentsize,
+        e_phnum,
+        *_sections,
+    ) = fields
     info = ElfInfo(
         path=reader.path,
         bits=layout.bits,
@@ -567,7 +583,7 @@ def _read_dynamic(parser: _Parser, seg: Segment, info: ElfInfo) -> None:
     for tag, value in entries:
         values[tag] = value  # the last one wins, as in ld.so's dynamic info table
     if DT_STRTAB in values:
-        parser.strtab = _string_table(parser, values[DT_STRTAB], values.get(DT_STRSZ))
+        parser.use_string_table(_string_table(parser, values[DT_STRTAB], values.get(DT_STRSZ)))
     for number, (tag, value) in enumerate(entries):
         if tag == DT_NEEDED:
             info.needed.append(parser.dynstr(value, f"DT_NEEDED (dynamic entry {number})"))
@@ -604,7 +620,7 @@ def _string_table(parser: _Parser, addr: int, strsz: int | None) -> tuple[int, i
     if strsz is None:
         # Without DT_STRSZ the strings may run to the end of the segment holding them.
         return parser.offset_of(addr, 1, "DT_STRTAB")
-    offset, _ = parser.offset_of(addr, strsz, f"DT_STRTAB (DT_STRSZ {strsz} bytes)")
+    offset, _available = parser.offset_of(addr, strsz, f"DT_STRTAB (DT_STRSZ {strsz} bytes)")
     return offset, offset + strsz
 
 
@@ -640,7 +656,7 @@ def _version_needs(parser: _Parser, addr: int, declared: int | None) -> list[Ver
     layout, needs = parser.layout, []
     records = _chain(parser, addr, layout.verneed, "version need")
     _check_count(parser, "version need (DT_VERNEEDNUM)", len(records), declared)
-    for number, (at, (version, cnt, file_name, aux, _)) in enumerate(records, 1):
+    for number, (at, (version, cnt, file_name, aux, _next)) in enumerate(records, 1):
         what = f"version need {number}"
         if version != 1:
             raise parser.error(f"{what} has vn_version {version}, only 1 is defined")
@@ -648,7 +664,7 @@ def _version_needs(parser: _Parser, addr: int, declared: int | None) -> list[Ver
         what = f"{what} ({need.file}) auxiliary"
         auxiliaries = _chain(parser, (at + aux) & layout.mask, layout.vernaux, what)
         _check_count(parser, f"{what} (vn_cnt)", len(auxiliaries), cnt)
-        for _, (vna_hash, vna_flags, vna_other, vna_name, _) in auxiliaries:
+        for _at, (vna_hash, vna_flags, vna_other, vna_name, _next) in auxiliaries:
             name = parser.dynstr(vna_name, f"{what} name")
             need.versions.append(NeededVersion(name=name, flags=vna_flags, index=vna_other, hash=vna_hash))
         needs.append(need)
@@ -659,13 +675,13 @@ def _version_defs(parser: _Parser, addr: int, declared: int | None) -> list[Vers
     layout, defs = parser.layout, []
     records = _chain(parser, addr, layout.verdef, "version definition")
     _check_count(parser, "version definition (DT_VERDEFNUM)", len(records), declared)
-    for number, (at, (version, flags, ndx, cnt, vd_hash, aux, _)) in enumerate(records, 1):
+    for number, (at, (version, flags, ndx, cnt, vd_hash, aux, _next)) in enumerate(records, 1):
         what = f"version definition {number}"
         if version != 1:
             raise parser.error(f"{what} has vd_version {version}, only 1 is defined")
         what = f"{what} auxiliary"
         auxiliaries = _chain(parser, (at + aux) & layout.mask, layout.verdaux, what)
         _check_count(parser, f"{what} (vd_cnt)", len(auxiliaries), cnt)
-        names = [parser.dynstr(vda_name, f"{what} name") for _, (vda_name, _) in auxiliaries]
+        names = [parser.dynstr(vda_name, f"{what} name") for _at, (vda_name, _next) in auxiliaries]
         defs.append(VersionDef(name=names[0], flags=flags, index=ndx, hash=vd_hash, parents=names[1:]))
     return defs

@@ -13,7 +13,6 @@ backed up first; loader configuration that pulls in another glibc is commented o
 from __future__ import annotations
 
 import glob
-import hashlib
 import os
 import stat
 from dataclasses import asdict, dataclass
@@ -246,7 +245,9 @@ def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> Non
             safewrite.write_link(host, target)
             continue
         data, mode, uid, gid = _content(root, action, source, debs)
-        actual = hashlib.md5(data).hexdigest()
+        digest = dpkgdb.new_md5()
+        digest.update(data)
+        actual = digest.hexdigest()
         if action.md5 and actual != action.md5:
             raise GlibcError(
                 f"{action.source} holds a {action.path} with md5 {actual}, but the package recorded "

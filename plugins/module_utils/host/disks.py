@@ -75,7 +75,7 @@ class Volume:
             if spec.startswith(prefix):
                 return _same(key, self._ids()[key], unhex(spec[len(prefix) :]))
         if self.lv:
-            vg, _, lv = self.lv.partition("/")
+            vg, _slash, lv = self.lv.partition("/")
             mapper = f"/dev/mapper/{vg.replace('-', '--')}-{lv.replace('-', '--')}"
             return spec in (self.lv, f"/dev/{self.lv}", mapper)
         if spec.isdigit():
@@ -138,7 +138,7 @@ def parse_partx(text: str) -> list[dict[str, str]]:
         return []
     header = lines[0].split()
     # No zip(strict=...): rescuers run Pythons older than 3.10 (bullseye: 3.9).
-    return [dict(zip(header, map(unhex, line.split(" ")))) for line in lines[1:]]  # noqa: B905
+    return [dict(zip(header, map(unhex, line.split(" ")))) for line in lines[1:]]
 
 
 def probe(run: Runner, path: str, start: int = 0, size: int = 0) -> dict[str, str]:
@@ -263,22 +263,25 @@ def device_numbers(disk: str) -> set[tuple[int, int]]:
     """The device numbers of a disk and all its partitions."""
     rdev = os.stat(disk).st_rdev
     numbers = {(os.major(rdev), os.minor(rdev))}
-    for _, majmin in partition_nodes(disk).values():
-        major, _, minor = majmin.partition(":")
+    for _name, majmin in partition_nodes(disk).values():
+        major, _colon, minor = majmin.partition(":")
         numbers.add((int(major), int(minor)))
     return numbers
 
 
 def device_nodes(disk: str) -> set[str]:
     """The /dev paths of a disk and of its partitions."""
-    return {f"/dev/{sys_block_name(disk)}", *(f"/dev/{name}" for name, _ in partition_nodes(disk).values())}
+    return {
+        f"/dev/{sys_block_name(disk)}",
+        *(f"/dev/{name}" for name, _majmin in partition_nodes(disk).values()),
+    }
 
 
 def stacked_on(disk: str) -> list[str]:
     """Devices built on top of a disk or its partitions (device-mapper, md): /sys holders."""
     name = sys_block_name(disk)
     found = []
-    for entry in [name, *(n for n, _ in partition_nodes(disk).values())]:
+    for entry in [name, *(n for n, _majmin in partition_nodes(disk).values())]:
         try:
             found += os.listdir(f"/sys/class/block/{entry}/holders")
         except OSError:

@@ -59,7 +59,7 @@ def parse_mountinfo(text: str) -> list[Mount]:
         sep = fields.index("-")
         if sep < 6 or len(fields) < sep + 3:
             continue
-        major, _, minor = fields[2].partition(":")
+        major, _colon, minor = fields[2].partition(":")
         if not (fields[0].isdigit() and fields[1].isdigit() and major.isdigit() and minor.isdigit()):
             continue
         mounts.append(
@@ -225,7 +225,9 @@ def _maps_in(pid: str, proc: str, file_ids: set, tops: list[str]) -> str:
         fields = line.split(maxsplit=5)
         if len(fields) < 6 or fields[4] == "0" or ":" not in fields[3]:
             continue  # anonymous memory, the heap, the stack: no file
-        name = fields[5].removesuffix(" (deleted)")
+        name = fields[5]
+        if name.endswith(" (deleted)"):
+            name = name[: -len(" (deleted)")]
         if any(name == t or name.startswith(t + "/") for t in tops if t != "/"):
             return name
         major, minor = (int(part, 16) for part in fields[3].split(":", 1))

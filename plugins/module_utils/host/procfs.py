@@ -15,11 +15,12 @@ import shutil
 import stat
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
+from typing import Tuple
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import Mount
 
-Devno = tuple[int, int]
+Devno = Tuple[int, int]
 
 DELETED = " (deleted)"  # how /proc marks the name of a file that was unlinked while in use
 ACCESS_MODE = 0o3  # O_ACCMODE: O_RDONLY 0, O_WRONLY 1, O_RDWR 2
@@ -35,7 +36,7 @@ def unit_of(cgroup: str) -> str:
         fields = line.split(":", 2)
         if len(fields) != 3:
             continue
-        _, controllers, path = fields
+        _hierarchy, controllers, path = fields
         if controllers == "" or "name=systemd" in controllers.split(","):
             paths[controllers] = path
     for key in ("name=systemd", ""):
@@ -93,9 +94,14 @@ class Init:
         return {"systemd": "systemctl daemon-reexec", "sysvinit": "telinit u"}.get(self.name, "")
 
 
+def without_deleted_mark(name: str) -> str:
+    """A /proc name with its " (deleted)" mark taken off (whether or not the file is deleted)."""
+    return name[: -len(DELETED)] if name.endswith(DELETED) else name
+
+
 def parse_devno(text: str, base: int = 10) -> Devno:
     """Device numbers written "8:1" (a /sys dev file) or "fe:00" (/proc/PID/maps, base 16)."""
-    major, _, minor = text.strip().partition(":")
+    major, _colon, minor = text.strip().partition(":")
     return (int(major, base), int(minor, base))
 
 
@@ -208,8 +214,8 @@ def read_process(proc: str, pid: int, by_id: dict[int, Mount]) -> ProcessView | 
             name = os.readlink(f"{base}/fd/{fd}")
         except OSError:
             continue
-        inode = name.removeprefix("socket:[").removesuffix("]")
-        if name.startswith("socket:[") and inode.isdigit():
+        inode = name[len("socket:[") : -1]
+        if name.startswith("socket:[") and name.endswith("]") and inode.isdigit():
             view.sockets.add(int(inode))
         elif name.startswith("/"):  # pipes and anonymous inodes have no path on a filesystem
             opened = _open_file(base, fd, by_id)
@@ -245,7 +251,7 @@ def init_system(
         exe = os.readlink(f"{proc}/1/exe")
     except OSError:
         exe = ""
-    exe = exe.removesuffix(DELETED)
+    exe = without_deleted_mark(exe)
     base = os.path.basename(exe)
     if comm == "systemd" or base == "systemd":
         name = "systemd"
@@ -262,7 +268,7 @@ def mem_available(proc: str) -> int:
     """Bytes of memory available without swapping (MemAvailable; MemFree on kernels before 3.14)."""
     fields = {}
     for line in read_text(f"{proc}/meminfo").splitlines():
-        key, _, value = line.partition(":")
+        key, _colon, value = line.partition(":")
         if value.split() and value.split()[0].isdigit():
             fields[key] = int(value.split()[0]) * 1024
     return fields.get("MemAvailable", fields.get("MemFree", 0))

@@ -4,12 +4,12 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from typing import Callable, List
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 
 # (argv) -> stdout; raises ToolError with the tool's own message when it fails.
-Runner = Callable[[list[str]], str]
+Runner = Callable[[List[str]], str]
 
 
 class ToolError(LifelineError):

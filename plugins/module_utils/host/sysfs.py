@@ -16,11 +16,11 @@ from dataclasses import dataclass
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import Mount
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.procfs import (
-    DELETED,
     Devno,
     parse_devno,
     read_text,
     stat_or_none,
+    without_deleted_mark,
 )
 
 SECTOR = 512  # /sys/class/block/*/size counts 512-byte sectors whatever the device's block size
@@ -138,7 +138,7 @@ def loop_devices(
         where = backing_of(name, devno)
         known = where is not None
         if not known:
-            mount = mounts.mount_containing(table, backing.removesuffix(DELETED))
+            mount = mounts.mount_containing(table, without_deleted_mark(backing))
             where = mount.devno if mount else None
         partitions = []
         for entry in listing(base):

@@ -133,9 +133,10 @@ def _actions(subs: list[Mount], root: Mount, target: Mount) -> list[tuple[Mount,
     points = {m.mount_id: m.mount_point for m in subs}
     found = []
     plan = preflight.move_plan(subs, root)
-    assert len(plan) == len(subs), "move_plan gives one entry per mount"
+    if len(plan) != len(subs):
+        raise AssertionError(f"move_plan gave {len(plan)} entries for {len(subs)} mounts")
     # zip(strict=True) needs Python 3.10; rescuers run older ones (bullseye: 3.9).
-    for mount, entry in zip(subs, plan):  # noqa: B905
+    for mount, entry in zip(subs, plan):
         parent = decided.get(mount.parent_id)
         if mount.mount_id in hidden:
             action, reason = "hidden", f"hidden under the mount on {hidden[mount.mount_id]}"

@@ -298,7 +298,7 @@ def submounts(table: list[Mount], root: Mount) -> list[Mount]:
         first = API_FIRST.index(relative) if relative in API_FIRST else len(API_FIRST)
         return (mounts.depth(mount.mount_point), first, index)
 
-    return [m for _, m in sorted(below, key=order)]
+    return [m for _key, m in sorted(below, key=order)]
 
 
 def move_plan(subs: list[Mount], root: Mount) -> list[dict]:
@@ -334,7 +334,7 @@ def move_plan(subs: list[Mount], root: Mount) -> list[dict]:
 def _super_options(mount: Mount) -> dict[str, str]:
     options = {}
     for option in mount.super_options.split(","):
-        key, _, value = option.partition("=")
+        key, _equals, value = option.partition("=")
         options[key] = mounts.unescape(value)
     return options
 
@@ -492,8 +492,8 @@ def target_findings(
             )
         )
     found += _target_on_root_disk(target, info, root_below)
-    numbers = {info.devno, *(d for _, d in info.partitions)}
-    nodes = {target.path, f"/dev/{info.name}", *(f"/dev/{name}" for name, _ in info.partitions)}
+    numbers = {info.devno, *(d for _name, d in info.partitions)}
+    nodes = {target.path, f"/dev/{info.name}", *(f"/dev/{name}" for name, _devno in info.partitions)}
     where = sorted({m.mount_point for m in mounts.mounts_of_devices(table, numbers, nodes)})
     if where:
         found.append(
@@ -506,9 +506,9 @@ def target_findings(
         )
     users = _holding(host.proc, _rdevs(numbers))
     stacked = info.holders + tuple(
-        h for name, _ in info.partitions for h in sysfs.listing(f"{host.sys}/class/block/{name}/holders")
+        h for name, _devno in info.partitions for h in sysfs.listing(f"{host.sys}/class/block/{name}/holders")
     )
-    swapped = [path for path, _ in _swaps(host.proc) if path in nodes]
+    swapped = [path for path, _kind in _swaps(host.proc) if path in nodes]
     if users or stacked or swapped:
         uses = ([f"open in {_who(users)}"] if users else []) + [f"{h} is built on it" for h in stacked]
         uses += [f"it is active swap ({path})" for path in swapped]

@@ -19,8 +19,9 @@ import stat
 import tempfile
 import threading
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
+from typing import Callable, List, Tuple
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, sysfs
@@ -28,7 +29,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import 
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
 
 # (argv) -> (exit code, stdout, stderr) for tools whose exit code carries the answer (fsck).
-Exec = Callable[[list[str]], tuple[int, str, str]]
+Exec = Callable[[List[str]], Tuple[int, str, str]]
 
 CHUNK = 4 << 20
 # A block copy flushes the target this often, so that bytes_done counts bytes on the device rather
@@ -472,7 +473,7 @@ def file_copy(
     progress = Progress(progress_path, "file", total, interval)
     progress.start()
     try:
-        for _, target in plan.made:
+        for _source, target in plan.made:
             os.makedirs(target, 0o700, exist_ok=True)  # lost+found may be there already
         _run_watched(
             lambda: [run(cp_argv(target, sources, one_file_system)) for target, sources in plan.cp_runs],

@@ -143,7 +143,7 @@ class _Planner:
     def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[persistence.Item, list[Rule]]]) -> set[str]:
         """cron.d files no package owns whose every job is flagged: moved whole, not commented."""
         jobs: dict[str, int] = {}
-        for item, _ in flagged:
+        for item, _rules in flagged:
             if item.kind == "cron" and item.line is not None and item.file.path.startswith("/etc/cron.d/"):
                 jobs[item.file.path] = jobs.get(item.file.path, 0) + 1
         return {
@@ -361,7 +361,7 @@ def _move_file(root: str, action: Action) -> None:
     except BaseException:
         os.unlink(metadata)  # our own record of a move that did not happen
         raise
-    for directory in {os.path.dirname(source), os.path.dirname(destination)}:
+    for directory in sorted({os.path.dirname(source), os.path.dirname(destination)}):
         safewrite.sync_dir(directory)
     action.applied = True
 

@@ -272,7 +272,7 @@ def _calendar_values(spec: str, cycle: int) -> list[int] | None:
     values: set[int] = set()
     try:
         for part in spec.split(","):
-            start, _, step = part.partition("/")
+            start, _slash, step = part.partition("/")
             if start == "*":
                 low, high = 0, cycle - 1
             elif ".." in start:

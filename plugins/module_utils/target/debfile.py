@@ -341,7 +341,7 @@ class DebArchive:
     def _read_control(self) -> tuple[dict[str, str], dict[str, str], list[str]]:
         wanted: dict[str, bytes] = {}
         with self._tar(self._control_member) as tar:
-            for _, info in self._entries(tar, self._control_member.name):
+            for _member, info in self._entries(tar, self._control_member.name):
                 name = absolute_path(info.name)
                 if name in ("/control", "/md5sums", "/conffiles") and info.isreg():
                     if info.size > MAX_CONTROL_MEMBER:
@@ -413,7 +413,7 @@ class DebArchive:
         member = table.get(wanted)
         if member is None:
             raise PackageError(f"{self.path} has no {wanted}")
-        for _ in range(MAX_HARDLINKS):
+        for _hop in range(MAX_HARDLINKS):
             if member.kind != "hardlink":
                 break
             target = table.get(member.linkname)

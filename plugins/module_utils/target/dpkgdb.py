@@ -239,7 +239,7 @@ def parse_md5sums(data: bytes) -> dict[str, str]:
     """md5sum(1) lines ("<hex>  usr/lib/x") -> {"/usr/lib/x": "<hex>"}; malformed lines are passed over."""
     sums: dict[str, str] = {}
     for line in path_lines(data):
-        digest, _, rest = line.partition(" ")
+        digest, _blank, rest = line.partition(" ")
         if not _HEX_MD5.match(digest):
             continue
         # md5sum writes "<hex>  name" (text mode) or "<hex> *name" (binary mode).
@@ -288,6 +288,14 @@ def owners(root: str) -> dict[str, list[str]]:
     return result
 
 
+def new_md5():  # -> hashlib's md5 object
+    """An md5 for comparing with dpkg's records, not for security: FIPS mode refuses a plain md5."""
+    try:
+        return hashlib.md5(usedforsecurity=False)
+    except TypeError:  # Python 3.8 knows no usedforsecurity (and has no FIPS switch for md5)
+        return hashlib.md5()
+
+
 def md5_of(path: str) -> str:
     """The md5 of the rescuer's regular file ``path``, read in chunks; PackageError when it cannot be read."""
     flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
@@ -298,7 +306,7 @@ def md5_of(path: str) -> str:
         fd = os.open(path, flags)
     except OSError as exc:
         raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    digest = hashlib.md5(usedforsecurity=False)
+    digest = new_md5()
     try:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise PackageError(f"{path} is not a regular file")

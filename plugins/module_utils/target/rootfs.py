@@ -190,7 +190,7 @@ def parse_os_release(text: str) -> dict[str, str]:
         line = line.strip()
         if not line or line.startswith("#") or "=" not in line:
             continue
-        key, _, value = line.partition("=")
+        key, _equals, value = line.partition("=")
         word = _shell_word(value)
         if key.isidentifier() and word is not None:
             info[key] = word
