@@ -162,19 +162,14 @@ state_file:
 """
 
 import os
-import stat
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
-    AttachError,
     Attachment,
-    NoRootFound,
-    UndoError,
     state_file_for,
-    undo,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach.target import attach
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
@@ -193,64 +188,6 @@ def argument_spec() -> dict:
         },
         "bind_api": {"type": "bool", "default": False},
     }
-
-
-def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
-    if refusal := rootfs.not_a_linux_root("target_root", root, root):
-        raise AttachError(refusal)
-    if rootfs.is_running_root(root):
-        raise AttachError(
-            f"target_root={root} is this rescuer's own running root; to repair the running system, "
-            "give no target_* variable (live mode)"
-        )
-    if bind_api:
-        job.bind_api()
-
-
-def attach_disk(job: Attachment, path: str, is_image: bool, params: dict) -> str:
-    """Attach an image or a device and mount its root; returns the partition table type."""
-    path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
-    if not os.path.exists(path):
-        raise AttachError(
-            f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path"
-        )
-    mode = os.stat(path).st_mode
-    if is_image and not stat.S_ISREG(mode):
-        hint = " (a block device: use target_device)" if stat.S_ISBLK(mode) else ""
-        raise AttachError(f"target_image={path} is not a regular file{hint}")
-    if not is_image and not stat.S_ISBLK(mode):
-        raise AttachError(f"target_device={path} is not a block device (an image file? use target_image)")
-    if is_image:
-        job.refuse_busy_image(path)
-    else:
-        job.refuse_busy_device(path)
-    table, job.volumes = disks.survey(job.run, path)
-    job.prepare_mount_point()
-    if job.check_mode:
-        job.plan += [
-            f"would attach {path} to a free loop device" if is_image else f"would use {path}",
-            f"would look for the root among: {'; '.join(v.describe() for v in job.volumes)}",
-            f"would mount the root read-write at {job.mount_point}",
-        ]
-        return table
-    disk = job.attach_loop(path) if is_image else os.path.realpath(path)
-    job.map_partitions(disk, is_loop=is_image)
-    pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
-    wanted = params["target_partition"] or ""
-    try:
-        volume, subvolume = job.choose_root(wanted)
-    except NoRootFound:
-        if not pvs:
-            raise
-        job.activate_lvm(pvs)  # its logical volumes join the candidates
-        job.candidates.clear()
-        volume, subvolume = job.choose_root(wanted)
-    job.mount_root(volume, subvolume)
-    if params["fstab_mounts"]:
-        job.mount_fstab(params["fstab_mounts"])
-    if params["bind_api"]:
-        job.bind_api()
-    return table
 
 
 def run_module() -> None:
@@ -288,24 +225,26 @@ def run_module() -> None:
             f"(lifeline.rescue.rescue_detach with mount_point={root})",
             **result,
         )
+    sources = {"root": root, "image": params["target_image"], "device": params["target_device"], "live": ""}
     try:
-        if kind == "root":
-            attach_root(job, root, params["bind_api"])
-        elif kind in ("image", "device"):
-            result["partition_table"] = attach_disk(job, params[f"target_{kind}"], kind == "image", params)
+        table = attach(
+            job,
+            kind,
+            sources[kind],
+            partition=params["target_partition"] or "",
+            fstab_mounts=params["fstab_mounts"],
+            bind_api=params["bind_api"],
+        )
     except FAILURES as exc:
-        result.update(volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates)
-        try:
-            result["undone"], _left = undo(job.run, job.steps)
-        except UndoError as undo_exc:
-            result["undone"] = undo_exc.done
-            module.fail_json(
-                msg=f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}", **result
-            )
-        if os.path.exists(job.state_file):
-            os.unlink(job.state_file)
-        result["steps"] = []  # all undone
+        result.update(
+            volumes=[v.as_dict() for v in job.volumes],
+            candidates=job.candidates,
+            undone=getattr(exc, "undone", []),
+            steps=getattr(exc, "steps_left", job.steps),
+        )
         module.fail_json(msg=str(exc), **result)
+    if table is not None:
+        result["partition_table"] = table
     if job.root_volume:
         result["root_volume"] = job.root_volume.as_dict()
     if not module.check_mode or kind in ("root", "live"):

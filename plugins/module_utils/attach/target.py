@@ -1,0 +1,135 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Attach a target of each kind (a directory holding its root, a disk image, a block device) with
+an Attachment, and undo everything already done when any step fails.
+
+A directory is checked and used as it is; an image or a device is surveyed, attached (a loop device
+for an image), its partitions mapped, its root found (activating its volume groups when the root is
+on LVM), mounted, and the fstab mounts it needs added. In check mode nothing is attached: the plan
+says what a run would do.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
+    AttachError,
+    Attachment,
+    NoRootFound,
+    UndoError,
+    undo,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
+
+KINDS = ("root", "image", "device")
+
+
+class AttachFailed(AttachError):
+    """Attaching failed; ``undone`` says what was undone, ``steps_left`` what is still attached (kept
+    in the state file for rescue_detach when undoing failed too, else empty)."""
+
+    def __init__(self, message: str, undone: list[str], steps_left: list[dict]) -> None:
+        super().__init__(message)
+        self.undone, self.steps_left = undone, steps_left
+
+
+def attach_root(job: Attachment, root: str, bind_api: bool) -> None:
+    """A directory where the target's root is mounted already: a Linux root, not the rescuer's own."""
+    if refusal := rootfs.not_a_linux_root("target_root", root, root):
+        raise AttachError(refusal)
+    if rootfs.is_running_root(root):
+        raise AttachError(
+            f"target_root={root} is this rescuer's own running root; to repair the running system, "
+            "give no target_* variable (live mode)"
+        )
+    if bind_api:
+        job.bind_api()
+
+
+def _refuse_wrong_kind(path: str, is_image: bool) -> None:
+    if not os.path.exists(path):
+        raise AttachError(
+            f"{path}: no such file; check the {'target_image' if is_image else 'target_device'} path"
+        )
+    mode = os.stat(path).st_mode
+    if is_image and not stat.S_ISREG(mode):
+        hint = " (a block device: use target_device)" if stat.S_ISBLK(mode) else ""
+        raise AttachError(f"target_image={path} is not a regular file{hint}")
+    if not is_image and not stat.S_ISBLK(mode):
+        raise AttachError(f"target_device={path} is not a block device (an image file? use target_image)")
+
+
+def attach_disk(
+    job: Attachment, path: str, is_image: bool, partition: str, fstab_mounts: list[str], bind_api: bool
+) -> str:
+    """Attach an image or a device and mount its root; returns the partition table type."""
+    path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
+    _refuse_wrong_kind(path, is_image)
+    if is_image:
+        job.refuse_busy_image(path)
+    else:
+        job.refuse_busy_device(path)
+    table, job.volumes = disks.survey(job.run, path)
+    job.prepare_mount_point()
+    if job.check_mode:
+        job.plan += [
+            f"would attach {path} to a free loop device" if is_image else f"would use {path}",
+            f"would look for the root among: {'; '.join(v.describe() for v in job.volumes)}",
+            f"would mount the root read-write at {job.mount_point}",
+        ]
+        return table
+    disk = job.attach_loop(path) if is_image else os.path.realpath(path)
+    job.map_partitions(disk, is_loop=is_image)
+    pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
+    try:
+        volume, subvolume = job.choose_root(partition)
+    except NoRootFound:
+        if not pvs:
+            raise
+        job.activate_lvm(pvs)  # its logical volumes join the candidates
+        job.candidates.clear()
+        volume, subvolume = job.choose_root(partition)
+    job.mount_root(volume, subvolume)
+    if fstab_mounts:
+        job.mount_fstab(fstab_mounts)
+    if bind_api:
+        job.bind_api()
+    return table
+
+
+def attach(
+    job: Attachment,
+    kind: str,
+    source: str,
+    *,
+    partition: str = "",
+    fstab_mounts: list[str] | None = None,
+    bind_api: bool = False,
+) -> str | None:
+    """Attach the target ``source`` of ``kind`` (root, image, device; live attaches nothing): the
+    partition table type of an image or device, else None. Any failure undoes every step already
+    taken, newest first, and raises AttachFailed saying what failed and what was undone."""
+    if kind not in (*KINDS, "live"):
+        raise AttachError(f"unknown kind of target {kind!r}: give one of {', '.join(KINDS)}")
+    try:
+        if kind == "root":
+            attach_root(job, source, bind_api)
+        elif kind in ("image", "device"):
+            return attach_disk(job, source, kind == "image", partition, fstab_mounts or [], bind_api)
+        return None
+    except FAILURES as exc:
+        try:
+            undone, _left = undo(job.run, job.steps)
+        except UndoError as undo_exc:
+            raise AttachFailed(
+                f"{exc}; then undoing failed, state kept in {job.state_file}: {undo_exc}",
+                undo_exc.done,
+                list(job.steps),
+            ) from exc
+        if os.path.exists(job.state_file):
+            os.unlink(job.state_file)
+        raise AttachFailed(str(exc), undone, []) from exc
