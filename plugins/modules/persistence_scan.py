@@ -193,6 +193,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     rules as persistence_rules,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import Scan
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
 
 HOLD_SEVERITIES = ("high", "critical")
@@ -224,7 +225,7 @@ def diff_of(actions: list[quarantine.Action]) -> dict:
     }
 
 
-def held(found: persistence.Scan, paths: list[str]) -> persistence.Scan:
+def held(found: Scan, paths: list[str]) -> Scan:
     """The findings to keep inactive without a quarantine: lines of high or critical severity in
     the files cron was not reading before this run (the repair would otherwise switch them on)."""
     keep = [

@@ -13,6 +13,7 @@ import time
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import authorized_keys
 from planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, found, plant
 from trees import SUITES, debian_tree
 
@@ -365,7 +366,7 @@ def test_without_a_package_database_nothing_counts_as_unowned(small_root, rules)
     ],
 )
 def test_forced_command(line, command):
-    assert persistence.forced_command(line) == command
+    assert authorized_keys.forced_command(line) == command
 
 
 # ---- hostile roots ------------------------------------------------------------------------------

@@ -22,11 +22,10 @@ import time
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import model, shell_commands
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
@@ -56,7 +55,7 @@ class Action:
     restore_host: str = ""
     applied: bool = False
     error: str = ""
-    facts: persistence.FileFacts | None = None
+    facts: model.FileFacts | None = None
     record: dict = field(default_factory=dict)
     snapshot: tuple[int, int, int, int] | None = None
 
@@ -84,7 +83,7 @@ def _snapshot(st: os.stat_result) -> tuple[int, int, int, int]:
 
 
 def plan(
-    result: persistence.Scan,
+    result: model.Scan,
     quarantine_dir: str = quarantine_records.DEFAULT_QUARANTINE_DIR,
     stamp: str | None = None,
 ) -> list[Action]:
@@ -93,9 +92,10 @@ def plan(
 
 
 class _Planner:
-    def __init__(self, result: persistence.Scan, quarantine_dir: str, stamp: str) -> None:
+    def __init__(self, result: model.Scan, quarantine_dir: str, stamp: str) -> None:
         self.scan = result
-        self.scanner = result.scanner
+        self.reader = result.scanner
+        self.evidence = result.evidence
         self.root = result.root
         self.base = shell_commands.normal_path(posixpath.join(quarantine_dir, stamp))
         self.comments: dict[tuple[str, int], Action] = {}
@@ -103,7 +103,7 @@ class _Planner:
         self.rc_links: list[tuple[str, str]] | None = None
 
     def actions(self) -> list[Action]:
-        flagged: dict[int, tuple[persistence.Item, list[Rule]]] = {}
+        flagged: dict[int, tuple[model.Item, list[Rule]]] = {}
         for finding in self.scan.findings:
             if finding.rule.quarantine:
                 flagged.setdefault(id(finding.item), (finding.item, []))[1].append(finding.rule)
@@ -132,15 +132,15 @@ class _Planner:
             if action.action == "move" and any(action.path.startswith(d + "/") for d in directories):
                 del self.moves[key]
 
-    def _payload_movable(self, item: persistence.Item) -> bool:
+    def _payload_movable(self, item: model.Item) -> bool:
         """A payload is moved when no package owns it, the line names it by its absolute path, and it
         is not a shell, interpreter or wrapper (a locally built python3 is not the malware)."""
         payload = item.payload
-        if not payload or payload == item.file.path or not self.scanner.unowned(payload):
+        if not payload or payload == item.file.path or not self.reader.unowned(payload):
             return False
         return not shell_commands.is_runner(posixpath.basename(payload)) and payload in item.command
 
-    def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[persistence.Item, list[Rule]]]) -> set[str]:
+    def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[model.Item, list[Rule]]]) -> set[str]:
         """cron.d files no package owns whose every job is flagged: moved whole, not commented."""
         jobs: dict[str, int] = {}
         for item, _rules in flagged:
@@ -149,7 +149,7 @@ class _Planner:
         return {
             path
             for path, count in jobs.items()
-            if count == self.scanner.files[path].jobs and self.scanner.unowned(path)
+            if count == self.reader.files[path].jobs and self.reader.unowned(path)
         }
 
     def _manual(self, path: str, ids: list[str], reason: str, line: int | None = None) -> None:
@@ -157,7 +157,7 @@ class _Planner:
         if key not in self.moves:
             self.moves[key] = Action("manual", path, ids, reason, line=line)
 
-    def _comment(self, item: persistence.Item, ids: list[str]) -> None:
+    def _comment(self, item: model.Item, ids: list[str]) -> None:
         key = (item.file.resolved, item.line or 0)
         if key in self.comments:
             known = self.comments[key]
@@ -166,7 +166,7 @@ class _Planner:
             return
         if item.file.data is None:
             return
-        before = report_text.shown(item.text, persistence.SHOWN)
+        before = report_text.shown(item.text, model.SHOWN)
         self.comments[key] = Action(
             "comment",
             item.file.path,
@@ -190,7 +190,7 @@ class _Planner:
                 _rule_record(r) for r in rules if r.id not in {x["id"] for x in known.record["rules"]}
             ]
             return
-        package = self.scanner.package_of(path)
+        package = self.reader.package_of(path)
         if package:
             self._manual(
                 path,
@@ -199,7 +199,7 @@ class _Planner:
                 f"{package.split(', ')[0]}) or edit the file; it was not moved",
             )
             return
-        if not self.scanner.package_database:
+        if not self.reader.package_database:
             self._manual(
                 path,
                 ids,
@@ -213,7 +213,7 @@ class _Planner:
         except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
             self._manual(path, ids, f"cannot be moved: {exc}")
             return
-        facts = self.scanner.stat_facts(st)
+        facts = self.evidence.stat_facts(st)
         kind = facts["type"]
         if kind not in ("file", "symlink", "directory"):
             self._manual(path, ids, f"a {kind} is never moved; remove it by hand if it is not needed")
@@ -227,7 +227,7 @@ class _Planner:
             )
             return
         destination = self.base + shell_commands.normal_path(path)
-        evidence = dict(self.scanner.evidence(path)) if kind != "symlink" else {}
+        evidence = dict(self.evidence.of(path)) if kind != "symlink" else {}
         record = {
             "original_path": path,
             "quarantined_path": destination,
@@ -268,8 +268,8 @@ class _Planner:
         if self.rc_links is None:
             self.rc_links = []
             for directory in RC_DIRS:
-                for link, is_link in self.scanner.entries("init_script", directory, once=False):
-                    target = self.scanner.resolved_path(link) if is_link else None
+                for link, is_link in self.reader.entries("init_script", directory, once=False):
+                    target = self.reader.resolved_path(link) if is_link else None
                     if target:
                         self.rc_links.append((link, target))
         return self.rc_links
@@ -280,10 +280,10 @@ class _Planner:
             return True
         return os.lstat(os.path.dirname(host)).st_dev != st.st_dev
 
-    def _links_of(self, item: persistence.Item, ids: list[str], rules: list[Rule]) -> None:
+    def _links_of(self, item: model.Item, ids: list[str], rules: list[Rule]) -> None:
         """The links that enable a moved unit or init script go with it (*.wants, rc?.d)."""
         target = item.file.resolved
-        links = [link for link, to in self.scanner.unit_links if to == target and link != item.file.path]
+        links = [link for link, to in self.reader.unit_links if to == target and link != item.file.path]
         if item.kind == "init_script":
             links += [link for link, to in self._rc_links() if to == target]
         for link in links:
@@ -294,7 +294,7 @@ def _rule_record(rule: Rule) -> dict:
     return {"id": rule.id, "description": rule.description, "severity": rule.severity}
 
 
-def apply(result: persistence.Scan, actions: list[Action], backup_dir: str, stamp: str | None = None) -> None:
+def apply(result: model.Scan, actions: list[Action], backup_dir: str, stamp: str | None = None) -> None:
     """Carry out the planned actions; each failure is kept in its action's ``error`` (the others still
     run), nothing is deleted: a comment keeps the line, a move keeps the file."""
     stamp = stamp or safewrite.run_stamp()

@@ -1,0 +1,427 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""What the persistence scan knows about one root, and the items the sources collect into it.
+
+A ``RootReader`` reads the root as data: nothing of it runs, no link leads out of it, every read is
+bounded, and every problem is a note rather than an error. It knows the root's accounts, groups and
+home directories, which package owns a file, where a path leads, and what a command line runs;
+each file is read once however many locations name it. The sources (``persistence/sources/``) read
+their locations through it and add the items they find to ``items``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import os
+import posixpath
+import stat
+from collections.abc import Iterator
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
+    records as quarantine_records,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import (
+    MAX_DEPTH,
+    MAX_ENTRIES,
+    MAX_TEXT,
+    SHOWN,
+    FileFacts,
+    Item,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
+    accounts,
+    dpkgdb,
+    report_text,
+    rootfs,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.accounts import Account
+
+# Where a program named without a path is looked up: a shell's PATH (udev passes its own).
+PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
+# Top-level directories a merged-/usr root links into /usr.
+_MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+
+
+def lines(data: bytes) -> Iterator[tuple[int, str]]:
+    """(number, text) of each line holding something; NUL bytes a runaway writer left are dropped,
+    so a job they polluted is still seen."""
+    for number, raw in enumerate(data.split(b"\n"), start=1):
+        if raw.strip(b" \t\r\0"):
+            yield number, raw.replace(b"\0", b"").decode("utf-8", "replace").rstrip("\r")
+
+
+def file_type(mode: int) -> str:
+    """The type of a file as reports name it ("file", "directory", "symlink", ...)."""
+    for test, name in (
+        (stat.S_ISREG, "file"),
+        (stat.S_ISDIR, "directory"),
+        (stat.S_ISLNK, "symlink"),
+        (stat.S_ISFIFO, "fifo"),
+        (stat.S_ISSOCK, "socket"),
+        (stat.S_ISCHR, "character device"),
+        (stat.S_ISBLK, "block device"),
+    ):
+        if test(mode):
+            return name
+    return "other"
+
+
+def _binary(data: bytes) -> bool:
+    return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
+
+
+class RootReader:
+    """One root as the sources read it, and what they collected: ``items``, ``files`` (by the path
+    they were found at), ``notes``, ``marked_lines`` (lines an earlier quarantine commented out) and
+    ``unit_links`` (the links that enable a systemd unit).
+
+    ``indicators`` are the paths the rules name as signs of a compromise (``~/`` for every home).
+    """
+
+    def __init__(self, root: str, indicators: tuple[str, ...] = ()) -> None:
+        self.root = os.path.abspath(root)
+        self.indicators = indicators
+        self.notes: list[dict] = []
+        self.items: list[Item] = []
+        self.files: dict[str, FileFacts] = {}
+        self.marked_lines: list[dict] = []
+        self.unit_links: list[tuple[str, str]] = []
+        self._scanned: set[str] = set()
+        self._listed: set[str] = set()
+        self._which: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        self._kinds: dict[str, str] = {}
+        self._resolved: dict[str, str | None] = {}
+        self._packages: dict[str, str | None] = {}
+        self._home_list: list[Account] | None = None
+        self._in_homes: dict[str, list[str]] = {}
+        self.accounts = self._read_accounts()
+        self.users = {a.name: a for a in self.accounts}
+        self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
+        self.gid_names = self._read_groups()
+        try:
+            self.owners = dpkgdb.owners(self.root)
+            self.package_database = True
+        except dpkgdb.PackageError as exc:
+            self.owners, self.package_database = {}, False
+            self.note("", "/var/lib/dpkg/status", f"{exc}: no file counts as owned or as unowned")
+        self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
+
+    # -- the root --------------------------------------------------------------------------------
+
+    def note(self, kind: str, path: str, problem: str) -> None:
+        self.notes.append({"location": kind, "path": path, "problem": problem})
+
+    def _is_link(self, path: str) -> bool:
+        try:
+            return os.path.islink(rootfs.resolve(self.root, path, follow_last=False).host)
+        except rootfs.RootError:
+            return False
+
+    def resolved_path(self, path: str) -> str | None:
+        """Where ``path`` leads inside the root; None for a link loop. Cached: commands name the same
+        programs over and over."""
+        if path not in self._resolved:
+            try:
+                self._resolved[path] = rootfs.resolve(self.root, path).inside
+            except rootfs.RootError:
+                self._resolved[path] = None
+        return self._resolved[path]
+
+    def kind_of(self, path: str) -> str:
+        """The type of what ``path`` leads to inside the root ("missing" for nothing or a loop)."""
+        if path not in self._kinds:
+            resolved = self.resolved_path(path)
+            kind = "missing"
+            if resolved is not None:
+                with contextlib.suppress(OSError):
+                    kind = file_type(os.lstat(rootfs.join(self.root, resolved)).st_mode)
+            self._kinds[path] = kind
+        return self._kinds[path]
+
+    def _read_small(self, path: str) -> str:
+        try:
+            data = rootfs.read_bytes(self.root, path, MAX_TEXT, missing_ok=True)
+        except rootfs.RootError as exc:
+            self.note("", path, str(exc))
+            return ""
+        return (data or b"").decode("utf-8", "replace")
+
+    def _read_accounts(self) -> list[Account]:
+        found = [a for a in accounts.parse_passwd(self._read_small("/etc/passwd")) if a.complete]
+        if not any(a.name == "root" for a in found):
+            found.insert(0, Account("root", 0, 0, "/root", complete=True))
+        return found
+
+    def _read_groups(self) -> dict[int, str]:
+        names: dict[int, str] = {}
+        for name, gid in accounts.parse_group(self._read_small("/etc/group")):
+            names.setdefault(gid, name)
+        return names
+
+    def homes(self) -> list[Account]:
+        """Accounts with a home directory in the root, each directory once (root's first)."""
+        if self._home_list is not None:
+            return self._home_list
+        found, seen = [], set()
+        for account in sorted(self.accounts, key=lambda a: a.uid != 0):
+            if not account.home.startswith("/"):
+                continue
+            try:
+                where = rootfs.resolve(self.root, account.home)
+            except rootfs.RootError as exc:
+                self.note("", account.home, f"home of {account.name}: {exc}")
+                continue
+            if where.inside in seen or where.escaped or not os.path.isdir(where.host):
+                continue
+            seen.add(where.inside)
+            found.append(account)
+        self._home_list = found
+        return found
+
+    def in_homes(self, path: str) -> list[str]:
+        """``path``, or for one starting with ~/ that path in every home directory."""
+        if path not in self._in_homes:
+            if path.startswith("~/"):
+                self._in_homes[path] = [
+                    shell_commands.normal_path(posixpath.join(a.home, path[2:])) for a in self.homes()
+                ]
+            else:
+                self._in_homes[path] = [path]
+        return self._in_homes[path]
+
+    # -- directories and files -------------------------------------------------------------------
+
+    def entries(
+        self, kind: str, directory: str, *, recursive: bool = False, once: bool = True
+    ) -> list[tuple[str, bool]]:
+        """(path, is a symbolic link) of every entry of a directory of the root, sorted, each directory
+        read once (on a merged-/usr root /lib/x and /usr/lib/x are one); subdirectories are descended
+        into only when ``recursive`` and never through a link."""
+        try:
+            where = rootfs.resolve(self.root, directory)
+        except rootfs.RootError as exc:
+            self.note(kind, directory, str(exc))
+            return []
+        if once and where.inside in self._listed:
+            return []
+        self._listed.add(where.inside)
+        found: list[tuple[str, bool]] = []
+        pending = [(where.inside, 0)]
+        while pending:
+            inside, depth = pending.pop(0)
+            try:
+                with os.scandir(rootfs.join(self.root, inside)) as listing:
+                    entries = sorted(listing, key=lambda e: e.name)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                if exc.errno != errno.ENOTDIR:
+                    self.note(kind, inside, f"cannot be listed: {exc.strerror}")
+                elif inside == where.inside:
+                    self.note(kind, directory, "is not a directory")
+                continue
+            for entry in entries:
+                if len(found) >= MAX_ENTRIES:
+                    self.note(kind, directory, f"holds more than {MAX_ENTRIES} entries; the rest is not read")
+                    return found
+                path = posixpath.join(inside, entry.name)
+                if entry.is_dir(follow_symlinks=False):
+                    if recursive and depth < MAX_DEPTH:
+                        pending.append((path, depth + 1))
+                    elif not recursive:
+                        found.append((path, False))
+                    continue
+                found.append((path, entry.is_symlink()))
+        return found
+
+    def file(
+        self, kind: str, path: str, account: Account | None = None, *, read: bool = True
+    ) -> FileFacts | None:
+        """Facts and content of a file at a location; None (with a note when it matters) when it is
+        missing, not a regular file, a link loop or a link above the root, or was already read."""
+        try:
+            where = rootfs.resolve(self.root, path)
+        except rootfs.RootError as exc:
+            self.note(kind, path, str(exc))
+            return None
+        if where.escaped:
+            self.note(
+                kind, path, f"a symbolic link leads above the root ({'; '.join(where.links)}): not read"
+            )
+            return None
+        try:
+            st = os.lstat(where.host)
+        except OSError as exc:
+            if isinstance(exc, FileNotFoundError) and self._is_link(path):
+                self.note(kind, path, f"a dangling symbolic link ({'; '.join(where.links)})")
+            elif not isinstance(exc, FileNotFoundError):
+                self.note(kind, path, exc.strerror or str(exc))
+            return None
+        if where.inside in self._scanned:
+            return None
+        if not stat.S_ISREG(st.st_mode):
+            self.note(kind, path, f"is a {file_type(st.st_mode)}, not a regular file: not read")
+            return None
+        self._scanned.add(where.inside)
+        facts = FileFacts(path=path, kind=kind, resolved=where.inside, st=st, account=account)
+        if read:
+            try:
+                facts.data = rootfs.read_bytes(self.root, where.inside, MAX_TEXT)
+            except rootfs.RootError as exc:
+                self.note(kind, path, str(exc))
+        self.files[path] = facts
+        return facts
+
+    def any_file(self, kind: str, path: str) -> FileFacts | None:
+        """Facts of whatever lies at ``path`` (any type, its last link not followed), never read;
+        None when nothing is there or it was already met."""
+        if path in self.files or not rootfs.lexists(self.root, path):
+            return None
+        try:
+            where = rootfs.resolve(self.root, path, follow_last=False)
+            st = os.lstat(where.host)
+        except (OSError, rootfs.RootError):
+            return None
+        if where.inside in self._scanned:
+            return None
+        self._scanned.add(where.inside)
+        facts = FileFacts(path=path, kind=kind, resolved=where.inside, st=st)
+        self.files[path] = facts
+        return facts
+
+    def text_lines(self, facts: FileFacts) -> Iterator[tuple[int, str]]:
+        """The lines of a file that are not quarantine comments (those are recorded instead)."""
+        for number, text in lines(facts.data or b""):
+            rules = quarantine_records.marked_rules(text)
+            if rules is None:
+                yield number, text
+                continue
+            shown = report_text.shown(text, SHOWN)
+            self.marked_lines.append(
+                quarantine_records.marked_line(facts.path, facts.resolved, number, shown, rules)
+            )
+
+    # -- items -----------------------------------------------------------------------------------
+
+    def file_item(self, facts: FileFacts, *, runs: bool = False) -> None:
+        """The file itself as an item; ``runs`` when the location runs it as a program."""
+        executes = self.resolved_too([facts.path]) if runs else ()
+        user = facts.account.name if facts.account else ""
+        self.items.append(Item(facts.kind, facts, user=user, executes=executes, references=executes))
+
+    def command_item(
+        self,
+        facts: FileFacts,
+        number: int,
+        text: str,
+        command: str,
+        *,
+        shell_command: str | None = None,
+        user: str = "",
+        interval: int | None = None,
+        search: tuple[str, ...] = PATH,
+    ) -> Item:
+        """A line that runs ``command`` as an item; ``shell_command`` is what the shell is given when
+        that differs (cron's % conversion), ``search`` where a program named without a path is."""
+        executes, references = self._analyse(command if shell_command is None else shell_command, search)
+        item = Item(
+            facts.kind,
+            facts,
+            number,
+            text,
+            command,
+            user or (facts.account.name if facts.account else ""),
+            interval,
+            executes,
+            references,
+            self.payload(executes),
+        )
+        self.items.append(item)
+        return item
+
+    def command_lines(self, facts: FileFacts, user: str = "") -> None:
+        """Each line of a script that is not a comment is a command it runs."""
+        for number, text in self.text_lines(facts):
+            stripped = text.lstrip()
+            if not stripped.startswith("#"):
+                self.command_item(facts, number, text, stripped, user=user)
+
+    def script(self, kind: str, path: str, *, runs: bool, account: Account | None = None) -> None:
+        """A program a location runs: the file itself, and each line when it is a text script."""
+        facts = self.file(kind, path, account)
+        if facts is None:
+            return
+        self.file_item(facts, runs=runs)
+        if facts.data is not None and not _binary(facts.data):
+            self.command_lines(facts)
+
+    def _analyse(self, command: str, search: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
+        """(paths the command runs, every absolute path it names), resolved inside the root too."""
+        programs, named = shell_commands.programs_and_paths(command)
+        found = (p if p.startswith("/") else self._lookup(p, search) for p in programs)
+        runs = self.resolved_too([p for p in found if p])
+        return runs, tuple(dict.fromkeys([*runs, *named]))
+
+    def _lookup(self, name: str, search: tuple[str, ...]) -> str | None:
+        key = (name, search)
+        if key not in self._which:
+            self._which[key] = next(
+                (
+                    f"{d}/{name}"
+                    for d in search
+                    if self.kind_of(f"{d}/{name}") not in ("missing", "directory")
+                ),
+                None,
+            )
+        return self._which[key]
+
+    def resolved_too(self, paths: list[str]) -> tuple[str, ...]:
+        """The paths and, for those reached through links, where the links lead inside the root."""
+        out: list[str] = []
+        for path in paths:
+            out.append(path)
+            resolved = self.resolved_path(path)
+            if resolved and resolved != path:
+                out.append(resolved)
+        return tuple(dict.fromkeys(out))
+
+    def payload(self, executes: tuple[str, ...]) -> str | None:
+        """The file a command runs: the first existing one no package owns, else the first existing."""
+        first = None
+        for path in executes:
+            if self.kind_of(path) in ("missing", "directory"):
+                continue
+            if self.unowned(path):
+                return path
+            first = first or path
+        return first
+
+    # -- ownership -------------------------------------------------------------------------------
+
+    def _aliases(self, path: str) -> list[str]:
+        """``path`` and its other spelling on a merged-/usr root (dpkg lists /lib/x for /usr/lib/x)."""
+        top = path.split("/", 3)
+        if len(top) > 2 and top[1] in self.merged:
+            return [path, "/usr" + path]
+        if len(top) > 3 and top[1] == "usr" and top[2] in self.merged:
+            return [path, path[4:]]
+        return [path]
+
+    def package_of(self, path: str) -> str | None:
+        """The packages listing ``path`` or the file its links lead to, comma-separated; None if none."""
+        if path not in self._packages:
+            candidates = self._aliases(path)
+            resolved = self.resolved_path(path)
+            if resolved and resolved != path:
+                candidates += self._aliases(resolved)
+            names: list[str] = []
+            for candidate in candidates:
+                names += self.owners.get(candidate, [])
+            self._packages[path] = ", ".join(dict.fromkeys(names)) or None
+        return self._packages[path]
+
+    def unowned(self, path: str) -> bool:
+        """True only when the package database was read and no package lists the file."""
+        return self.package_database and self.package_of(path) is None

@@ -1,0 +1,49 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Source: cron's crontabs (/etc/crontab, /etc/cron.d, the users' crontabs of the spool); each job
+line is an item, read with Debian cron's own grammar."""
+
+from __future__ import annotations
+
+import posixpath
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
+
+
+def collect(reader: RootReader) -> None:
+    _crontab(reader, "/etc/crontab", system=True)
+    for path, _ in reader.entries("cron", "/etc/cron.d"):
+        _crontab(reader, path, system=True)
+    for path, _ in reader.entries("cron", "/var/spool/cron/crontabs"):
+        _crontab(reader, path, system=False)
+    # Red Hat keeps user crontabs right in /var/spool/cron; Debian keeps only directories there.
+    for path, is_link in reader.entries("cron", "/var/spool/cron"):
+        if is_link or reader.kind_of(path) == "file":
+            _crontab(reader, path, system=False)
+
+
+def _crontab(reader: RootReader, path: str, *, system: bool) -> None:
+    owner = None if system else reader.users.get(posixpath.basename(path))
+    facts = reader.file("cron", path, owner)
+    if facts is None:
+        return
+    if path.startswith("/etc/cron.d/") and "." in posixpath.basename(path):
+        facts.notes.append("Debian's cron ignores a file of /etc/cron.d whose name holds a dot")
+    reader.file_item(facts)
+    user = "" if system else posixpath.basename(path)
+    for number, text in reader.text_lines(facts):
+        entry = crontab.parse_line(text, system)
+        if entry.kind != "job":
+            continue
+        facts.jobs += 1
+        reader.command_item(
+            facts,
+            number,
+            text,
+            entry.command,
+            shell_command=entry.shell_command,
+            user=entry.user or user,
+            interval=shell_commands.cron_interval(entry),
+        )
