@@ -14,7 +14,7 @@ _AT_UID = re.compile(r"#\s*atrun uid=(\d+)")
 
 def collect(reader: RootReader) -> None:
     for directory in ("/var/spool/cron/atjobs", "/var/spool/at"):
-        for path, _ in reader.entries("at", directory):
+        for path, _is_link in reader.entries("at", directory):
             if posixpath.basename(path) == ".SEQ" or reader.kind_of(path) == "directory":
                 continue
             facts = reader.file("at", path)

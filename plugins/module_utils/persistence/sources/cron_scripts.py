@@ -15,6 +15,6 @@ _RUN_PARTS_NAME = re.compile(r"[A-Za-z0-9_-]+")
 
 def collect(reader: RootReader) -> None:
     for directory in CRON_SCRIPT_DIRS:
-        for path, _ in reader.entries("cron_script", directory):
+        for path, _is_link in reader.entries("cron_script", directory):
             # run-parts runs only names made of letters, digits, '_' and '-'.
             reader.script("cron_script", path, runs=bool(_RUN_PARTS_NAME.fullmatch(posixpath.basename(path))))

@@ -14,9 +14,9 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader
 
 def collect(reader: RootReader) -> None:
     _crontab(reader, "/etc/crontab", system=True)
-    for path, _ in reader.entries("cron", "/etc/cron.d"):
+    for path, _is_link in reader.entries("cron", "/etc/cron.d"):
         _crontab(reader, path, system=True)
-    for path, _ in reader.entries("cron", "/var/spool/cron/crontabs"):
+    for path, _is_link in reader.entries("cron", "/var/spool/cron/crontabs"):
         _crontab(reader, path, system=False)
     # Red Hat keeps user crontabs right in /var/spool/cron; Debian keeps only directories there.
     for path, is_link in reader.entries("cron", "/var/spool/cron"):

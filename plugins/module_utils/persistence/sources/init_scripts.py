@@ -10,5 +10,5 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader
 
 
 def collect(reader: RootReader) -> None:
-    for path, _ in reader.entries("init_script", "/etc/init.d"):
+    for path, _is_link in reader.entries("init_script", "/etc/init.d"):
         reader.script("init_script", path, runs=not posixpath.basename(path).startswith("."))

@@ -25,7 +25,7 @@ HOME_SHELL_FILES = (".bashrc", ".profile", ".bash_profile", ".bash_login", ".zsh
 def collect(reader: RootReader) -> None:
     for path in SHELL_FILES:
         _shell_file(reader, path)
-    for path, _ in reader.entries("shell_rc", "/etc/profile.d"):
+    for path, _is_link in reader.entries("shell_rc", "/etc/profile.d"):
         _shell_file(reader, path)
     for account in reader.homes():
         for name in HOME_SHELL_FILES:

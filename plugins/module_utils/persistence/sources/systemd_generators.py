@@ -24,7 +24,7 @@ GENERATOR_DIRS = tuple(
 
 def collect(reader: RootReader) -> None:
     for directory in GENERATOR_DIRS:
-        for path, _ in reader.entries("systemd_generator", directory):
+        for path, _is_link in reader.entries("systemd_generator", directory):
             # systemd skips hidden files in these directories.
             runs = not posixpath.basename(path).startswith(".")
             reader.script("systemd_generator", path, runs=runs)

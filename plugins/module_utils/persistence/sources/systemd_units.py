@@ -43,7 +43,7 @@ _EXEC_KEYS = frozenset(
 def collect(reader: RootReader) -> None:
     places: list[tuple[str, Account | None]] = [(d, None) for d in (*SYSTEM_UNIT_DIRS, *USER_UNIT_DIRS)]
     places += [(posixpath.join(a.home, d), a) for a in reader.homes() for d in HOME_UNIT_DIRS]
-    unit_dirs = {r for r in (reader.resolved_path(d) for d, _ in places) if r}
+    unit_dirs = {r for r in (reader.resolved_path(d) for d, _account in places) if r}
     services: dict[tuple[str, str], list[Item]] = {}
     timers: list[tuple[FileFacts, str]] = []
     for directory, account in places:
@@ -107,7 +107,7 @@ def _unit_lines(facts: FileFacts) -> Iterator[tuple[int, str, str, str]]:
 def _unit(reader: RootReader, facts: FileFacts) -> list[Item]:
     reader.file_item(facts)
     settings = list(_unit_lines(facts))
-    user = next((v for _, _, k, v in settings if k == "User"), "")
+    user = next((v for _line, _text, k, v in settings if k == "User"), "")
     if not user:
         user = facts.account.name if facts.account else "root"
     items = []
@@ -119,14 +119,14 @@ def _unit(reader: RootReader, facts: FileFacts) -> list[Item]:
 
 
 def _timer_unit(facts: FileFacts) -> str:
-    unit = next((v for _, _, k, v in _unit_lines(facts) if k == "Unit"), "")
+    unit = next((v for _line, _text, k, v in _unit_lines(facts) if k == "Unit"), "")
     return unit or re.sub(r"\.timer$", ".service", posixpath.basename(facts.path))
 
 
 def _timer(reader: RootReader, facts: FileFacts, service: list[Item]) -> None:
     """A timer is one item: its schedule, and what its service runs."""
     intervals = []
-    for _, _, key, value in _unit_lines(facts):
+    for _line, _text, key, value in _unit_lines(facts):
         if key == "OnCalendar":
             intervals.append(shell_commands.calendar_minutes(value))
         elif key in ("OnUnitActiveSec", "OnUnitInactiveSec"):

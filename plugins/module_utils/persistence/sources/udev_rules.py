@@ -22,7 +22,7 @@ _UDEV_PROGRAM = re.compile(r"""\b(RUN|PROGRAM|IMPORT)(\{([^}]*)\})?\s*(?:\+=|:=|
 
 def collect(reader: RootReader) -> None:
     for directory in UDEV_DIRS:
-        for path, _ in reader.entries("udev", directory):
+        for path, _is_link in reader.entries("udev", directory):
             if not path.endswith(".rules"):
                 continue
             facts = reader.file("udev", path)

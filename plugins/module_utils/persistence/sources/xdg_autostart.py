@@ -14,7 +14,7 @@ def collect(reader: RootReader) -> None:
     places: list[tuple[str, Account | None]] = [("/etc/xdg/autostart", None)]
     places += [(posixpath.join(a.home, ".config/autostart"), a) for a in reader.homes()]
     for directory, account in places:
-        for path, _ in reader.entries("xdg_autostart", directory):
+        for path, _is_link in reader.entries("xdg_autostart", directory):
             if not path.endswith(".desktop"):
                 continue
             facts = reader.file("xdg_autostart", path, account)
