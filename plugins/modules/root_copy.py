@@ -11,7 +11,8 @@ module: root_copy
 short_description: Copy the root filesystem to a new device, block by block or file by file
 version_added: "0.1.0"
 description:
-  - Copies the filesystem mounted on O(source) to O(target_device), then checks the copy
+  - Copies the filesystem mounted on O(source) to O(destination_device), the migration's new
+    storage, then checks the copy
     (C(e2fsck -f -p) or C(xfs_repair -n)) and grows it to the whole device.
   - A block copy (a C(dd) done in Python) carries the filesystem as it is, UUID included; it is
     chosen when the filesystem type stays, it is ext2, ext3, ext4 or xfs, and the target is at
@@ -38,12 +39,15 @@ options:
       - The block device the source filesystem is on. By default the device mounted on O(source),
         found in C(/proc/self/mountinfo). A block copy reads it.
     type: path
-  target_device:
+  destination_device:
     description:
       - The block device to copy to (an LVM logical volume, a partition, a disk). It must not be
         mounted, and must not share storage with the source.
+      - The alias O(target_device) is the name before 0.2.0 (in lifeline, the target is the broken
+        system; the new storage is the destination).
     type: path
     required: true
+    aliases: [target_device]
   method:
     description:
       - C(block) copies the device, C(file) copies the files onto a new filesystem, C(auto) chooses
@@ -122,12 +126,12 @@ author:
 EXAMPLES = r"""
 - name: Copy the read-only root to the new logical volume, choosing the method
   lifeline.rescue.root_copy:
-    target_device: /dev/vg0/root
+    destination_device: /dev/vg0/root
   register: copy
 
 - name: Copy the root as an async job
   lifeline.rescue.root_copy:
-    target_device: /dev/vg0/root
+    destination_device: /dev/vg0/root
   async: 7200
   poll: 0
   register: copy_job
@@ -135,7 +139,7 @@ EXAMPLES = r"""
 - name: Move an ext4 root onto a smaller device as xfs, replacing what the device held
   lifeline.rescue.root_copy:
     source: /
-    target_device: /dev/sdb1
+    destination_device: /dev/sdb1
     method: file
     fstype: xfs
     overwrite: true
@@ -143,7 +147,7 @@ EXAMPLES = r"""
 
 - name: Say what the copy would do
   lifeline.rescue.root_copy:
-    target_device: /dev/vg0/root
+    destination_device: /dev/vg0/root
   check_mode: true
 """
 
@@ -173,13 +177,24 @@ source_device:
   returned: always, once the method is decided
   type: str
   sample: /dev/sda1
-target_device:
+destination_device:
   description: The device copied to.
   returned: always
   type: str
   sample: /dev/vg0/root
+destination_signatures:
+  description: What C(wipefs) found on the destination before the copy (overwritten with O(overwrite)).
+  returned: always, once the method is decided
+  type: list
+  elements: str
+  sample: [ext4]
+target_device:
+  description: The same as RV(destination_device), under its name before 0.2.0; it will be removed.
+  returned: always
+  type: str
+  sample: /dev/vg0/root
 target_signatures:
-  description: What C(wipefs) found on the target before the copy (overwritten with O(overwrite)).
+  description: The same as RV(destination_signatures), under its name before 0.2.0; it will be removed.
   returned: always, once the method is decided
   type: list
   elements: str
@@ -245,20 +260,18 @@ progress_path:
 """
 
 import os
-import tempfile
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, module_runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight, rootcopy
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import copyjob, rootcopy
 
 
 def argument_spec() -> dict:
     return {
         "source": {"type": "path", "default": "/"},
         "source_device": {"type": "path"},
-        "target_device": {"type": "path", "required": True},
+        "destination_device": {"type": "path", "required": True, "aliases": ["target_device"]},
         "method": {"type": "str", "choices": ["auto", "block", "file"], "default": "auto"},
         "fstype": {"type": "str", "choices": list(rootcopy.MKFS_FSTYPES)},
         "exclude": {"type": "list", "elements": "path", "default": []},
@@ -284,156 +297,38 @@ def tool_exec(module: AnsibleModule) -> rootcopy.Exec:
     return execute
 
 
-def device_of(mount: mounts.Mount) -> str | None:
-    """The block device node of a mount: its source when that is the device, else /dev/block/MAJ:MIN."""
-    for node in (mount.source, f"/dev/block/{mount.major}:{mount.minor}"):
-        try:
-            if node.startswith("/dev/") and rootcopy.devno_of(node) == mount.devno:
-                return node
-        except rootcopy.CopyError:
-            continue
-    return None
-
-
-def used_by(source: str, source_device: str | None) -> int:
-    """The bytes a file copy of ``source`` carries: statvfs's used bytes for a filesystem on a block
-    device, its files counted otherwise (an overlay answers statvfs for its upper layer's filesystem)."""
-    return mounts.usage_of(source)[1] if source_device else mounts.tree_bytes(source)
-
-
-def decide(params: dict, mount: mounts.Mount, source_device: str | None, used: int) -> dict:
-    """Method, reason, fstype and bytes of the copy asked for; CopyError when it cannot be done."""
-    target = params["target_device"]
-    source_bytes = rootcopy.device_size(source_device) if source_device else None
-    target_bytes = rootcopy.device_size(target)
-    new_fstype = params["fstype"] or ""
-    auto = preflight.choose_copy(mount.fstype, new_fstype, source_bytes, used, target_bytes)
-    method = auto["method"] if params["method"] == "auto" else params["method"]
-    reason = auto["reason"]
-    if params["method"] != "auto":
-        reason = f"asked for (method={method}); auto would choose {auto['method'] or 'no copy'}: {reason}"
-    if not method:
-        raise rootcopy.CopyError(f"{params['source']} cannot be copied to {target}: {auto['reason']}")
-    if method == "block":
-        if new_fstype and new_fstype != mount.fstype:
-            raise rootcopy.CopyError(
-                f"a block copy keeps {mount.fstype}; fstype={new_fstype} needs method=file or auto"
-            )
-        if source_device is None:
-            raise rootcopy.CopyError(
-                f"{params['source']} is not on a block device ({mount.source}): give source_device or "
-                "use method=file"
-            )
-        if mount.fstype not in preflight.BLOCK_COPY_FSTYPES:
-            raise rootcopy.CopyError(
-                f"a block copy of {mount.fstype} would give two filesystems one UUID, which "
-                f"{mount.fstype} cannot tell apart; use method=file"
-            )
-        if target_bytes < source_bytes:
-            raise rootcopy.CopyError(
-                f"{target} ({target_bytes} bytes) is smaller than {source_device} ({source_bytes} bytes): "
-                "a block copy needs a target at least as large; use method=file or a larger device"
-            )
-        return {"method": method, "reason": reason, "fstype": mount.fstype, "bytes_total": source_bytes}
-    fstype = new_fstype or mount.fstype
-    if fstype not in rootcopy.MKFS_FSTYPES:
-        raise rootcopy.CopyError(
-            f"a file copy makes ext2, ext3, ext4 or xfs, and the source is {mount.fstype}: give fstype"
-        )
-    return {"method": method, "reason": reason, "fstype": fstype, "bytes_total": used}
-
-
-def copy_files(run: Runner, params: dict, fstype: str, total: int) -> rootcopy.CopyResult:
-    """Make the new filesystem, mount it beside the progress file, copy into it, unmount it."""
-    target, progress_path = params["target_device"], params["progress_path"]
-    directory = os.path.dirname(progress_path) or "."
-    os.makedirs(directory, exist_ok=True)
-    scratch = tempfile.mkdtemp(prefix="copy-target.", dir=directory)
-    try:
-        rootcopy.prepare_target(run, target, fstype, overwrite=params["overwrite"])
-        run(["mount", "-t", fstype, target, scratch])
-        try:
-            return rootcopy.file_copy(
-                run, params["source"], scratch, progress_path, exclude=params["exclude"], total=total
-            )
-        finally:
-            run(["umount", scratch])
-    finally:
-        os.rmdir(scratch)
-
-
-def run_copy(module: AnsibleModule, result: dict) -> None:
-    """The copy, its check, its growth and its UUID, into ``result``."""
-    params, run = module.params, module_runner(module)
-    target = params["target_device"]
-    if result["method"] == "block":
-        copied = rootcopy.block_copy(result["source_device"], target, params["progress_path"])
-    else:
-        copied = copy_files(run, params, result["fstype"], result["bytes_total"])
-    result.update(copied.as_dict())
-    result.update(fsck=None, grow=None)
-    is_ext = result["fstype"] in rootcopy.EXT_FSTYPES
-    growing = params["grow"] and result["method"] == "block"
-    if params["check"] or (growing and is_ext):
-        fsck = rootcopy.check_copy(tool_exec(module), target, result["fstype"])
-        result["fsck"] = fsck.as_dict()
-        if not fsck.ok:
-            raise rootcopy.CopyError(
-                f"the copy on {target} fails its check ({fsck.verdict}, {fsck.command[0]} exit {fsck.rc}); "
-                "see fsck.output; the source is unchanged"
-            )
-    if growing:
-        scratch_dir = os.path.dirname(params["progress_path"]) or "."  # writable while / is read-only
-        result["grow"] = rootcopy.grow(run, target, result["fstype"], scratch_dir=scratch_dir).as_dict()
-    elif params["grow"]:
-        size = rootcopy.filesystem_size(run, target, result["fstype"])
-        result["grow"] = {"before": size, "after": size}
-    result["uuid"] = rootcopy.filesystem_uuid(run, target)
-    result["uuid_shared"] = result["method"] == "block"  # dd copies the superblock, UUID and all
-    if result["uuid_shared"] and params["new_uuid"]:
-        result["uuid"] = rootcopy.give_new_uuid(run, target, result["fstype"])
-        result["uuid_shared"] = False
-    if result["uuid_shared"]:
-        module.warn(
-            f"{target} and {result['source_device']} both carry the filesystem UUID {result['uuid']}: "
-            "mount the copy by its device until the old one is gone, or give the copy a new UUID"
-        )
-
-
 def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    params["source"] = os.path.realpath(params["source"])
+    request = copyjob.CopyRequest(
+        destination=params["destination_device"],
+        source=os.path.realpath(params["source"]),
+        **{key: params[key] for key in ("source_device", "method", "fstype", "exclude", "progress_path")},
+        **{key: params[key] for key in ("overwrite", "grow", "check", "new_uuid")},
+    )
     result: dict = {
         "changed": False,
-        "source": params["source"],
-        "target_device": params["target_device"],
-        "progress_path": params["progress_path"],
+        "source": request.source,
+        "destination_device": request.destination,
+        "progress_path": request.progress_path,
     }
     try:
-        mount = mounts.mount_at(mounts.read_mountinfo(), params["source"])
-        if mount is None:
-            raise rootcopy.CopyError(
-                f"nothing is mounted on {params['source']}: give the mount point of the filesystem to copy"
-            )
-        source_device = params["source_device"] or device_of(mount)
-        target = params["target_device"]
-        rootcopy.devno_of(target)  # a block device, or a CopyError that says what was given
-        if source_device and rootcopy.overlapping(source_device, target):
-            raise rootcopy.CopyError(
-                f"{target} is {source_device} or shares storage with it: give another target device"
-            )
-        rootcopy.refuse_mounted(target, "the copy would overwrite a filesystem in use")
-        result.update(decide(params, mount, source_device, used_by(params["source"], source_device)))
-        result.update(source_device=source_device, bytes_done=0)
         run = module_runner(module)
-        result["target_signatures"] = rootcopy.refuse_used_target(run, target, params["overwrite"])
-        result["changed"] = True
+        result.update(copyjob.prepare(run, request), changed=True)
         if not module.check_mode:
-            run_copy(module, result)
+            done, warnings = copyjob.carry_out(run, tool_exec(module), request, result)
+            result.update(done)
+            for warning in warnings:
+                module.warn(warning)
     except FAILURES as exc:
-        module.fail_json(msg=str(exc), **result)
-    module.exit_json(**result)
+        module.fail_json(msg=str(exc), **with_old_names(result))
+    module.exit_json(**with_old_names(result))
+
+
+def with_old_names(result: dict) -> dict:
+    """The result with the return values' names before 0.2.0 beside the new ones."""
+    renamed = {"target_device": "destination_device", "target_signatures": "destination_signatures"}
+    return {**result, **{old: result[new] for old, new in renamed.items() if new in result}}
 
 
 def main() -> None:

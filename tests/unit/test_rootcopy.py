@@ -686,6 +686,21 @@ def test_the_module_in_check_mode_writes_nothing(lab, capsys, deadline):
     assert not {"skipped", "failed"} & set(block)
 
 
+def test_the_module_names_the_new_storage_destination_and_keeps_the_old_names(lab, capsys, deadline):
+    source = lab.device("source", 64, "ext4")
+    destination, before = stamped(lab, "destination", 128)
+    top = lab.mount(source, "source")
+
+    rc, result = module(
+        capsys, deadline, source=str(top), destination_device=destination, _ansible_check_mode=True
+    )
+
+    assert rc == 0, result.get("msg")
+    assert result["destination_device"] == result["target_device"] == destination
+    assert result["destination_signatures"] == result["target_signatures"] == []
+    assert sha256(destination, MIB) == before
+
+
 def test_the_module_refuses_a_used_target_in_check_mode_too(lab, capsys, deadline):
     source, target = lab.device("source", 64, "ext4"), lab.device("target", 128, "ext4")
     top = lab.mount(source, "source")

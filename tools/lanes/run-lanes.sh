@@ -48,7 +48,6 @@ lane_lint() {
   check "ruff format" ruff format --check --no-cache "${dirs[@]}"
   check yamllint yamllint -s .
   check ansible-lint ansible-lint --profile production --offline
-  check "module docs" python tools/lanes/check-module-docs.py
   check "collection build" ansible-galaxy collection build --force --output-path .cache/build
   check "ansible-test sanity" tools/lanes/sanity.sh
   if [ ${#failed[@]} -gt 0 ]; then
