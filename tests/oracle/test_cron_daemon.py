@@ -19,7 +19,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -29,12 +28,11 @@ import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
-from test_crontab_chkcrontab import USERS, load_corpus  # noqa: E402
+from support.cron_corpus import USERS, load_corpus
+from support.paths import REPO
+from support.trees import SUITES
 
 os.environ.setdefault("CONTAINERS_CONF", str(REPO / "tools" / "containers.conf"))
-SUITES = ("bullseye", "bookworm", "trixie")
 IMAGE = "localhost/lifeline/debian:{suite}"
 LABEL = "lifeline.oracle=cron"
 DIALECT = {"bullseye": crontab.CLASSIC, "bookworm": crontab.CLASSIC, "trixie": crontab.TRIXIE}

@@ -23,22 +23,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Volume, file_id
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
-
-class FakeRunner:
-    """Records every argv; answers from ``replies`` (argv prefix -> stdout, or a ToolError to raise)."""
-
-    def __init__(self, replies: dict[tuple[str, ...], str | ToolError] | None = None):
-        self.calls: list[list[str]] = []
-        self.replies = replies or {}
-
-    def __call__(self, argv: list[str]) -> str:
-        self.calls.append(list(argv))
-        for prefix, reply in self.replies.items():
-            if tuple(argv[: len(prefix)]) == prefix:
-                if isinstance(reply, ToolError):
-                    raise reply
-                return reply
-        return ""
+from support.runners import FakeRunner
 
 
 def mounted_point() -> str:

@@ -8,7 +8,8 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import audit
-from trees import debian_tree as tree
+
+from support.trees import debian_tree as tree
 
 LIBDIR = "lib/x86_64-linux-gnu"
 

@@ -7,7 +7,8 @@ import os
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
-from trees import SUITES, debian_tree
+
+from support.trees import SUITES, debian_tree
 
 
 @pytest.mark.parametrize("suite", SUITES)

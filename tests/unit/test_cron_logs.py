@@ -26,7 +26,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron.logs import (
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
-LOGS = Path(__file__).parent / "data" / "cron" / "logs"
+from support.paths import DATA
+from support.runners import FakeRunner, run
+
+LOGS = DATA / "cron" / "logs"
 
 # (log line, kind, crontab, timestamp, program, pid)
 ERRORS = [
@@ -461,13 +464,6 @@ def write_journal(root: Path, entries: list[dict[str, str | bytes]], start: int)
     return journal
 
 
-def journalctl(argv: list[str]) -> str:
-    done = subprocess.run(argv, capture_output=True, text=True)
-    if done.returncode != 0:
-        raise ToolError(done.stderr.strip())
-    return done.stdout
-
-
 def test_cron_errors_are_read_from_a_real_journal_and_nothing_else(tmp_path):
     root = tmp_path / "root"
     start = 1_795_375_688_000_000  # microseconds
@@ -503,7 +499,7 @@ def test_cron_errors_are_read_from_a_real_journal_and_nothing_else(tmp_path):
     )
     notes: list[str] = []
 
-    found = cron_logs.scan_journal(str(root), journalctl, notes)
+    found = cron_logs.scan_journal(str(root), run, notes)
 
     assert notes == []
     assert [(e.kind, e.crontab, e.program, e.pid) for e in found] == [
@@ -527,14 +523,10 @@ def test_a_journal_link_out_of_the_root_is_not_followed_to_the_rescuers_journal(
     root = tmp_path / "root"
     (root / "var" / "log").mkdir(parents=True)
     (root / "var" / "log" / "journal").symlink_to(elsewhere / "var" / "log" / "journal")
-    calls = []
+    recording = FakeRunner(otherwise=run)
 
-    def run(argv):
-        calls.append(argv)
-        return journalctl(argv)
-
-    assert cron_logs.scan_journal(str(root), run, []) == []
-    assert all(str(elsewhere) not in " ".join(argv) for argv in calls)
+    assert cron_logs.scan_journal(str(root), recording, []) == []
+    assert all(str(elsewhere) not in " ".join(argv) for argv in recording.calls)
 
 
 def test_without_journalctl_or_a_journal_the_scan_says_so_and_finds_nothing(tmp_path):
@@ -582,4 +574,4 @@ def test_a_journal_file_that_is_a_link_is_not_read(tmp_path):
     (root / "var" / "log" / "journal" / "other").symlink_to(theirs.parent)
 
     assert cron_logs.journal_files(str(root / "var" / "log" / "journal")) == []
-    assert cron_logs.scan_journal(str(root), journalctl, []) == []
+    assert cron_logs.scan_journal(str(root), run, []) == []

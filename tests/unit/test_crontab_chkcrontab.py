@@ -1,6 +1,6 @@
 """The cron grammar against a corpus of lines and against chkcrontab, a lint with its own opinions.
 
-Every row of data/cron/corpus.txt says what Debian's cron makes of the line (the oracle lane proves
+Every row of tests/unit/data/cron/corpus.txt says what Debian's cron makes of the line (the oracle lane proves
 that against the real daemons) and what chkcrontab's checker says. parse_line must give cron's
 verdict on every row; chkcrontab must give the recorded verdict, and every row where it disagrees
 with cron carries the reason.
@@ -8,19 +8,14 @@ with cron carries the reason.
 
 from __future__ import annotations
 
-import json
 import re
 from collections import Counter
-from dataclasses import dataclass
-from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 
-CORPUS = Path(__file__).parent / "data" / "cron" / "corpus.txt"
-# The accounts of the images the oracle lane runs cron in.
-USERS = frozenset({"root", "daemon", "www-data", "nobody"})
-DIALECTS = {"classic": crontab.CLASSIC, "trixie": crontab.TRIXIE}
+from support.cron_corpus import DIALECTS, USERS, Row, load_corpus
+
 ACCEPTED = ("job", "env", "comment", "blank")
 # chkcrontab's field names, as cron's words.
 _FIELDS = {
@@ -36,39 +31,6 @@ _KINDS = {
     "LINE_ERROR": "unparsed",
     "QUOTE_VALUES": "empty value",
 }
-
-
-@dataclass(frozen=True)
-class Row:
-    number: int
-    scope: str
-    cron: dict[str, str]  # dialect name -> verdict
-    chkcrontab: str
-    line: str
-    why: str
-
-    @property
-    def system(self) -> bool:
-        return self.scope == "system"
-
-    def __str__(self) -> str:
-        return f"corpus line {self.number}: {self.line[:60]!r}"
-
-
-def load_corpus(path: Path = CORPUS) -> list[Row]:
-    """The rows of the corpus file (its format is described at its top)."""
-    rows = []
-    for number, text in enumerate(path.read_text(encoding="utf-8").splitlines(), start=1):
-        if not text.strip() or text.startswith("#"):
-            continue
-        scope, cron, chk, rest = (part.strip() for part in text.split("|", 3))
-        line, end = json.JSONDecoder().raw_decode(rest)
-        why = rest[end:].strip().removeprefix("|").strip()
-        verdicts = dict.fromkeys(DIALECTS, cron)
-        if "; trixie: " in cron:
-            verdicts["classic"], verdicts["trixie"] = cron.split("; trixie: ")
-        rows.append(Row(number, scope, verdicts, chk, line, why))
-    return rows
 
 
 def verdict(entry: crontab.Entry) -> str:

@@ -3,24 +3,18 @@ of a real Debian root's cron files polluted like incident 4."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import crontab_audit, crontab_repair
-from trees import debian_tree
+
+from support.modules import run_module
+from support.trees import debian_tree
 
 NULS = b"\0" * 2048
 MINUTE = b"* * * * * root date >> /var/tmp/lifeline-minute.log\n"
-
-
-def run(module, capsys, deadline, **args) -> tuple[int, dict]:
-    with patch_module_args(args), deadline(60), pytest.raises(SystemExit) as exited:
-        module.main()
-    return exited.value.code, json.loads(capsys.readouterr().out)
 
 
 @pytest.fixture
@@ -43,7 +37,7 @@ def polluted(tmp_path) -> tuple[Path, bytes]:
 
 def test_audit_finds_the_nul_blocks_and_the_bad_minute(polluted, capsys, deadline):
     root, _ = polluted
-    rc, result = run(crontab_audit, capsys, deadline, root=str(root))
+    rc, result = run_module(crontab_audit, capsys, deadline(60), root=str(root))
     assert rc == 0 and result["changed"] is False and result["healthy"] is False
     (crontab,) = [f for f in result["files"] if f["path"] == "/etc/crontab"]
     assert [b["kind"] for b in crontab["bytes"]] == ["nul", "nul", "nul"]
@@ -57,36 +51,38 @@ def test_repair_check_mode_plans_and_changes_nothing_then_repairs_then_is_idempo
 ):
     root, original = polluted
     damaged = (root / "etc/crontab").read_bytes()
-    rc, planned = run(
-        crontab_repair, capsys, deadline, root=str(root), _ansible_check_mode=True, _ansible_diff=True
+    rc, planned = run_module(
+        crontab_repair, capsys, deadline(60), root=str(root), _ansible_check_mode=True, _ansible_diff=True
     )
     assert rc == 0 and planned["changed"] is True
     assert (root / "etc/crontab").read_bytes() == damaged
     assert not (root / "var/backups").exists()
     assert "\\x00" in planned["diff"][0]["before"] and "\\x00" not in planned["diff"][0]["after"]
 
-    rc, repaired = run(crontab_repair, capsys, deadline, root=str(root))
+    rc, repaired = run_module(crontab_repair, capsys, deadline(60), root=str(root))
     assert rc == 0 and repaired["changed"] is True and repaired["remaining"] == []
     lines = original.splitlines(keepends=True)
     assert (root / "etc/crontab").read_bytes() == b"".join(lines[:-3]) + MINUTE + b"".join(lines[-3:])
     (entry,) = repaired["files"]
     assert (root / entry["backup"].lstrip("/")).read_bytes() == damaged
 
-    rc, again = run(crontab_repair, capsys, deadline, root=str(root))
+    rc, again = run_module(crontab_repair, capsys, deadline(60), root=str(root))
     assert rc == 0 and again["changed"] is False and again["files"] == []
 
 
 def test_repair_refuses_a_declared_baseline_cron_would_refuse(polluted, capsys, deadline):
     root, _ = polluted
     damaged = (root / "etc/crontab").read_bytes()
-    rc, result = run(crontab_repair, capsys, deadline, root=str(root), system_crontab="* * * * root true\n")
+    rc, result = run_module(
+        crontab_repair, capsys, deadline(60), root=str(root), system_crontab="* * * * root true\n"
+    )
     assert rc == 1 and "line 1: bad day-of-week" in result["msg"]
     assert (root / "etc/crontab").read_bytes() == damaged
 
 
 def test_modules_refuse_a_directory_that_is_not_a_linux_root(tmp_path, capsys, deadline):
     for module in (crontab_audit, crontab_repair):
-        rc, result = run(module, capsys, deadline, root=str(tmp_path))
+        rc, result = run_module(module, capsys, deadline(60), root=str(tmp_path))
         assert rc == 1 and "does not look like a Linux root" in result["msg"]
 
 
@@ -98,7 +94,7 @@ def test_logged_errors_say_whether_they_came_after_the_crontab_last_changed(poll
         "2023-11-15T03:00:01.000000+00:00 web1 cron[412]: Error: bad minute; while reading /etc/crontab\n"
         "2023-11-15T03:00:02.000000+00:00 web1 cron[412]: Error: bad hour; while reading /etc/cron.d/gone\n"
     )
-    rc, result = run(crontab_audit, capsys, deadline, root=str(root))
+    rc, result = run_module(crontab_audit, capsys, deadline(60), root=str(root))
     assert rc == 0
     assert [(e["kind"], e["since_last_change"]) for e in result["logged_errors"]] == [
         ("bad minute", False),

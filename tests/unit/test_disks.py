@@ -13,22 +13,10 @@ from pathlib import Path
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError, Volume
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
+
+from support.runners import ENV, FakeRunner, run
 
 MIB = 1 << 20
-ENV = {**os.environ, "LC_ALL": "C", "PATH": f"{os.environ.get('PATH', '')}:/usr/sbin:/sbin"}
-
-
-def run(argv: list[str]) -> str:
-    """The Runner contract of runner.module_runner: stdout, or ToolError with the tool's own words."""
-    done = subprocess.run(
-        argv, check=False, capture_output=True, env=ENV, encoding="utf-8", errors="surrogateescape"
-    )
-    if done.returncode != 0:
-        raise ToolError(
-            f"{' '.join(argv)} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
-        )
-    return done.stdout
 
 
 def sh(*argv: str | Path, stdin: str | None = None) -> str:
@@ -510,14 +498,10 @@ def test_loops_backed_by_matches_device_and_inode(tmp_path):
         f'{{"name": "/dev/loop5", "back-ino": null, "back-maj:min": null}}'
         "]}"
     )
-    calls = []
-
-    def fake(argv):
-        calls.append(argv)
-        return listing
+    fake = FakeRunner({("losetup",): listing})
 
     assert disks.loops_backed_by(fake, str(image)) == ["/dev/loop3"]
-    assert calls == [["losetup", "--list", "--json", "--output", "NAME,BACK-INO,BACK-MAJ:MIN"]]
+    assert fake.calls == [["losetup", "--list", "--json", "--output", "NAME,BACK-INO,BACK-MAJ:MIN"]]
 
 
 # ---- Volume -------------------------------------------------------------------------------------

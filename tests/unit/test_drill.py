@@ -35,9 +35,10 @@ from lifeline_drill.matrix import (
     select,
 )
 from lifeline_drill.phases import ProgressTracker, analyse, label_plays, play_marker
+from support import paths
+from support.paths import REPO
 
-REPO = Path(__file__).resolve().parents[2]
-DATA = Path(__file__).parent / "data" / "drill"
+DATA = paths.DATA / "drill"
 JUNIT_XSD = REPO / ".venv" / "share" / "lifeline" / "junit-10.xsd"
 
 # ---- hand-built events ---------------------------------------------------------------------------

@@ -56,8 +56,9 @@ from elftools.elf.dynamic import DynamicSection
 from elftools.elf.elffile import ELFFile
 from elftools.elf.gnuversions import GNUVerDefSection, GNUVerNeedSection
 from elftools.elf.segments import InterpSegment
-from trees import SUITES, TREES
-from trees import debian_tree as tree
+
+from support.trees import SUITES, TREES
+from support.trees import debian_tree as tree
 
 MULTIARCH = "/usr/lib/x86_64-linux-gnu"
 GLIBC_FAMILY = (

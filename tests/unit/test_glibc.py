@@ -1,5 +1,5 @@
-"""The glibc diagnosis (module_utils/glibc.py): which glibc a root runs and which member of its family
-is broken, on the real Debian trees against dpkg's own tools, and on copies broken in new ways."""
+"""The glibc diagnosis (module_utils/glibc/diagnosis.py): which glibc a root runs and which member of its
+family is broken, on the real Debian trees against dpkg's own tools, and on copies broken in new ways."""
 
 from __future__ import annotations
 
@@ -14,8 +14,11 @@ from pathlib import Path
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
-from trees import SUITES
-from trees import debian_tree as tree
+
+from support.faults import elf32
+from support.runners import output
+from support.trees import SUITES
+from support.trees import debian_tree as tree
 
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 INTERPRETER = "/lib64/ld-linux-x86-64.so.2"
@@ -26,14 +29,8 @@ LAYOUT = {
 }
 
 
-def run(*argv: str | Path) -> str:
-    done = subprocess.run([str(a) for a in argv], capture_output=True, env={**os.environ, "LC_ALL": "C"})
-    assert done.returncode == 0, f"{argv}: exit {done.returncode}: {done.stderr.decode(errors='replace')}"
-    return done.stdout.decode()
-
-
 def dpkg_query(root: Path, *args: str) -> str:
-    return run("dpkg-query", f"--admindir={root}/var/lib/dpkg", *args)
+    return output("dpkg-query", f"--admindir={root}/var/lib/dpkg", *args)
 
 
 def upstream(version: str) -> str:
@@ -96,7 +93,7 @@ def test_identify_matches_the_package_database(suite):
     root = tree(suite)
     version = dpkg_query(root, "-W", "-f", "${Version}", "libc6")
     libc = [p for p in dpkg_query(root, "-L", "libc6").splitlines() if p.endswith("/libc.so.6")]
-    program = run("readelf", "-l", root / "usr/bin/ls")
+    program = output("readelf", "-l", root / "usr/bin/ls")
 
     identity, _ = glibc.identify(str(root))
 
@@ -123,7 +120,7 @@ def test_the_members_are_the_glibc_files_of_the_package(suite):
     assert any(os.path.samestat(os.lstat(chrooted(root, m.path)), interpreter) for m in members)
     files = [m for m in members if m.kind == "file"]
     sums = {}
-    for line in run("md5sum", *(chrooted(root, m.path) for m in files)).splitlines():
+    for line in output("md5sum", *(chrooted(root, m.path) for m in files)).splitlines():
         digest, host = line.split("  ", 1)
         sums[host] = digest
     for member in files:
@@ -180,14 +177,6 @@ def test_file_version_of_a_text_file(tmp_path):
 
 
 # ---- what libc.so.6 is in a broken root --------------------------------------------------------
-
-
-def elf32(data: bytes) -> bytes:
-    """The same file claiming to be a 32-bit i386 one (EI_CLASS 1, e_machine EM_386)."""
-    patched = bytearray(data)
-    patched[4] = 1
-    patched[18:20] = (3).to_bytes(2, "little")
-    return bytes(patched)
 
 
 def flipped_last_byte(data: bytes) -> bytes:

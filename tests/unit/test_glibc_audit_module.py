@@ -2,25 +2,18 @@
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import glibc_audit
-from trees import debian_tree as tree
+
+from support.modules import run_module
+from support.trees import debian_tree as tree
 
 LIBDIR = "lib/x86_64-linux-gnu"
 LIBC = f"usr/{LIBDIR}/libc.so.6"
-
-
-def run(capsys, deadline, **args) -> tuple[int, dict]:
-    """The module's exit status and the JSON result it printed."""
-    with patch_module_args(args), deadline(120), pytest.raises(SystemExit) as exited:
-        glibc_audit.main()
-    return exited.value.code, json.loads(capsys.readouterr().out)
 
 
 def warnings(result: dict) -> list[str]:
@@ -39,7 +32,9 @@ def no_libc(small_root) -> Path:
 @pytest.mark.parametrize("check_mode", [False, True], ids=["run", "check"])
 def test_a_healthy_debian_root(capsys, deadline, check_mode):
     root = tree("bookworm")
-    rc, result = run(capsys, deadline, root=str(root), _ansible_check_mode=check_mode)
+    rc, result = run_module(
+        glibc_audit, capsys, deadline(120), root=str(root), _ansible_check_mode=check_mode
+    )
 
     assert rc == 0, result.get("msg")
     assert result["changed"] is False
@@ -53,14 +48,14 @@ def test_a_healthy_debian_root(capsys, deadline, check_mode):
 
 
 def test_the_small_root_is_healthy(capsys, deadline, small_root):
-    rc, result = run(capsys, deadline, root=str(small_root))
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(small_root))
 
     assert (rc, result["healthy"]) == (0, True), result
     assert result["summary"] == {"elf_files": 4, "broken_files": 0, "missing_libraries": 0, "bad_links": 0}
 
 
 def test_libc_renamed_away_is_reported(capsys, deadline, no_libc):
-    rc, result = run(capsys, deadline, root=str(no_libc))
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(no_libc))
 
     assert rc == 0, result.get("msg")
     assert (result["changed"], result["healthy"], result["truncated"]) == (False, False, False)
@@ -78,15 +73,15 @@ def test_libc_renamed_away_is_reported(capsys, deadline, no_libc):
 @pytest.mark.parametrize("fail_on_broken", [False, True])
 def test_check_mode_gives_the_same_result(capsys, deadline, no_libc, fail_on_broken):
     args = {"root": str(no_libc), "fail_on_broken": fail_on_broken}
-    rc, result = run(capsys, deadline, **args)
-    check_rc, in_check = run(capsys, deadline, **args, _ansible_check_mode=True)
+    rc, result = run_module(glibc_audit, capsys, deadline(120), **args)
+    check_rc, in_check = run_module(glibc_audit, capsys, deadline(120), **args, _ansible_check_mode=True)
 
     assert (check_rc, in_check["changed"]) == (rc, False)
     assert {**in_check, "seconds": 0} == {**result, "seconds": 0}
 
 
 def test_fail_on_broken_names_the_count_and_the_first_problems(capsys, deadline, no_libc):
-    rc, result = run(capsys, deadline, root=str(no_libc), fail_on_broken=True)
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(no_libc), fail_on_broken=True)
 
     assert rc == 1
     assert result["failed"] is True
@@ -100,7 +95,7 @@ def test_fail_on_broken_names_the_count_and_the_first_problems(capsys, deadline,
 
 def test_fail_on_broken_also_fails_on_a_bad_link(capsys, deadline, small_root):
     os.symlink("libgone.so.1", small_root / "usr" / LIBDIR / "libdangling.so.1")
-    rc, result = run(capsys, deadline, root=str(small_root), fail_on_broken=True)
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(small_root), fail_on_broken=True)
 
     assert rc == 1
     assert result["msg"].startswith(f"0 of 4 ELF files broken and 1 bad links under {small_root}: ")
@@ -121,7 +116,7 @@ def test_max_broken_cuts_the_details_not_the_counts(
 ):
     for name in ("libgone.so.1", "libgone.so.2"):
         os.symlink(f"{name}.0", no_libc / "usr" / LIBDIR / name)
-    rc, result = run(capsys, deadline, root=str(no_libc), max_broken=max_broken)
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(no_libc), max_broken=max_broken)
 
     assert rc == 0, result.get("msg")
     assert [f["path"] for f in result["broken"]] == broken
@@ -135,7 +130,9 @@ def test_more_paths_are_audited_inside_the_root(capsys, deadline, small_root):
     app.mkdir(parents=True)
     shutil.copy2(small_root / "usr" / "bin" / "true", app / "tool")
     (small_root / LIBC).unlink()
-    rc, result = run(capsys, deadline, root=str(small_root), paths=["/srv/app", "srv/missing"])
+    rc, result = run_module(
+        glibc_audit, capsys, deadline(120), root=str(small_root), paths=["/srv/app", "srv/missing"]
+    )
 
     assert rc == 0, result.get("msg")
     assert "/srv/app/tool" in [f["path"] for f in result["broken"]]
@@ -161,7 +158,7 @@ def test_bad_arguments_fail_with_a_clear_message(capsys, deadline, tmp_path, mak
     elif make == "dir":
         (tmp_path / "dir").mkdir()
     args = {k: v.format(tmp=tmp_path) if isinstance(v, str) else v for k, v in args.items()}
-    rc, result = run(capsys, deadline, **args)
+    rc, result = run_module(glibc_audit, capsys, deadline(120), **args)
 
     assert rc == 1
     assert result["failed"] is True
@@ -171,7 +168,7 @@ def test_bad_arguments_fail_with_a_clear_message(capsys, deadline, tmp_path, mak
 def test_an_audit_error_fails_once_naming_the_root(capsys, deadline, small_root):
     """A scanned directory that is a link loop stops the audit (audit.walk raises RootError)."""
     os.symlink("opt", small_root / "opt")
-    rc, result = run(capsys, deadline, root=str(small_root))
+    rc, result = run_module(glibc_audit, capsys, deadline(120), root=str(small_root))
 
     assert rc == 1
     assert result["msg"].startswith(f"auditing {small_root} failed: /opt: too many levels of symbolic links")

@@ -1,4 +1,4 @@
-"""The glibc repair (module_utils/glibc_repair.py) on copies of the real Debian trees broken the way the
+"""The glibc repair (module_utils/glibc/repair.py) on copies of the real Debian trees broken the way the
 incidents broke them (roles/drill/files/glibc.sh) and in ways no fixture planted; proven independently:
 the root's own programs run in a chroot and the restored files have the pristine tree's md5sum."""
 
@@ -19,11 +19,12 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import repai
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.repair import DISABLED, Action
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import safewrite
-from trees import debian_tree as tree
-from trees import listing
 
-DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
-FAULTS = Path(__file__).resolve().parents[2] / "roles" / "drill" / "files" / "glibc.sh"
+from support.faults import elf32, plant_glibc
+from support.roots import tmpfs
+from support.trees import DEBS, deb_of, listing
+from support.trees import debian_tree as tree
+
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 BACKUPS = "/var/backups/lifeline"
 OLD = "/opt/glibc-2.31/lib"
@@ -33,14 +34,6 @@ OWN = ("relink", "the root's own file")
 COPY = ("restore", "renamed-away copy")
 CACHE = ("restore", "package cache")
 PACKAGE = ("restore", "package file")
-
-
-def libc6_deb(suite: str) -> Path:
-    """The libc6 .deb debootstrap downloaded for the suite; a missing one fails the test."""
-    found = sorted((DEBS / suite).glob("libc6_*.deb"))
-    if not found:
-        pytest.fail(f"no libc6_*.deb in {DEBS / suite}: run `make images` (it keeps the downloaded debs)")
-    return found[-1]
 
 
 def dpkg_version(root: Path) -> str:
@@ -111,12 +104,8 @@ def resync(src: str, dst: str) -> None:
 def scratch(tmp_path_factory) -> Iterator[Path]:
     """A tmpfs under this module's tmp dir for the copies of the trees (on this machine's disk a copy
     takes seconds when both workers copy at once, in memory half a second); unmounted afterwards."""
-    where = tmp_path_factory.mktemp("trees")
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "mode=0755,size=4g", "lifeline-test", str(where)], check=True
-    )
-    yield where
-    subprocess.run(["umount", str(where)], check=True)
+    with tmpfs(tmp_path_factory.mktemp("trees"), "4g") as where:
+        yield where
 
 
 @pytest.fixture
@@ -136,13 +125,6 @@ def fresh(scratch) -> Callable[[str], Path]:
 
 
 # ---- helpers ----------------------------------------------------------------------------------
-
-
-def plant(root: Path, fault: str, *args: str | Path) -> None:
-    done = subprocess.run(
-        ["sh", str(FAULTS), str(root), fault, *map(str, args)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
 
 
 def chroot(root: Path, *argv: str) -> tuple[int, str]:
@@ -293,7 +275,7 @@ def fault_args(suite: str, fault: str) -> list[Path]:
         other = "bookworm" if suite == "bullseye" else "bullseye"
         return [(tree(other) / LIBDIR / "libc.so.6").resolve()]
     if fault == "libm_deleted":
-        return [libc6_deb(suite)]
+        return [deb_of(suite, "libc6")]
     return []
 
 
@@ -312,7 +294,7 @@ def assert_needs_the_package_file(root: Path, diagnosis: glibc.Diagnosis, suite:
 def test_every_fault_of_the_fixture_script(fresh, deadline, suite, fault):
     findings, planned, needs_package = FIXTURE_CASES[suite, fault]
     root = fresh(suite)
-    plant(root, fault, *fault_args(suite, fault))
+    plant_glibc(root, fault, *fault_args(suite, fault))
     for name, argv in PROGRAMS.items():
         rc, err = chroot(root, *argv)
         expected = BEFORE[fault][name]
@@ -328,7 +310,7 @@ def test_every_fault_of_the_fixture_script(fresh, deadline, suite, fault):
     with deadline(60):
         diagnosis = glibc.diagnose(str(root))
         assert kinds(diagnosis) == findings
-        source = libc6_deb(suite) if needs_package else ""
+        source = deb_of(suite, "libc6") if needs_package else ""
         if needs_package:
             assert_needs_the_package_file(root, diagnosis, suite)
         actions = glibc_repair.plan(str(root), diagnosis, str(source))
@@ -370,14 +352,6 @@ def rewrite_libc(change: Callable[[bytes], bytes]) -> Callable[[Path], None]:
         real.write_bytes(data)
 
     return make
-
-
-def elf32(data: bytes) -> bytes:
-    """The same file claiming to be a 32-bit i386 one (EI_CLASS 1, e_machine EM_386)."""
-    patched = bytearray(data)
-    patched[4] = 1
-    patched[18:20] = (3).to_bytes(2, "little")
-    return bytes(patched)
 
 
 def renamed(name: str, suffix: str, change: Callable[[bytes], bytes] | None = None) -> Callable[[Path], None]:
@@ -513,7 +487,7 @@ def test_a_fault_no_fixture_plants(fresh, deadline, case):
         diagnosis = glibc.diagnose(str(root))
         assert kinds(diagnosis) == findings
         assert all(not f.renamed_away or f.renamed_away[0].endswith(".orig") for f in diagnosis.findings)
-        source = libc6_deb(suite) if needs_package else ""
+        source = deb_of(suite, "libc6") if needs_package else ""
         if needs_package:
             assert_needs_the_package_file(root, diagnosis, suite)
         actions = glibc_repair.plan(str(root), diagnosis, str(source))
@@ -636,7 +610,7 @@ def test_a_linked_configuration_file_is_backed_up_with_its_content(tmp_path):
 
 def test_a_restored_file_with_the_wrong_md5_is_never_installed(fresh):
     root = fresh("bookworm")
-    plant(root, "libm_deleted", libc6_deb("bookworm"))
+    plant_glibc(root, "libm_deleted", deb_of("bookworm", "libc6"))
     diagnosis = glibc.diagnose(str(root))
     actions = glibc_repair.plan(str(root), diagnosis, "")
     assert sources(actions) == {"libm.so.6": CACHE}
@@ -657,9 +631,9 @@ def test_a_restored_file_with_the_wrong_md5_is_never_installed(fresh):
 )
 def test_a_package_file_of_another_version_is_refused(fresh, suite, other):
     root = fresh(suite)
-    plant(root, "glibc_deleted")
+    plant_glibc(root, "glibc_deleted")
     diagnosis = glibc.diagnose(str(root))
-    deb = libc6_deb(other)
+    deb = deb_of(other, "libc6")
     with pytest.raises(GlibcError) as refused:
         glibc_repair.plan(str(root), diagnosis, str(deb))
     assert str(refused.value) == (
@@ -670,13 +644,13 @@ def test_a_package_file_of_another_version_is_refused(fresh, suite, other):
 
 def test_the_cache_holding_another_version_is_passed_over(fresh):
     root = fresh("bookworm")
-    plant(root, "libm_deleted", libc6_deb("bullseye"))
+    plant_glibc(root, "libm_deleted", deb_of("bullseye", "libc6"))
     diagnosis = glibc.diagnose(str(root))
     with pytest.raises(
         GlibcError, match=r"no good copy found for: /lib/x86_64-linux-gnu/libm\.so\.6 is missing"
     ):
         glibc_repair.plan(str(root), diagnosis, "")
-    actions = glibc_repair.plan(str(root), diagnosis, str(libc6_deb("bookworm").parent))
+    actions = glibc_repair.plan(str(root), diagnosis, str(deb_of("bookworm", "libc6").parent))
     assert sources(actions) == {"libm.so.6": PACKAGE}
 
 
@@ -691,7 +665,7 @@ def test_the_cache_holding_another_version_is_passed_over(fresh):
 )
 def test_a_source_that_is_no_glibc_package_is_refused(fresh, tmp_path, make, message):
     root = fresh("bookworm")
-    plant(root, "glibc_deleted")
+    plant_glibc(root, "glibc_deleted")
     diagnosis = glibc.diagnose(str(root))
     source = tmp_path / "source"
     if make == "text":
@@ -710,7 +684,7 @@ def test_a_root_without_a_package_database_is_repaired_by_names(fresh, deadline,
     upstream = re.fullmatch(r"(?:\d+:)?(.+)-[^-]+", dpkg_version(root)).group(1)
     shutil.rmtree(root / "var/lib/dpkg/info")
     (root / "var/lib/dpkg/status").unlink()
-    plant(root, "libc_renamed")
+    plant_glibc(root, "libc_renamed")
     with deadline(60):
         diagnosis = glibc.diagnose(str(root))
         assert (diagnosis.identity.package, diagnosis.identity.version) == ("", upstream)
@@ -744,7 +718,7 @@ def read_only(tmp_path) -> Iterator[Callable[..., Path]]:
 
 def test_a_read_only_target_is_refused_and_left_unchanged(fresh, read_only):
     root = fresh("bookworm")
-    plant(root, "libc_renamed")
+    plant_glibc(root, "libc_renamed")
     target = read_only(root)
     before = listing(target)
     diagnosis = glibc.diagnose(str(target))
@@ -759,7 +733,7 @@ def test_a_read_only_part_of_the_target_stops_the_repair_before_any_change(fresh
     """libc.so.6 renamed away and ld.so.preload naming a missing file; /etc is read-only: the lib dir
     must not be repaired half-way while the configuration cannot be."""
     root = fresh("bookworm")
-    plant(root, "libc_renamed")
+    plant_glibc(root, "libc_renamed")
     (root / "etc/ld.so.preload").write_text("/usr/lib/libgone.so\n")
     read_only(root, "etc")
     before = listing(root)

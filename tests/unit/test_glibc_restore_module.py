@@ -3,7 +3,6 @@ broken the way the incidents broke theirs."""
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import subprocess
@@ -11,48 +10,24 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import glibc_restore
-from trees import debian_tree as tree
-from trees import listing
 
-DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
-FAULTS = Path(__file__).resolve().parents[2] / "roles" / "drill" / "files" / "glibc.sh"
+from support.faults import plant_glibc
+from support.modules import run_module
+from support.roots import tmpfs
+from support.trees import deb_of, listing
+from support.trees import debian_tree as tree
+
 CHROOT = shutil.which("chroot") or "/usr/sbin/chroot"
 LIBDIR = "usr/lib/x86_64-linux-gnu"
 SONAMES = ["libc.so.6", "libdl.so.2", "libm.so.6", "libpthread.so.0", "libresolv.so.2", "librt.so.1"]
 
 
-def libc6_deb(suite: str) -> Path:
-    found = sorted((DEBS / suite).glob("libc6_*.deb"))
-    if not found:
-        pytest.fail(f"no libc6_*.deb in {DEBS / suite}: run `make images` (it keeps the downloaded debs)")
-    return found[-1]
-
-
-def run(capsys, deadline, **args) -> tuple[int, dict]:
-    """The module's exit status and the JSON result it printed."""
-    with patch_module_args(args), deadline(120), pytest.raises(SystemExit) as exited:
-        glibc_restore.main()
-    return exited.value.code, json.loads(capsys.readouterr().out)
-
-
-def plant(root: Path, fault: str, *args: str | Path) -> None:
-    done = subprocess.run(
-        ["sh", str(FAULTS), str(root), fault, *map(str, args)], capture_output=True, text=True
-    )
-    assert done.returncode == 0, done.stderr
-
-
 @pytest.fixture(scope="module")
 def scratch(tmp_path_factory) -> Iterator[Path]:
     """A tmpfs under this module's tmp dir for the copies of the tree; unmounted afterwards."""
-    where = tmp_path_factory.mktemp("trees")
-    subprocess.run(
-        ["mount", "-t", "tmpfs", "-o", "mode=0755,size=2g", "lifeline-test", str(where)], check=True
-    )
-    yield where
-    subprocess.run(["umount", str(where)], check=True)
+    with tmpfs(tmp_path_factory.mktemp("trees"), "2g") as where:
+        yield where
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +35,7 @@ def deleted(scratch) -> Path:
     """bookworm with its glibc files deleted (incident 3); the tests using it must change nothing."""
     root = scratch / "deleted"
     subprocess.run(["cp", "-a", str(tree("bookworm")), str(root)], check=True)
-    plant(root, "glibc_deleted")
+    plant_glibc(root, "glibc_deleted")
     return root
 
 
@@ -73,9 +48,15 @@ def unchanged(deleted) -> Iterator[Path]:
 
 
 def test_check_mode_shows_the_plan_and_its_diff_and_changes_nothing(capsys, deadline, unchanged):
-    deb = libc6_deb("bookworm")
-    rc, result = run(
-        capsys, deadline, root=str(unchanged), source=str(deb), _ansible_check_mode=True, _ansible_diff=True
+    deb = deb_of("bookworm", "libc6")
+    rc, result = run_module(
+        glibc_restore,
+        capsys,
+        deadline(120),
+        root=str(unchanged),
+        source=str(deb),
+        _ansible_check_mode=True,
+        _ansible_diff=True,
     )
 
     assert rc == 0, result.get("msg")
@@ -93,7 +74,9 @@ def test_check_mode_shows_the_plan_and_its_diff_and_changes_nothing(capsys, dead
 
 
 def test_repair_false_only_diagnoses(capsys, deadline, unchanged):
-    rc, result = run(capsys, deadline, root=str(unchanged), repair=False, _ansible_diff=True)
+    rc, result = run_module(
+        glibc_restore, capsys, deadline(120), root=str(unchanged), repair=False, _ansible_diff=True
+    )
 
     assert rc == 0, result.get("msg")
     assert (result["changed"], result["actions"]) == (False, [])
@@ -106,7 +89,7 @@ def test_repair_false_only_diagnoses(capsys, deadline, unchanged):
 
 
 def test_a_failure_still_returns_the_findings(capsys, deadline, unchanged):
-    rc, result = run(capsys, deadline, root=str(unchanged))
+    rc, result = run_module(glibc_restore, capsys, deadline(120), root=str(unchanged))
 
     assert rc == 1
     assert result["failed"] is True
@@ -118,10 +101,12 @@ def test_a_failure_still_returns_the_findings(capsys, deadline, unchanged):
 
 
 def test_a_package_file_of_another_version_fails_with_the_findings(capsys, deadline, unchanged):
-    rc, result = run(capsys, deadline, root=str(unchanged), source=str(libc6_deb("bullseye")))
+    rc, result = run_module(
+        glibc_restore, capsys, deadline(120), root=str(unchanged), source=str(deb_of("bullseye", "libc6"))
+    )
 
     assert rc == 1
-    assert f"glibc_restore_source {libc6_deb('bullseye')} is libc6 2.31-" in result["msg"]
+    assert f"glibc_restore_source {deb_of('bullseye', 'libc6')} is libc6 2.31-" in result["msg"]
     assert ", the target has libc6 2.36-" in result["msg"]
     assert len(result["findings"]) == len(SONAMES)
 
@@ -133,7 +118,9 @@ def test_a_read_only_root_fails_with_the_findings_and_the_plan(capsys, deadline,
     try:
         subprocess.run(["mount", "-o", "remount,bind,ro", str(target)], check=True)
         before = listing(target)
-        rc, result = run(capsys, deadline, root=str(target), source=str(libc6_deb("bookworm")))
+        rc, result = run_module(
+            glibc_restore, capsys, deadline(120), root=str(target), source=str(deb_of("bookworm", "libc6"))
+        )
         assert listing(target) == before
     finally:
         subprocess.run(["umount", str(target)], check=True)
@@ -145,7 +132,7 @@ def test_a_read_only_root_fails_with_the_findings_and_the_plan(capsys, deadline,
 
 
 def test_a_directory_that_is_no_linux_root(capsys, deadline, tmp_path):
-    rc, result = run(capsys, deadline, root=str(tmp_path))
+    rc, result = run_module(glibc_restore, capsys, deadline(120), root=str(tmp_path))
 
     assert rc == 1
     assert result["msg"] == (
@@ -158,9 +145,9 @@ def test_a_directory_that_is_no_linux_root(capsys, deadline, tmp_path):
 def test_a_repair_then_a_second_run_that_changes_nothing(capsys, deadline, scratch):
     root = scratch / "renamed"
     subprocess.run(["cp", "-a", str(tree("trixie")), str(root)], check=True)
-    plant(root, "libc_renamed")
+    plant_glibc(root, "libc_renamed")
 
-    rc, result = run(capsys, deadline, root=str(root), _ansible_diff=True)
+    rc, result = run_module(glibc_restore, capsys, deadline(120), root=str(root), _ansible_diff=True)
 
     assert rc == 0, result.get("msg")
     assert result["changed"] is True
@@ -173,6 +160,6 @@ def test_a_repair_then_a_second_run_that_changes_nothing(capsys, deadline, scrat
     done = subprocess.run([CHROOT, str(root), "/bin/ls", "/"], capture_output=True, text=True)
     assert (done.returncode, done.stderr) == (0, "")
 
-    rc, again = run(capsys, deadline, root=str(root))
+    rc, again = run_module(glibc_restore, capsys, deadline(120), root=str(root))
     assert rc == 0, again.get("msg")
     assert (again["changed"], again["findings"], again["actions"], again["remaining"]) == (False, [], [], [])

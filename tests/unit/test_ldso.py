@@ -9,8 +9,9 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import ldso
-from trees import SUITES
-from trees import debian_tree as tree
+
+from support.trees import SUITES
+from support.trees import debian_tree as tree
 
 
 def build(root: Path, files: dict[str, str | tuple[str]]) -> Path:

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, loader
-from trees import SUITES
-from trees import debian_tree as tree
+
+from support.trees import SUITES
+from support.trees import debian_tree as tree
 
 LDDTREE = "/usr/bin/lddtree"
 

@@ -14,13 +14,11 @@ from pathlib import Path
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
+
+from support.runners import sh, tool_runner
 
 LVM_TOOLS = {"pvs", "vgs", "lvs", "pvcreate", "vgcreate", "lvcreate", "vgremove", "pvremove"}
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, capture_output=True, text=True, check=check)
 
 
 @pytest.fixture
@@ -49,15 +47,9 @@ def only(devices: list[str]) -> str:
     return lvm.only_devices_config(devices) + " activation { udev_sync = 0 udev_rules = 0 }"
 
 
-def runner(devices: list[str]):
-    def run(argv: list[str]) -> str:
-        extra = ["--config", only(devices)] if argv[0] in LVM_TOOLS else []
-        done = sh(*argv, *extra, check=False)
-        if done.returncode != 0:
-            raise ToolError(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()}")
-        return done.stdout
-
-    return run
+def runner(devices: list[str]) -> Runner:
+    """The real tools; the LVM ones see only ``devices``."""
+    return tool_runner(extra=lambda argv: ["--config", only(devices)] if argv[0] in LVM_TOOLS else [])
 
 
 VG = f"lifeline_test_{os.getpid()}"

@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import importlib
-from pathlib import Path
 
 import pytest
 import yaml
 
-MODULES = sorted(p.stem for p in (Path(__file__).resolve().parents[2] / "plugins" / "modules").glob("*.py"))
+from support.paths import REPO
+
+MODULES = sorted(p.stem for p in (REPO / "plugins" / "modules").glob("*.py"))
 KEYS = ("type", "default", "elements", "required", "choices", "aliases")
 DEFAULTS = {"type": "str", "required": False}
 

@@ -7,12 +7,13 @@ import re
 import shutil
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import FstabEntry, Holder, Mount
+
+pytest_plugins = ("support.processes",)
 
 FINDMNT_COLUMNS = "ID,PARENT,MAJ:MIN,FSROOT,TARGET,FSTYPE,SOURCE,VFS-OPTIONS,FS-OPTIONS,OPT-FIELDS"
 
@@ -400,32 +401,6 @@ def test_fstab_option_list():
 
 
 # ---- holders ------------------------------------------------------------------------------------
-
-
-@pytest.fixture
-def spawn():
-    """Start a process that stays put; every one started is killed at the end."""
-    started: list[subprocess.Popen] = []
-
-    def start(argv: list[str], **kwargs) -> subprocess.Popen:
-        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, **kwargs)
-        started.append(process)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:  # until sh has exec'ed sleep with its descriptors in place
-            try:
-                if os.readlink(f"/proc/{process.pid}/exe").endswith("/sleep"):
-                    return process
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise AssertionError(f"{argv} did not start sleeping")
-
-    try:
-        yield start
-    finally:
-        for process in started:
-            process.kill()
-            process.wait()
 
 
 def holders_of(pid: int, found: list[Holder]) -> list[tuple[str, str]]:

@@ -25,25 +25,12 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target.packages im
     Package,
     PackageError,
 )
-from trees import SUITES
-from trees import debian_tree as tree
 
-DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
+from support.runners import output
+from support.trees import SUITES, deb_of
+from support.trees import debian_tree as tree
+
 GLOB_CHARS = set("*?[]\\")
-
-
-def deb_of(suite: str, name: str) -> Path:
-    """The .deb debootstrap downloaded for ``name``; a missing one fails the test (never skipped)."""
-    found = sorted((DEBS / suite).glob(f"{name}_*_*.deb"))
-    if not found:
-        pytest.fail(f"no {name}_*.deb in {DEBS / suite}: run `make images` (it keeps the downloaded debs)")
-    return found[-1]
-
-
-def run(*argv: str | Path, ok: tuple[int, ...] = (0,)) -> str:
-    done = subprocess.run([str(a) for a in argv], capture_output=True, env={**os.environ, "LC_ALL": "C"})
-    assert done.returncode in ok, f"{argv}: exit {done.returncode}: {done.stderr.decode(errors='replace')}"
-    return done.stdout.decode("utf-8", "surrogateescape")
 
 
 def admindir(root: Path) -> str:
@@ -64,7 +51,7 @@ QUERY_FORMAT = "${binary:Package}\t${Package}\t${Version}\t${Architecture}\t${St
 def test_installed_matches_dpkg_query(suite):
     root = tree(suite)
     expected = set()
-    for line in run("dpkg-query", admindir(root), "-W", "-f", QUERY_FORMAT).splitlines():
+    for line in output("dpkg-query", admindir(root), "-W", "-f", QUERY_FORMAT).splitlines():
         binary, name, version, arch, status, state = line.split("\t")
         if status.split()[1:] == ["ok", "installed"] and state == "installed":
             expected.add((binary, name, version, arch, status))
@@ -90,7 +77,7 @@ def test_file_list_matches_dpkg_query_L(suite, name):
     root = tree(suite)
     # -L adds "diverted by"/"package diverts others" lines for diverted files: not part of the list.
     expected = [
-        line for line in run("dpkg-query", admindir(root), "-L", name).splitlines() if line.startswith("/")
+        line for line in output("dpkg-query", admindir(root), "-L", name).splitlines() if line.startswith("/")
     ]
     pkg = packages.find(str(root), name)
     assert pkg is not None
@@ -111,7 +98,7 @@ def test_libc6_md5sums_match_the_files_of_the_tree(suite):
     # md5sums covers every regular file unpacked but the conffiles (their sums are in the status file).
     conffiles = {
         line.split()[0]
-        for line in run("dpkg-query", admindir(root), "-W", "-f", "${Conffiles}", "libc6").splitlines()
+        for line in output("dpkg-query", admindir(root), "-W", "-f", "${Conffiles}", "libc6").splitlines()
         if line.strip()
     }
     assert conffiles == {"/etc/ld.so.conf.d/x86_64-linux-gnu.conf"}
@@ -119,7 +106,7 @@ def test_libc6_md5sums_match_the_files_of_the_tree(suite):
     assert len(sums) > 250
     hosts = {path: rootfs.resolve(str(root), path).host for path in sums}
     tool = {}
-    for line in run("md5sum", "--", *hosts.values()).splitlines():
+    for line in output("md5sum", "--", *hosts.values()).splitlines():
         digest, host = line.split("  ", 1)
         tool[host] = digest
     for path, digest in sums.items():
@@ -137,7 +124,7 @@ def test_owners_matches_dpkg_S(suite, deadline):
     sample = random.Random(suite).sample(candidates, 150)
     sample += ["/usr/share/doc", "/usr/bin/dpkg", "/etc/passwd", "/usr/bin/no-such-program", "/bin/sh"]
     expected: dict[str, set[str]] = {}
-    for line in run("dpkg", "-S", admindir(root), *sample, ok=(0, 1)).splitlines():
+    for line in output("dpkg", "-S", admindir(root), *sample, ok=(0, 1)).splitlines():
         if line.startswith(("diversion by ", "local diversion ")):
             continue
         names, _, path = line.partition(": ")
@@ -159,7 +146,7 @@ def test_pending_journal_is_applied_like_dpkg_query(suite, tmp_path):
         stanza.replace("ok installed", "ok half-configured") + "\n"
     )
     (root / "var/lib/dpkg/updates/tmp.i").write_text("garbage dpkg never reads\n")
-    shown = run("dpkg-query", admindir(root), "-W", "-f", "${Status}", "dash")
+    shown = output("dpkg-query", admindir(root), "-W", "-f", "${Status}", "dash")
     assert shown == "install ok half-configured"
     found = packages.installed(str(root))
     assert "dash" not in found
@@ -185,7 +172,7 @@ def dpkg_deb_listing(deb: Path) -> dict[str, tuple[str, int, int, str, str]]:
     """dpkg-deb -c: path -> (kind, mode, size, link target, owner)."""
     kinds = {"-": "file", "d": "dir", "l": "link", "h": "hardlink"}
     listing = {}
-    for line in run("dpkg-deb", "-c", deb).splitlines():
+    for line in output("dpkg-deb", "-c", deb).splitlines():
         perms, owner, size, _date, _time, rest = line.split(None, 5)
         kind = kinds.get(perms[0], "other")
         name, link = rest, ""
@@ -206,10 +193,10 @@ def test_deb_matches_dpkg_deb(suite, name, tmp_path):
     path = deb_of(suite, name)
     deb = DebArchive(str(path))
     for field in deb.control:
-        assert deb.control[field] == run("dpkg-deb", "-f", path, field).rstrip("\n"), field
+        assert deb.control[field] == output("dpkg-deb", "-f", path, field).rstrip("\n"), field
     assert deb.control["Package"] == name
     assert set(deb.control) == {
-        line.split(":")[0] for line in run("dpkg-deb", "-f", path).splitlines() if line[:1] not in " \t"
+        line.split(":")[0] for line in output("dpkg-deb", "-f", path).splitlines() if line[:1] not in " \t"
     }
     listing = dpkg_deb_listing(path)
     members = deb.members()
@@ -222,7 +209,7 @@ def test_deb_matches_dpkg_deb(suite, name, tmp_path):
         assert owner == "root/root" and (member.uid, member.gid) == (0, 0)
     # Every regular file and hard link, in one pass, against dpkg-deb's own extraction.
     out = tmp_path / "x"
-    run("dpkg-deb", "-x", path, out)
+    output("dpkg-deb", "-x", path, out)
     wanted = [m.path for m in members.values() if m.kind in ("file", "hardlink")]
     contents = deb.read_many(wanted)
     assert set(contents) == set(wanted)
@@ -231,7 +218,7 @@ def test_deb_matches_dpkg_deb(suite, name, tmp_path):
     # md5sums of control.tar, against the files and against the database of the tree it built.
     # md5sums covers regular files and hard links, not conffiles (their sums go to the status file);
     # dpkg-deb exits 2 for a package without conffiles.
-    assert set(deb.conffiles) == set(run("dpkg-deb", "--info", path, "conffiles", ok=(0, 2)).split())
+    assert set(deb.conffiles) == set(output("dpkg-deb", "--info", path, "conffiles", ok=(0, 2)).split())
     assert set(deb.md5sums) == {p for p in wanted if p not in deb.conffiles}
     for member_path, digest in deb.md5sums.items():
         assert hashlib.md5(contents[member_path]).hexdigest() == digest, member_path
@@ -393,7 +380,7 @@ def test_synthetic_deb_in_every_compression(suffix, control_suffix, tmp_path, de
     """dpkg-deb writes control.tar as gz, xz, zst or plain; lifeline also reads bz2 and lzma there."""
     path = write(tmp_path, ar_of(deb_members(suffix=suffix, control_suffix=control_suffix)))
     if control_suffix != "bz2":  # dpkg-deb vouches for the synthetic archive
-        assert run("dpkg-deb", "-f", path, "Package") == "demo\n"
+        assert output("dpkg-deb", "-f", path, "Package") == "demo\n"
         assert set(dpkg_deb_listing(Path(path))) == {norm(e[0]) for e in DATA}
     with deadline(10):
         deb = DebArchive(path)

@@ -13,10 +13,11 @@ import time
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
-from planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, found, plant
-from trees import SUITES, debian_tree
 
-pytest_plugins = ("planted_roots",)
+from support.planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, found, plant
+from support.trees import SUITES, debian_tree
+
+pytest_plugins = ("support.planted_roots",)
 
 
 # ---- what is found ------------------------------------------------------------------------------

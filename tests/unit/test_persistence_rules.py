@@ -8,9 +8,11 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     rules as persistence_rules,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
-from planted import HIDDEN_JOB, RULES_FILE, STOCK_CRONTAB, SYSUPDATE, found, plant
 
-pytest_plugins = ("planted_roots",)
+from support.paths import RULES_FILE
+from support.planted import HIDDEN_JOB, STOCK_CRONTAB, SYSUPDATE, found, plant
+
+pytest_plugins = ("support.planted_roots",)
 
 
 @pytest.mark.parametrize(

@@ -4,20 +4,19 @@ a copy of bookworm planted like incident 4 (quarantined, scanned again, put back
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import pytest
 import yaml
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
-from trees import debian_tree, listing
 
-RULES = yaml.safe_load(
-    (Path(__file__).resolve().parents[2] / "roles/crontab_repair/files/persistence_rules.yml").read_text()
-)
+from support.modules import run_module
+from support.paths import RULES_FILE
+from support.trees import debian_tree, listing
+
+RULES = yaml.safe_load(RULES_FILE.read_text())
 CHROOT = "/usr/sbin/chroot"
 FINDING_KEYS = {
     "rule",
@@ -78,13 +77,6 @@ PLANTED = {
 WANTS = "etc/systemd/system/multi-user.target.wants/sysupdate.service"
 
 
-def run(capsys, deadline, **args) -> tuple[int, dict]:
-    """The module's exit status and the JSON result it printed."""
-    with patch_module_args(args), deadline(120), pytest.raises(SystemExit) as exited:
-        persistence_scan.main()
-    return exited.value.code, json.loads(capsys.readouterr().out)
-
-
 @pytest.fixture(scope="module")
 def planted(tmp_path_factory) -> Path:
     """A copy of bookworm whose crontab holds NUL blocks and a */3 job running a hidden file, which
@@ -109,7 +101,9 @@ def state(root: Path) -> tuple[dict, dict]:
 
 @pytest.mark.parametrize("suite", ["bullseye", "bookworm", "trixie"])
 def test_a_stock_debian_root_has_nothing_to_quarantine(capsys, deadline, suite):
-    rc, result = run(capsys, deadline, root=str(debian_tree(suite)), rules=RULES, quarantine=True)
+    rc, result = run_module(
+        persistence_scan, capsys, deadline(120), root=str(debian_tree(suite)), rules=RULES, quarantine=True
+    )
 
     assert rc == 0, result.get("msg")
     assert (result["changed"], result["actions"], result["already_quarantined"]) == (False, [], [])
@@ -125,7 +119,7 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
     before = state(planted)
 
     # Report only: findings with their evidence, nothing planned, nothing changed.
-    rc, report = run(capsys, deadline, root=str(planted), rules=RULES)
+    rc, report = run_module(persistence_scan, capsys, deadline(120), root=str(planted), rules=RULES)
     assert rc == 0, report.get("msg")
     assert (report["changed"], report["actions"]) == (False, [])
     assert {(f["rule"], f["location"], f["path"], f["line"]) for f in report["findings"]} == {
@@ -155,9 +149,10 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
     assert state(planted) == before
 
     # Check mode with diff: the whole plan, nothing changed.
-    rc, checked = run(
+    rc, checked = run_module(
+        persistence_scan,
         capsys,
-        deadline,
+        deadline(120),
         root=str(planted),
         rules=RULES,
         quarantine=True,
@@ -184,7 +179,9 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
     assert state(planted) == before
 
     # The quarantine.
-    rc, done = run(capsys, deadline, root=str(planted), rules=RULES, quarantine=True)
+    rc, done = run_module(
+        persistence_scan, capsys, deadline(120), root=str(planted), rules=RULES, quarantine=True
+    )
     assert (rc, done["changed"]) == (0, True), done.get("msg")
     assert all(a["applied"] and not a["error"] for a in done["actions"])
     lines = (planted / "etc/crontab").read_bytes().split(b"\n")
@@ -195,7 +192,9 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
         assert not os.path.lexists(planted / path)
 
     # Run again: nothing left to do, and the report says what the quarantine holds.
-    rc, again = run(capsys, deadline, root=str(planted), rules=RULES, quarantine=True)
+    rc, again = run_module(
+        persistence_scan, capsys, deadline(120), root=str(planted), rules=RULES, quarantine=True
+    )
     assert (rc, again["changed"], again["actions"]) == (0, False, [])
     assert [f for f in again["findings"] if f["severity"] != "info"] == []
     held = {(h["kind"], h["path"], h["line"], h["present"]) for h in again["already_quarantined"]}
@@ -220,7 +219,9 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
 def test_invalid_rules_fail_with_every_problem_named(capsys, deadline):
     rules = [*RULES, {"id": "mine", "description": "x", "severity": "high", "match": {"comand": "curl"}}]
 
-    rc, result = run(capsys, deadline, root=str(debian_tree("bookworm")), rules=rules)
+    rc, result = run_module(
+        persistence_scan, capsys, deadline(120), root=str(debian_tree("bookworm")), rules=rules
+    )
 
     assert rc == 1
     assert result["msg"].startswith(
@@ -230,7 +231,7 @@ def test_invalid_rules_fail_with_every_problem_named(capsys, deadline):
 
 
 def test_a_directory_that_is_no_linux_root_is_refused(capsys, deadline, tmp_path):
-    rc, result = run(capsys, deadline, root=str(tmp_path), rules=RULES)
+    rc, result = run_module(persistence_scan, capsys, deadline(120), root=str(tmp_path), rules=RULES)
 
     assert rc == 1
     assert result[
@@ -251,13 +252,21 @@ def test_hold_comments_only_flagged_lines_of_the_files_named_and_moves_nothing(c
             os.chmod(root / path, spec[1])
     before = state(root)
 
-    rc, planned = run(
-        capsys, deadline, root=str(root), rules=RULES, hold=["/etc/crontab"], _ansible_check_mode=True
+    rc, planned = run_module(
+        persistence_scan,
+        capsys,
+        deadline(120),
+        root=str(root),
+        rules=RULES,
+        hold=["/etc/crontab"],
+        _ansible_check_mode=True,
     )
     assert rc == 0 and planned["changed"] is True
     assert state(root) == before
 
-    rc, held = run(capsys, deadline, root=str(root), rules=RULES, hold=["/etc/crontab"])
+    rc, held = run_module(
+        persistence_scan, capsys, deadline(120), root=str(root), rules=RULES, hold=["/etc/crontab"]
+    )
     assert rc == 0 and held["changed"] is True
     assert [(a["action"], a["path"]) for a in held["actions"]] == [("comment", "/etc/crontab")]
     crontab = (root / "etc/crontab").read_text().splitlines()

@@ -31,7 +31,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
 from ansible_collections.lifeline.rescue.plugins.modules import root_switch
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO
+
 NEW = "/mnt/newroot"
 
 # ---- real mount tables --------------------------------------------------------------------------
@@ -583,7 +584,7 @@ def namespace():
             __file__,
             json.dumps(spec),
         ]
-        env = {**os.environ, "PYTHONPATH": str(REPO / ".collections"), "LC_ALL": "C"}
+        env = {**os.environ, "PYTHONPATH": f"{REPO / '.collections'}:{REPO / 'tests'}", "LC_ALL": "C"}
         try:
             done = subprocess.run(
                 argv, capture_output=True, timeout=HELPER_TIMEOUT, cwd="/", env=env, check=False
@@ -630,7 +631,7 @@ def in_namespaces(spaces: set[str], seconds: float = 5) -> list[int]:
 
 
 def _tree() -> Path:
-    from trees import debian_tree
+    from support.trees import debian_tree
 
     return debian_tree("bookworm")
 

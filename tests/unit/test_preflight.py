@@ -9,7 +9,6 @@ import re
 import shutil
 import subprocess
 import tempfile
-import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -20,6 +19,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host, Process, Target
 from ansible_collections.lifeline.rescue.plugins.modules import root_preflight
+
+pytest_plugins = ("support.processes",)
 
 GIB = 1 << 30
 MIB = 1 << 20
@@ -918,34 +919,6 @@ def on_root():
     assert os.stat(directory).st_dev == os.stat("/").st_dev, "/var/tmp is not on the root filesystem here"
     yield directory
     shutil.rmtree(directory, ignore_errors=True)
-
-
-@pytest.fixture
-def spawn():
-    """Start a process and wait until it runs ``program``; every one started is killed at the end."""
-    started: list[subprocess.Popen] = []
-
-    def start(argv: list[str], program: str) -> subprocess.Popen:
-        child = subprocess.Popen(
-            argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd="/"
-        )
-        started.append(child)
-        deadline = time.monotonic() + 5
-        while time.monotonic() < deadline:
-            try:
-                if os.readlink(f"/proc/{child.pid}/exe") == program:
-                    return child
-            except OSError:
-                pass
-            time.sleep(0.01)
-        raise AssertionError(f"{argv} did not start running {program}")
-
-    try:
-        yield start
-    finally:
-        for child in started:
-            child.kill()
-            child.wait()
 
 
 def ls_fds(pid: int) -> list[tuple[str, str, int]]:

@@ -17,9 +17,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     rules as persistence_rules,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
-from planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, plant
 
-pytest_plugins = ("planted_roots",)
+from support.planted import HIDDEN_JOB, KEY, STOCK_CRONTAB, SYSUPDATE, UNIT, Link, plant
+
+pytest_plugins = ("support.planted_roots",)
 
 
 INCIDENT = {

@@ -12,9 +12,9 @@ import sys
 from pathlib import Path
 
 import ansible
-from trees import debian_tree
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO
+from support.trees import debian_tree
 
 PROBE = r"""
 import importlib, pathlib, pkgutil, sys

@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import os
 import subprocess
 
 import pytest
-from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.modules import root_holders
+
+from support.modules import run_module
 
 
 def fake_process(proc, pid: int, comm: str, cgroup: str, **links: str) -> None:
@@ -44,17 +44,11 @@ def test_services_others_and_bystanders(tmp_path):
     assert found["others"] == [f"pid 1 (init) exe {old}/usr/sbin/init", f"pid 900 (bash) root {old}"]
 
 
-def run_module(capsys, **args) -> tuple[int, dict]:
-    with patch_module_args(args), pytest.raises(SystemExit) as exited:
-        root_holders.main()
-    return exited.value.code, json.loads(capsys.readouterr().out)
-
-
 def test_the_module_finds_a_real_process_running_there(tmp_path, capsys):
     (tmp_path / "old" / "srv").mkdir(parents=True)
     with subprocess.Popen(["sleep", "30"], cwd=tmp_path / "old" / "srv") as sleeper:
         try:
-            rc, result = run_module(capsys, path=str(tmp_path / "old") + "/")
+            rc, result = run_module(root_holders, capsys, path=str(tmp_path / "old") + "/")
         finally:
             sleeper.kill()
 
@@ -67,7 +61,7 @@ def test_the_module_finds_a_real_process_running_there(tmp_path, capsys):
 
 @pytest.mark.parametrize("path", ["/", "/nonexistent/old"])
 def test_the_module_refuses_the_live_root_and_a_missing_directory(capsys, path):
-    rc, result = run_module(capsys, path=path)
+    rc, result = run_module(root_holders, capsys, path=path)
 
     assert (rc, result["failed"]) == (1, True)
     assert result["msg"].startswith(f"path={path}: give the mount point of a filesystem other than /")

@@ -8,12 +8,10 @@ e2fsck and xfs_repair, and the kernel's own xattr calls.
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 import shutil
 import subprocess
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -24,126 +22,13 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import rootcopy
 from ansible_collections.lifeline.rescue.plugins.modules import root_copy
 
-MIB = 1 << 20
+from support.lab import MIB, ext_size, fill, sha256, size_of, small_tree, stamped, uuid_of, xfs_size
+from support.runners import ENV, execute, run, sh
+
 LABEL = b"system_u:object_r:etc_t:s0\x00"  # what SELinux stores in security.selinux
-ENV = {"LC_ALL": "C", "PATH": os.environ.get("PATH", "") + ":/usr/sbin:/sbin"}
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="loop devices and mounts need root")
-
-
-def sh(*argv: str, check: bool = True) -> subprocess.CompletedProcess:
-    return subprocess.run(list(argv), capture_output=True, text=True, check=check, env=ENV)
-
-
-def run(argv: list[str]) -> str:
-    """A Runner as runner.module_runner builds it: stdout, or ToolError with the tool's words."""
-    done = sh(*argv, check=False)
-    if done.returncode != 0:
-        raise ToolError(
-            f"{' '.join(argv)} failed (exit {done.returncode}): {(done.stderr or done.stdout).strip()}"
-        )
-    return done.stdout
-
-
-def execute(argv: list[str]) -> tuple[int, str, str]:
-    done = sh(*argv, check=False)
-    return done.returncode, done.stdout, done.stderr
-
-
-def sha256(path: str | Path, limit: int | None = None) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        digest.update(handle.read(limit) if limit else handle.read())
-    return digest.hexdigest()
-
-
-def uuid_of(device: str) -> str:
-    return sh("blkid", "--probe", "--match-tag", "UUID", "--output", "value", device).stdout.strip()
-
-
-def size_of(device: str) -> int:
-    return int(sh("blockdev", "--getsize64", device).stdout)
-
-
-def ext_size(device: str) -> int:
-    fields = dict(
-        line.split(":", 1) for line in sh("dumpe2fs", "-h", device).stdout.splitlines() if ":" in line
-    )
-    return int(fields["Block count"]) * int(fields["Block size"])
-
-
-def xfs_size(device: str) -> int:
-    out = sh("xfs_db", "-r", "-c", "sb 0", "-c", "print blocksize dblocks", device).stdout
-    fields = dict(line.split(" = ") for line in out.splitlines())
-    return int(fields["blocksize"]) * int(fields["dblocks"])
-
-
-class Lab:
-    """Loop devices and mounts under one directory of /var/tmp, all undone by cleanup()."""
-
-    def __init__(self) -> None:
-        self.root = Path(tempfile.mkdtemp(prefix="lifeline-rootcopy-", dir="/var/tmp"))
-        self.loops: list[str] = []
-        self.mounted: list[Path] = []
-
-    def device(self, name: str, mib: int, fstype: str | None = None) -> str:
-        image = self.root / f"{name}.img"
-        with open(image, "wb") as handle:
-            handle.truncate(mib * MIB)
-        device = sh("losetup", "--find", "--show", str(image)).stdout.strip()
-        assert device.startswith("/dev/loop"), device
-        self.loops.append(device)
-        if fstype:
-            sh(f"mkfs.{fstype}", "-q", *(["-F"] if fstype != "xfs" else []), device)
-        return device
-
-    def mount(self, device: str, name: str, *options: str, fstype: str | None = None) -> Path:
-        point = self.root / name
-        point.mkdir(parents=True, exist_ok=True)
-        typed = ["-t", fstype] if fstype else []
-        sh("mount", *typed, *(["-o", ",".join(options)] if options else []), device, str(point))
-        self.mounted.append(point)
-        return point
-
-    def umount(self, point: Path) -> None:
-        sh("umount", str(point))
-        self.mounted.remove(point)
-
-    def cleanup(self) -> None:
-        for point in reversed(self.mounted):
-            if sh("umount", str(point), check=False).returncode != 0:
-                sh("umount", "--lazy", str(point), check=False)
-        for device in self.loops:
-            # Partition mappings outlive a detached loop device and trip whoever attaches it next.
-            sh("partx", "--delete", device, check=False)
-            sh("losetup", "--detach", device, check=False)
-        shutil.rmtree(self.root, ignore_errors=True)
-
-
-@pytest.fixture
-def lab():
-    work = Lab()
-    try:
-        yield work
-    finally:
-        work.cleanup()
-
-
-def fill(top: Path, files: int, mib: int) -> None:
-    """``files`` files of ``mib`` MiB of random bytes each (random, so no layer can skip them as zeros)."""
-    block = os.urandom(MIB)
-    for index in range(files):
-        with open(top / f"data-{index:03}.bin", "wb") as handle:
-            for _ in range(mib):
-                handle.write(block)
-
-
-def small_tree(top: Path) -> None:
-    (top / "etc").mkdir()
-    (top / "etc" / "hostname").write_text("copied\n")
-    os.link(top / "etc" / "hostname", top / "etc" / "hostname.hard")
-    os.symlink("hostname", top / "etc" / "link")
-    fill(top, 3, 4)
+pytest_plugins = ("support.lab",)
 
 
 # ---- block copy ---------------------------------------------------------------------------------
@@ -538,14 +423,6 @@ def test_a_target_held_by_another_opener_fails_the_block_copy_cleanly(lab):
 
 
 # ---- refusals: nothing is written ---------------------------------------------------------------
-
-
-def stamped(lab: Lab, name: str, mib: int) -> tuple[str, str]:
-    """A device that starts with a known pattern, and the hash of its first MiB."""
-    device = lab.device(name, mib)
-    with open(device, "r+b") as handle:
-        handle.write(b"\xaa" * MIB)
-    return device, sha256(device, MIB)
 
 
 def test_a_smaller_target_is_refused_for_a_block_copy(lab):

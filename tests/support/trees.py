@@ -1,4 +1,5 @@
-"""The real Debian roots the unit lane reads: built and cached by `make images`."""
+"""The real Debian roots the lanes read, and the .deb files they came from: built and cached by
+`make images` in the machine cache (LIFELINE_CACHE, /var/cache/lifeline by default)."""
 
 from __future__ import annotations
 
@@ -9,7 +10,9 @@ from pathlib import Path
 
 import pytest
 
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
+CACHE = Path(os.environ.get("LIFELINE_CACHE", "/var/cache/lifeline"))
+TREES = Path(os.environ.get("LIFELINE_TREES", CACHE / "trees"))
+DEBS = Path(os.environ.get("LIFELINE_DEBS", CACHE / "debs"))
 SUITES = ("bullseye", "bookworm", "trixie")
 
 
@@ -17,8 +20,16 @@ def debian_tree(suite: str) -> Path:
     """The debootstrapped root of ``suite``; a missing one fails the test (it is never skipped)."""
     root = TREES / suite
     if not (root / "usr" / "lib" / "os-release").is_file():
-        pytest.fail(f"{root} is missing: run `make images` (it builds the Debian trees the unit lane reads)")
+        pytest.fail(f"{root} is missing: run `make images` (it builds the Debian trees the tests read)")
     return root
+
+
+def deb_of(suite: str, name: str) -> Path:
+    """The .deb debootstrap downloaded for ``name``; a missing one fails the test (never skipped)."""
+    found = sorted((DEBS / suite).glob(f"{name}_*_*.deb"))
+    if not found:
+        pytest.fail(f"no {name}_*.deb in {DEBS / suite}: run `make images` (it keeps the downloaded debs)")
+    return found[-1]
 
 
 def listing(root: Path, libdir: str = "usr/lib/x86_64-linux-gnu") -> dict[str, object]:

@@ -1,5 +1,6 @@
-"""The roots the persistence tests plant into, as fixtures (each test module loads them with
-pytest_plugins): the shipped rules, and a small root with bookworm's package database and accounts."""
+"""The roots the persistence tests plant into, as fixtures (a test module loads them with
+``pytest_plugins = ("support.planted_roots",)``): the shipped rules, and a small root with bookworm's
+package database and accounts."""
 
 from __future__ import annotations
 
@@ -13,8 +14,10 @@ import yaml
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     rules as persistence_rules,
 )
-from planted import RULES_FILE, STOCK_CRONTAB, plant
-from trees import debian_tree
+
+from support.paths import RULES_FILE
+from support.planted import STOCK_CRONTAB, plant
+from support.trees import debian_tree
 
 
 @pytest.fixture(scope="module")

@@ -1,17 +1,19 @@
 """What the playbook and VM lanes share: the project's playbooks run with ansible-runner, the way
-ops tooling embeds Ansible."""
+ops tooling embeds Ansible. Only those lanes' conftest files import this module (the unit lane never
+does): each makes ``runner`` its ``run_playbook`` fixture."""
 
 from __future__ import annotations
 
+import json
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import ansible_runner
-import pytest
 
-REPO = Path(__file__).resolve().parents[1]
+from support.paths import REPO
 
 
 @dataclass
@@ -45,15 +47,20 @@ class Run:
         ]
 
 
-@pytest.fixture
-def run_playbook(tmp_path, request):
+RunPlaybook = Callable[..., Run]
+
+
+def runner(tmp_path: Path, own: Path) -> RunPlaybook:
+    """``run(playbook, cmdline="", inventory=None, **extravars)``: "playbooks/x.yml" is the project's, a
+    bare name one of the calling lane's own (in ``own``); each run gets a private data directory under
+    ``tmp_path``."""
+
     def run(playbook: str, cmdline: str = "", inventory: Path | None = None, **extravars) -> Run:
-        # "playbooks/x.yml" is the project's; a bare name is the calling lane's own (its playbooks/).
-        path = REPO / playbook if "/" in playbook else Path(request.path).parent / "playbooks" / playbook
+        path = REPO / playbook if "/" in playbook else own / playbook
         # A private data directory per run: ansible-runner keeps a run's cmdline and settings in it.
         private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
         private.mkdir()
-        runner = ansible_runner.run(
+        done = ansible_runner.run(
             private_data_dir=str(private),
             project_dir=str(REPO),
             playbook=str(path),
@@ -67,6 +74,12 @@ def run_playbook(tmp_path, request):
             cmdline=cmdline or None,
             quiet=True,
         )
-        return Run(runner.status, runner.rc, list(runner.events))
+        return Run(done.status, done.rc, list(done.events))
 
     return run
+
+
+def report_of(report_dir: Path, playbook: str) -> dict:
+    """The one JSON report ``playbook`` (restore-glibc, repair-crontab) wrote into ``report_dir``."""
+    [report] = report_dir.glob(f"{playbook}-*.json")
+    return json.loads(report.read_text())

@@ -10,7 +10,6 @@ from pathlib import Path
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 
-RULES_FILE = Path(__file__).resolve().parents[2] / "roles/crontab_repair/files/persistence_rules.yml"
 SYSUPDATE = b"#!/bin/sh\nwhile :; do sleep 60; done\n"
 KEY = "ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIOMqqnkVzrm0SdG6UOoqKLsabgH5C9okWi0dh2l9GKJl"
 STOCK_CRONTAB = (
