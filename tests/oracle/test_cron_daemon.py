@@ -1,11 +1,12 @@
 """The real cron as the oracle of the cron grammar: Debian's cron daemon, logging through rsyslog.
 
 One container per suite (bullseye, bookworm, trixie; the local images of tools/build-images.sh, no
-network) gets every corpus line alone in a file of /etc/cron.d (or a user crontab), the file-rule
-cases (names, owners, modes, links, a directory, a missing last newline, 10,000 lines) and an
-/etc/crontab full of NUL blocks like incident 4's. rsyslogd and cron start; once cron logged that
-it runs the @reboot jobs it has read everything. What it logged about each file, read back with
-cron_logs, must be what crontab.py predicts: parse_line, first_error and check_file_rules.
+network) gets every line of the corpus (tests/unit/data/cron/corpus.txt, support/cron_corpus.py)
+alone in a file of /etc/cron.d (or a user crontab), the file-rule cases (names, owners, modes, links,
+a directory, a missing last newline, 10,000 lines) and an /etc/crontab full of NUL blocks like
+incident 4's. rsyslogd and cron start; once cron logged that it runs the @reboot jobs it has read
+everything. What it logged about each file, read back with module_utils/cron/logs.py, must be what
+cron/crontab.py predicts: parse_line, first_error and check_file_rules.
 
 Accepted files also run an @reboot job whose $SHELL is a small dump program: the environment cron
 built from the assignment lines and the command and standard input it gave the job must be what

@@ -21,6 +21,9 @@ STOCK_CRONTAB = (
 HIDDEN_JOB = "*/3 * * * * root /usr/bin/.sysupdate\n"
 UNIT = "[Unit]\nDescription=System update\n\n[Service]\nExecStart=/usr/bin/.sysupdate\n\n[Install]\n"
 UNIT += "WantedBy=multi-user.target\n"
+# NUL blocks like those in incident 4's /etc/crontab, and the job line one of them split.
+NULS = b"\0" * 2048
+MINUTE = b"* * * * * root date >> /var/tmp/lifeline-minute.log\n"
 
 
 @dataclass(frozen=True)

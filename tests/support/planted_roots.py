@@ -1,6 +1,6 @@
-"""The roots the persistence tests plant into, as fixtures (a test module loads them with
-``pytest_plugins = ("support.planted_roots",)``): the shipped rules, and a small root with bookworm's
-package database and accounts."""
+"""The roots the persistence and crontab tests plant into, as fixtures (a test module loads them with
+``pytest_plugins = ("support.planted_roots",)``): the shipped rules, a small root with bookworm's
+package database and accounts, bookworm's cron files with incident 4's NUL blocks."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
 )
 
 from support.paths import RULES_FILE
-from support.planted import STOCK_CRONTAB, plant
+from support.planted import MINUTE, NULS, STOCK_CRONTAB, plant
 from support.trees import debian_tree
 
 
@@ -51,3 +51,21 @@ def base(small_root, dpkg_database) -> Path:
         (small_root / home).mkdir(parents=True, mode=0o700)
         os.chown(small_root / home, uid, uid)
     return small_root
+
+
+@pytest.fixture
+def polluted(tmp_path) -> tuple[Path, bytes]:
+    """The cron files of bookworm, with NUL blocks in the middle of /etc/crontab."""
+    tree = debian_tree("bookworm")
+    root = tmp_path / "root"
+    for name in ("etc/os-release", "etc/passwd", "etc/group", "etc/crontab", "etc/cron.d/e2scrub_all"):
+        (root / name).parent.mkdir(parents=True, exist_ok=True)
+        shutil.copy2(tree / name, root / name, follow_symlinks=True)
+    (root / "usr").mkdir()
+    (root / "var/log").mkdir(parents=True)
+    original = (root / "etc/crontab").read_bytes()
+    lines = original.splitlines(keepends=True)
+    (root / "etc/crontab").write_bytes(
+        b"".join(lines[:-3]) + NULS + MINUTE[:10] + NULS + MINUTE[10:] + NULS + b"".join(lines[-3:])
+    )
+    return root, original

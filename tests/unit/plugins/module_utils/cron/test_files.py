@@ -1,4 +1,4 @@
-"""cron_files: which crontabs of a root cron reads, and what it makes of each; on Debian's own
+"""cron/files.py: which crontabs of a root cron reads, and what it makes of each; on Debian's own
 stock crontabs (three real trees) and on Debian and Red Hat spool layouts."""
 
 from __future__ import annotations

@@ -1,7 +1,8 @@
-"""Reading the crontab errors cron already logged: real log lines, rotations, gzip, hostile logs.
+"""cron/logs.py: reading the crontab errors cron already logged: real log lines, rotations, gzip,
+hostile logs, the journal.
 
-data/cron/logs/ holds the syslogs the oracle lane's cron wrote on bullseye (rsyslog's traditional
-timestamps), bookworm and trixie (RFC 3339); the cronie lines are written after its source.
+tests/unit/data/cron/logs/ holds the syslogs the oracle lane's cron wrote on bullseye (rsyslog's
+traditional timestamps), bookworm and trixie (RFC 3339); the cronie lines are written after its source.
 """
 
 from __future__ import annotations

@@ -1,9 +1,9 @@
 """The cron grammar against a corpus of lines and against chkcrontab, a lint with its own opinions.
 
-Every row of tests/unit/data/cron/corpus.txt says what Debian's cron makes of the line (the oracle lane proves
-that against the real daemons) and what chkcrontab's checker says. parse_line must give cron's
-verdict on every row; chkcrontab must give the recorded verdict, and every row where it disagrees
-with cron carries the reason.
+Every row of tests/unit/data/cron/corpus.txt (read by support/cron_corpus.py) says what Debian's cron
+makes of the line (the oracle lane proves that against the real daemons) and what chkcrontab's checker
+says. parse_line must give cron's verdict on every row; chkcrontab must give the recorded verdict, and
+every row where it disagrees with cron carries the reason.
 """
 
 from __future__ import annotations
