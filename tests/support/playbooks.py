@@ -1,6 +1,6 @@
 """What the playbook and VM lanes share: the project's playbooks run with ansible-runner, the way
-ops tooling embeds Ansible. Only those lanes' conftest files import this module (the unit lane never
-does): each makes ``runner`` its ``run_playbook`` fixture."""
+ops tooling embeds Ansible. Only those lanes import this module (the unit lane never does); their
+conftest files make ``runner`` the ``run_playbook`` fixture."""
 
 from __future__ import annotations
 
