@@ -1,12 +1,12 @@
 """The real cron as the oracle of the cron grammar: Debian's cron daemon, logging through rsyslog.
 
-One container per suite (bullseye, bookworm, trixie; the local images of
-tools/images/build-images.sh, no network) gets every corpus line alone in a file of /etc/cron.d (or
-a user crontab), the file-rule cases (names, owners, modes, links, a directory, a missing last
-newline, 10,000 lines) and an /etc/crontab full of NUL blocks like incident 4's. rsyslogd and cron
-start; once cron logged that it runs the @reboot jobs it has read everything. What it logged about
-each file, read back with cron_logs, must be what crontab.py predicts: parse_line, first_error and
-check_file_rules.
+One container per suite (bullseye, bookworm, trixie; the local images of tools/images/build-images.sh,
+no network) gets every line of the corpus (tests/unit/data/cron/corpus.txt, support/cron_corpus.py)
+alone in a file of /etc/cron.d (or a user crontab), the file-rule cases (names, owners, modes, links,
+a directory, a missing last newline, 10,000 lines) and an /etc/crontab full of NUL blocks like
+incident 4's. rsyslogd and cron start; once cron logged that it runs the @reboot jobs it has read
+everything. What it logged about each file, read back with module_utils/cron/logs.py, must be what
+cron/crontab.py predicts: parse_line, first_error and check_file_rules.
 
 Accepted files also run an @reboot job whose $SHELL is a small dump program: the environment cron
 built from the assignment lines and the command and standard input it gave the job must be what
@@ -20,7 +20,6 @@ import os
 import shutil
 import stat
 import subprocess
-import sys
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,12 +29,11 @@ import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
-REPO = Path(__file__).resolve().parents[2]
-sys.path.insert(0, str(REPO / "tests" / "unit"))
-from test_crontab_chkcrontab import USERS, load_corpus  # noqa: E402
+from support.cron_corpus import USERS, load_corpus
+from support.paths import REPO
+from support.trees import SUITES
 
 os.environ.setdefault("CONTAINERS_CONF", str(REPO / "tools" / "setup" / "containers.conf"))
-SUITES = ("bullseye", "bookworm", "trixie")
 IMAGE = "localhost/lifeline/debian:{suite}"
 LABEL = "lifeline.oracle=cron"
 DIALECT = {"bullseye": crontab.CLASSIC, "bookworm": crontab.CLASSIC, "trixie": crontab.TRIXIE}

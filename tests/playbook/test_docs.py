@@ -11,9 +11,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO
 
 from lifeline_drill.matrix import parse_matrix
+from support.paths import REPO
 
 DOCS = REPO / "docs"
 FAULTS = yaml.safe_load((REPO / "roles" / "drill" / "meta" / "argument_specs.yml").read_text())[

@@ -13,10 +13,11 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import TREES
+
+from support.roots import chroot
+from support.trees import DEBS, TREES
 
 PLAYBOOK = "playbooks/drill.yml"
-DEBS = Path(os.environ.get("LIFELINE_DEBS", "/var/cache/lifeline/debs"))
 
 
 def inventory(tmp_path: Path, **host_vars) -> Path:
@@ -48,10 +49,6 @@ def snapshot(root: Path) -> dict[str, tuple]:
 def record(report_dir: Path, fault: str) -> dict:
     [path] = report_dir.glob(f"drill-{fault}-localhost-*.json")
     return json.loads(path.read_text())
-
-
-def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, check=False)
 
 
 @pytest.mark.parametrize(

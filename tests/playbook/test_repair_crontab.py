@@ -8,16 +8,18 @@ from __future__ import annotations
 
 import contextlib
 import io
-import json
 import os
 import subprocess
 from pathlib import Path
 
 import chkcrontab_lib
 import pytest
-from conftest import REPO, TREES
 
-FAULTS = REPO / "roles" / "drill" / "files" / "cron.sh"
+from support.paths import PLANTERS
+from support.playbooks import report_of
+from support.trees import TREES
+
+FAULTS = PLANTERS / "cron.sh"
 INCIDENT = ("crontab_nul_blocks", "crontab_bad_minute", "crontab_malware_job", "startup_item_malware")
 PLAYBOOK = "playbooks/repair-crontab.yml"
 
@@ -40,11 +42,6 @@ def chkcrontab_errors(path: Path) -> int:
     """chkcrontab's error count for a system crontab (warnings alone do not count)."""
     with contextlib.redirect_stdout(io.StringIO()):
         return chkcrontab_lib.check_crontab(str(path), chkcrontab_lib.LogCounter())
-
-
-def report_of(report_dir: Path) -> dict:
-    [report] = report_dir.glob("repair-crontab-*.json")
-    return json.loads(report.read_text())
 
 
 def state(root: Path) -> dict[str, tuple]:
@@ -96,7 +93,7 @@ def test_the_incident_is_repaired_and_reported_without_losing_a_valid_line(run_p
     assert b"\0" not in crontab.read_bytes()
     assert chkcrontab_errors(crontab) == 0
 
-    report = report_of(tmp_path / "r")
+    report = report_of(tmp_path / "r", "repair-crontab")
     assert report["result"] == "repaired"
     assert report["verification"]["crontabs_healthy"] is True
     found = {(f["path"], f["rule"]) for f in report["found"]["persistence"]}
@@ -123,7 +120,7 @@ def test_report_only_leaves_a_flagged_job_cron_was_already_running_as_it_was(run
     assert run.status == "successful", run.failures()
     assert run.changed() == []
     assert (root / "etc/crontab").read_bytes() == before
-    report = report_of(tmp_path / "r")
+    report = report_of(tmp_path / "r", "repair-crontab")
     assert report["result"] == "crontabs healthy; persistence found, not quarantined"
     assert {f["rule"] for f in report["found"]["persistence"] if f["path"] == "/etc/crontab"} >= {
         "exec-hidden-path"
@@ -152,7 +149,7 @@ def test_quarantine_comments_the_job_moves_the_startup_items_and_a_rerun_changes
     assert quarantined and list((root / "var/lib/lifeline/quarantine").rglob("*.lifeline.json"))
     rc_local = (root / "etc/rc.local").read_text()
     assert "\n/usr/bin/.sysupdate &\n" not in rc_local and "/usr/bin/.sysupdate &" in rc_local
-    report = report_of(tmp_path / "r1")
+    report = report_of(tmp_path / "r1", "repair-crontab")
     assert report["actions"]["quarantine"] and all(a["restore"] for a in report["actions"]["quarantine"])
     high = [
         f for f in report["verification"]["persistence_remaining"] if f["severity"] in ("high", "critical")
@@ -169,7 +166,7 @@ def test_quarantine_comments_the_job_moves_the_startup_items_and_a_rerun_changes
     assert again.status == "successful", again.failures()
     assert again.changed() == []
     assert state(root) == snapshot
-    assert report_of(tmp_path / "r2")["actions"]["already_quarantined"]
+    assert report_of(tmp_path / "r2", "repair-crontab")["actions"]["already_quarantined"]
 
 
 def test_check_mode_changes_nothing_and_shows_the_plan(run_playbook, tmp_path):
@@ -186,7 +183,7 @@ def test_check_mode_changes_nothing_and_shows_the_plan(run_playbook, tmp_path):
     assert state(root) == snapshot
     [planned] = run.results("Repair the crontabs, keeping every valid line")
     assert planned["changed"] is True and planned["diff"]
-    report = report_of(tmp_path / "r")
+    report = report_of(tmp_path / "r", "repair-crontab")
     assert report["result"] == "planned (check mode)"
     assert report["actions"]["quarantine"]
 
@@ -216,7 +213,11 @@ def test_declared_jobs_win_over_a_salvage_and_the_left_out_lines_are_listed(run_
     ]
     assert "SHELL=/bin/sh" in lines
     assert chkcrontab_errors(root / "etc/crontab") == 0
-    (entry,) = [f for f in report_of(tmp_path / "r")["actions"]["crontabs"] if f["path"] == "/etc/crontab"]
+    (entry,) = [
+        f
+        for f in report_of(tmp_path / "r", "repair-crontab")["actions"]["crontabs"]
+        if f["path"] == "/etc/crontab"
+    ]
     dropped = [a["before"] for a in entry["lines"] if a["action"] == "dropped"]
     assert "*/3 * * * * root /usr/bin/.sysupdate" in dropped
 
@@ -228,7 +229,7 @@ def test_a_healthy_root_is_left_alone(run_playbook, tmp_path):
     assert run.status == "successful", run.failures()
     assert run.changed() == []
     assert state(root) == snapshot
-    report = report_of(tmp_path / "r")
+    report = report_of(tmp_path / "r", "repair-crontab")
     assert report["result"] == "healthy, nothing to do"
     assert report["found"]["persistence"] == []
 

@@ -6,7 +6,7 @@ import base64
 import os
 from pathlib import Path
 
-from conftest import mounts_under
+from support.roots import mounts_under
 
 STATE_DIR = Path("/run/lifeline/attachments")
 

@@ -7,24 +7,18 @@ chroot, and the restored files equal the pristine tree's byte for byte.
 from __future__ import annotations
 
 import hashlib
-import json
 import shutil
 import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, TREES, mounts_under
 
-FAULTS = REPO / "roles" / "drill" / "files" / "glibc.sh"
-DEBS = TREES.parent / "debs"
+from support.faults import GLIBC_PLANTER
+from support.playbooks import report_of
+from support.roots import chroot, mounts_under
+from support.trees import TREES, deb_of
+
 OTHER = {"bullseye": "bookworm", "bookworm": "bullseye", "trixie": "bullseye"}
-
-
-def deb_of(suite: str) -> Path:
-    found = sorted((DEBS / suite).glob("libc6_*_amd64.deb"))
-    if not found:
-        pytest.fail(f"no libc6 .deb in {DEBS / suite}: run `make images` (debootstrap keeps them there)")
-    return found[-1]
 
 
 def broken_copy(tmp_path: Path, suite: str, fault: str) -> Path:
@@ -33,14 +27,10 @@ def broken_copy(tmp_path: Path, suite: str, fault: str) -> Path:
     subprocess.run(["cp", "-a", str(TREES / suite), str(root)], check=True)
     extra = {
         "libc_foreign": [str((TREES / OTHER[suite] / "lib/x86_64-linux-gnu/libc.so.6").resolve())],
-        "libm_deleted": [str(deb_of(suite))],
+        "libm_deleted": [str(deb_of(suite, "libc6"))],
     }.get(fault, [])
-    subprocess.run(["sh", str(FAULTS), str(root), fault, *extra], check=True, capture_output=True)
+    subprocess.run(["sh", str(GLIBC_PLANTER), str(root), fault, *extra], check=True, capture_output=True)
     return root
-
-
-def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
-    return subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, check=False)
 
 
 def md5(path: Path) -> str:
@@ -54,11 +44,6 @@ def lib_listing(root: Path) -> dict[str, str]:
         p.name: ("-> " + str(p.readlink())) if p.is_symlink() else md5(p) if p.is_file() else "dir"
         for p in sorted(libdir.iterdir())
     }
-
-
-def report_of(report_dir: Path) -> dict:
-    [report] = report_dir.glob("restore-glibc-*.json")
-    return json.loads(report.read_text())
 
 
 # suite, fault, needs the package file, the source the repair must take
@@ -88,7 +73,7 @@ def test_a_broken_root_is_restored_and_its_programs_run(
         for sign in ("error while loading shared libraries", "version `GLIBC_", "No such file or directory")
     ), before.stderr
 
-    extra = {"glibc_restore_source": str(deb_of(suite))} if with_package else {}
+    extra = {"glibc_restore_source": str(deb_of(suite, "libc6"))} if with_package else {}
     run = run_playbook(
         "playbooks/restore-glibc.yml",
         target_root=str(root),
@@ -108,7 +93,7 @@ def test_a_broken_root_is_restored_and_its_programs_run(
         assert done.returncode == 0, (argv, done.stderr)
     pristine, after = lib_listing(TREES / suite), lib_listing(root)
     assert {name: after.get(name) for name in pristine} == pristine
-    report = report_of(tmp_path / "reports")
+    report = report_of(tmp_path / "reports", "restore-glibc")
     assert report["result"] == "repaired"
     assert source in {a["source"] for a in report["actions"]}
     assert report["verification"]["glibc_problems"] == []
@@ -140,7 +125,7 @@ def test_check_mode_changes_nothing_and_a_second_run_changes_nothing(run_playboo
     )
     assert second.status == "successful", second.failures()
     assert second.changed() == []
-    assert report_of(tmp_path / "r3")["result"] == "healthy, nothing to do"
+    assert report_of(tmp_path / "r3", "restore-glibc")["result"] == "healthy, nothing to do"
 
 
 def test_a_healthy_root_is_left_alone(run_playbook, tmp_path, debian_tree):
@@ -149,7 +134,7 @@ def test_a_healthy_root_is_left_alone(run_playbook, tmp_path, debian_tree):
     )
     assert run.status == "successful", run.failures()
     assert run.changed() == []
-    report = report_of(tmp_path)
+    report = report_of(tmp_path, "restore-glibc")
     assert report["result"] == "healthy, nothing to do"
     assert report["found"]["audit"]["broken_files"] == 0
     assert report["glibc"]["package"].startswith("libc6 ")
@@ -166,7 +151,7 @@ def test_without_a_good_copy_it_says_what_to_give(run_playbook, tmp_path):
     assert "no good copy found for" in message and "glibc_restore_source" in message
     assert "libc6 2.36" in message
     assert lib_listing(root) == listing
-    assert report_of(tmp_path / "r")["result"].startswith("failed: no good copy found")
+    assert report_of(tmp_path / "r", "restore-glibc")["result"].startswith("failed: no good copy found")
 
 
 def test_a_package_of_another_glibc_is_refused(run_playbook, tmp_path):
@@ -175,7 +160,7 @@ def test_a_package_of_another_glibc_is_refused(run_playbook, tmp_path):
     run = run_playbook(
         "playbooks/restore-glibc.yml",
         target_root=str(root),
-        glibc_restore_source=str(deb_of("trixie")),
+        glibc_restore_source=str(deb_of("trixie", "libc6")),
         lifeline_report_dir=str(tmp_path / "r"),
     )
     assert run.status == "failed"

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
+from support.paths import REPO
+from support.trees import debian_tree
+
 COLLECTIONS = REPO / ".collections"
 _LINK = COLLECTIONS / "ansible_collections" / "lifeline" / "rescue"
 
@@ -56,15 +58,13 @@ def deadline() -> Callable[[float], contextlib.AbstractContextManager[None]]:
     return _deadline
 
 
-# The bookworm files the small root is made of; Debian's trees hold them (trees.py).
+# The bookworm files the small root is made of; Debian's trees hold them (support/trees.py).
 _LIBDIR = "lib/x86_64-linux-gnu"
 
 
 @pytest.fixture
 def small_root(tmp_path) -> Path:
     """A merged-/usr root holding bookworm's /usr/bin/true, sh (dash), its libc and its loader."""
-    from trees import debian_tree
-
     source = debian_tree("bookworm")
     root = tmp_path / "root"
     for name in (

@@ -1,11 +1,19 @@
-"""The VM lane: incidents that need LVM, a real boot and real ssh, in qemu VMs (tests/vm/qemu.py)."""
+"""The VM lane: incidents that need LVM, a real boot and real ssh, in qemu VMs (support/qemu.py)."""
 
 from __future__ import annotations
 
 from pathlib import Path
 
 import pytest
-from qemu import DISKS, KEY, VM
+
+from support import playbooks
+from support.qemu import DISKS, KEY, VM
+
+
+@pytest.fixture
+def run_playbook(tmp_path, request) -> playbooks.RunPlaybook:
+    """Runs a playbook with ansible-runner (support/playbooks.py); a bare name is one of playbooks/ here."""
+    return playbooks.runner(tmp_path, Path(request.path).parent / "playbooks")
 
 
 @pytest.fixture(scope="session")

@@ -6,15 +6,13 @@ mount table, LVM's and device-mapper's own listings, and cron's log in the syste
 
 from __future__ import annotations
 
-import os
 import time
 from pathlib import Path
 
-from qemu import CACHE, VM, VMError, blank_disk, overlay
+from support.paths import PLANTERS
+from support.qemu import CACHE, VM, VMError, blank_disk, overlay
+from support.trees import TREES
 
-REPO = Path(__file__).resolve().parents[2]
-TREES = Path(os.environ.get("LIFELINE_TREES", "/var/cache/lifeline/trees"))
-PLANTERS = REPO / "roles" / "drill" / "files"
 # A libc of another glibc release (2.31), as incident 2's /opt/glibc-2.14 was to its host.
 FOREIGN_LIBC = TREES / "bullseye" / "lib" / "x86_64-linux-gnu" / "libc-2.31.so"
 MINUTE_JOB = "(root) CMD (date >> /var/tmp/lifeline-minute.log)"

@@ -77,8 +77,8 @@ PY
   echo "$chkcrontab_sha256" >"$marker"
 }
 
-# junit-10.xsd (Jenkins' JUnit schema, MIT licensed) is what tests/unit/test_drill.py validates the
-# drill runner's junit.xml against. No package installs it: pytest's sdist carries it as a test
+# junit-10.xsd (Jenkins' JUnit schema, MIT licensed) is what tests/unit/lifeline_drill/ (test_reports.py,
+# test_cli.py) validates the drill runner's junit.xml against. No package installs it: pytest's sdist carries it as a test
 # fixture, so pip downloads that sdist (pinned by version and sha256) and only the schema is kept,
 # in .venv/share/lifeline (outside site-packages, so the sync leaves it alone).
 junit_xsd_pytest=9.2.0

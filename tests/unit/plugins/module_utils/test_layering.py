@@ -13,7 +13,8 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[4]
+from support.paths import REPO
+
 MODULE_UTILS = REPO / "plugins" / "module_utils"
 COLLECTION = "ansible_collections.lifeline.rescue.plugins"
 MU = f"{COLLECTION}.module_utils"

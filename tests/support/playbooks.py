@@ -1,0 +1,85 @@
+"""What the playbook and VM lanes share: the project's playbooks run with ansible-runner, the way
+ops tooling embeds Ansible. Only those lanes import this module (the unit lane never does); their
+conftest files make ``runner`` the ``run_playbook`` fixture."""
+
+from __future__ import annotations
+
+import json
+import os
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import ansible_runner
+
+from support.paths import REPO
+
+
+@dataclass
+class Run:
+    status: str
+    rc: int
+    events: list[dict]
+
+    def results(self, task: str) -> list[dict]:
+        """The module results of every task whose name ends with ``task``."""
+        return [
+            e["event_data"]["res"]
+            for e in self.events
+            if e.get("event") in ("runner_on_ok", "runner_on_failed")
+            and e["event_data"].get("task", "").endswith(task)
+        ]
+
+    def changed(self) -> list[str]:
+        """The names of the tasks that reported a change."""
+        return [
+            e["event_data"].get("task", "")
+            for e in self.events
+            if e.get("event") == "runner_on_ok" and e["event_data"]["res"].get("changed")
+        ]
+
+    def failures(self) -> list[str]:
+        return [
+            str(e["event_data"]["res"].get("msg", ""))
+            for e in self.events
+            if e.get("event") == "runner_on_failed" and not e["event_data"].get("ignore_errors")
+        ]
+
+
+RunPlaybook = Callable[..., Run]
+
+
+def runner(tmp_path: Path, own: Path) -> RunPlaybook:
+    """``run(playbook, cmdline="", inventory=None, **extravars)``: "playbooks/x.yml" is the project's, a
+    bare name one of the calling lane's own (in ``own``); each run gets a private data directory under
+    ``tmp_path``."""
+
+    def run(playbook: str, cmdline: str = "", inventory: Path | None = None, **extravars) -> Run:
+        path = REPO / playbook if "/" in playbook else own / playbook
+        # A private data directory per run: ansible-runner keeps a run's cmdline and settings in it.
+        private = tmp_path / f"runner-{len(list(tmp_path.glob('runner-*')))}"
+        private.mkdir()
+        done = ansible_runner.run(
+            private_data_dir=str(private),
+            project_dir=str(REPO),
+            playbook=str(path),
+            inventory=str(inventory or REPO / "inventory" / "hosts.yml"),
+            extravars=extravars,
+            envvars={
+                "ANSIBLE_CONFIG": str(REPO / "ansible.cfg"),
+                # The ansible-playbook of the environment running the tests, not one found elsewhere.
+                "PATH": f"{Path(sys.executable).parent}:{os.environ.get('PATH', '')}",
+            },
+            cmdline=cmdline or None,
+            quiet=True,
+        )
+        return Run(done.status, done.rc, list(done.events))
+
+    return run
+
+
+def report_of(report_dir: Path, playbook: str) -> dict:
+    """The one JSON report ``playbook`` (restore-glibc, repair-crontab) wrote into ``report_dir``."""
+    [report] = report_dir.glob(f"{playbook}-*.json")
+    return json.loads(report.read_text())
