@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, file_rules
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
 from support.cron_corpus import USERS, load_corpus
@@ -166,7 +166,7 @@ def predicted(item: Planted, suite: str) -> tuple[set[str], bool]:
     """(kinds cron logs about the file, whether it skips the file by its name) per crontab.py."""
     name = os.path.basename(item.path)
     mode = (stat.S_IFDIR if item.type == "dir" else stat.S_IFREG) | item.mode
-    problems = crontab.check_file_rules(
+    problems = file_rules.check_file_rules(
         name,
         mode,
         item.uid,
@@ -180,7 +180,7 @@ def predicted(item: Planted, suite: str) -> tuple[set[str], bool]:
     if problems and "ignored by Debian cron" in problems[0]:
         return set(), True
     if problems:
-        words = (*crontab.FILE_RULE_WORDS, crontab.CANT_OPEN, crontab.ORPHAN)
+        words = (*file_rules.FILE_RULE_WORDS, file_rules.CANT_OPEN, file_rules.ORPHAN)
         word = next((w for w in words if f"({w})" in problems[0]), "")
         return ({word} if word else {crontab.MISSING_NEWLINE}), False
     text = item.data.decode("utf-8", "surrogateescape")

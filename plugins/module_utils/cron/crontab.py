@@ -16,14 +16,14 @@ Three facts of cron's reading shape the whole module:
   it on the line is read as if it started a new line.
 - The user field of /etc/crontab and /etc/cron.d is read up to the next blank, across newlines.
 
-The anacrontab grammar is anacrontab.py's.
+The rules cron applies to a whole file (owners, modes, names, bytes) are file_rules.py's; the
+anacrontab grammar is anacrontab.py's.
 """
 
 from __future__ import annotations
 
 import functools
 import re
-import stat
 from collections.abc import Collection
 from dataclasses import dataclass, field
 
@@ -40,24 +40,6 @@ BAD_COMMAND_LEN = "command too long"
 # What cron logs about a whole file when it ignores it (user.c), lower-cased as the words above.
 MISSING_NEWLINE = "missing newline before EOF"
 TOO_MANY_LINES = "crontab must not be longer than 10000 lines"
-# What cron logs about a file it refuses before reading a line of it (database.c), in its words.
-WRONG_SYMLINK_OWNER = "WRONG SYMLINK OWNER"
-WRONG_FILE_OWNER = "WRONG FILE OWNER"
-NOT_REGULAR = "NOT A REGULAR FILE"
-INSECURE_MODE = "INSECURE MODE (group/other writable)"
-INSECURE_USER_MODE = "INSECURE MODE (mode 0600 expected)"
-HARD_LINKS = "NUMBER OF HARD LINKS > 1"
-CANT_OPEN = "CAN'T OPEN"
-ORPHAN = "ORPHAN"
-FILE_RULE_WORDS = (
-    WRONG_SYMLINK_OWNER,
-    WRONG_FILE_OWNER,
-    NOT_REGULAR,
-    INSECURE_MODE,
-    INSECURE_USER_MODE,
-    HARD_LINKS,
-)
-
 # cron.h as Debian builds it: get_number gives up at MAX_TEMPSTR characters, a command keeps at most
 # MAX_COMMAND - 1 bytes (and one that long is "command too long"), an environment line MAX_ENVSTR - 2.
 MAX_TEMPSTR = 1000
@@ -161,21 +143,6 @@ class Entry:
     ident: str = ""
     period_days: int | None = None
     delay_minutes: int | None = None
-
-
-@dataclass(frozen=True)
-class ByteFinding:
-    """A run of bytes cron or a reader would trip on: ``kind`` is "nul", "cr", "control" or "utf8".
-
-    ``line`` counts from 1, ``offset`` is the byte offset in the file, ``column`` the byte offset
-    within the line (from 0), ``length`` the run's length in bytes.
-    """
-
-    kind: str
-    line: int
-    offset: int
-    column: int
-    length: int
 
 
 def _b2s(data: bytes) -> str:
@@ -724,138 +691,3 @@ def first_error(
                 notes=[f"cron ignores the whole file once it reads a line past line {_LINE_LIMIT - 2}"],
             )
     return None
-
-
-# ---- files ----------------------------------------------------------------------------------
-
-# Debian's cron reads /etc/cron.d files whose names are made of these only (run-parts' classic names;
-# the LSB names of `cron -l` are not the default).
-_CRON_D_NAME = re.compile(r"[A-Za-z0-9_-]+")
-
-
-def check_file_rules(
-    name: str,
-    mode: int,
-    uid: int,
-    data: bytes,
-    kind: str,
-    *,
-    nlink: int = 1,
-    user_uid: int | None = None,
-    link_uid: int | None = None,
-    known_user: bool = True,
-) -> list[str]:
-    """What cron does about a whole file before reading its lines, in cron's order (database.c).
-
-    ``kind`` is "crontab" (/etc/crontab), "cron.d" (a file in /etc/cron.d) or "user" (a spool file
-    named after its user). ``mode``, ``uid`` and ``nlink`` describe the file itself, links followed
-    (the file type bits of ``mode`` are optional). ``user_uid`` is the uid of the user a spool file
-    belongs to (None: unknown, not checked); ``known_user`` is False when the target has no account
-    of that name (cron then puts the file aside as an orphan). ``link_uid`` is the owner of the
-    symlink when the path is one: system crontabs may be links owned by root; cron opens user
-    crontabs without following links. An empty list means cron reads the file; otherwise cron logs
-    the first problem only (each names cron's words in capitals) and checks nothing further.
-    """
-    problems: list[str] = []
-    if kind == "cron.d":
-        if name.startswith("."):
-            problems.append(
-                f"{name}: ignored by Debian cron: a name in /etc/cron.d starting with a dot is skipped"
-            )
-        elif "." in name:
-            problems.append(
-                f"{name}: ignored by Debian cron: a file name in /etc/cron.d holding a dot is skipped "
-                "(like dpkg's .dpkg-old leftovers)"
-            )
-        elif not _CRON_D_NAME.fullmatch(name):
-            problems.append(f"{name}: ignored by Debian cron: the name is not made of [A-Za-z0-9_-] only")
-    regular = not stat.S_IFMT(mode) or stat.S_ISREG(mode)
-    if kind == "user":
-        if not known_user:
-            problems.append(f"{name}: refused: no account of that name owns this crontab ({ORPHAN})")
-        if link_uid is not None:
-            problems.append(
-                f"{name}: refused: a symlink, which cron does not follow for a user ({CANT_OPEN})"
-            )
-        if user_uid is not None and uid not in (user_uid, 0):
-            problems.append(
-                f"{name}: refused: owned by uid {uid}, not the user ({user_uid}) or root ({WRONG_FILE_OWNER})"
-            )
-        if not regular:
-            problems.append(f"{name}: refused: not a regular file ({NOT_REGULAR})")
-        if stat.S_IMODE(mode) != 0o600:
-            problems.append(
-                f"{name}: refused: mode {stat.S_IMODE(mode):04o}, not exactly 0600 ({INSECURE_USER_MODE})"
-            )
-    else:
-        if link_uid not in (None, 0):
-            problems.append(
-                f"{name}: refused: a symlink owned by uid {link_uid}, not root ({WRONG_SYMLINK_OWNER})"
-            )
-        if uid != 0:
-            problems.append(f"{name}: refused: owned by uid {uid}, not root ({WRONG_FILE_OWNER})")
-        if not regular:
-            problems.append(f"{name}: refused: not a regular file ({NOT_REGULAR})")
-        if mode & (stat.S_IWGRP | stat.S_IWOTH):
-            problems.append(
-                f"{name}: refused: mode {stat.S_IMODE(mode):04o} is writable by group or others "
-                f"({INSECURE_MODE})"
-            )
-    if nlink != 1:
-        problems.append(f"{name}: refused: {nlink} hard links to it ({HARD_LINKS})")
-    if _missing_newline(data):
-        problems.append(
-            f"{name}: last line has no newline: cron ignores the whole file "
-            "(Missing newline before EOF, this crontab file will be ignored)"
-        )
-    return problems
-
-
-def _missing_newline(data: bytes) -> bool:
-    """load_env at the last line: only a blank or comment line may end the file without a newline."""
-    last = data[data.rfind(b"\n") + 1 :]
-    stripped = last.lstrip(b" \t")
-    # A NUL ends get_string before the end of the file: cron trips on something else there.
-    return bool(stripped) and stripped[:1] != b"#" and b"\0" not in stripped
-
-
-# ---- bytes ----------------------------------------------------------------------------------
-
-_BAD_BYTES = re.compile(rb"\x00+|\r+|[\x01-\x08\x0b\x0c\x0e-\x1f\x7f]+")
-_BYTE_KIND = {0: "nul", 0x0D: "cr"}
-# Well-formed UTF-8 (RFC 3629: no overlongs, no surrogates, nothing above U+10FFFF); the gaps
-# between matches are the invalid runs. ASCII runs match in one step, so a NUL flood stays fast.
-_UTF8 = re.compile(
-    rb"(?:[\x00-\x7f]+|[\xc2-\xdf][\x80-\xbf]|\xe0[\xa0-\xbf][\x80-\xbf]|[\xe1-\xec\xee\xef][\x80-\xbf]{2}"
-    rb"|\xed[\x80-\x9f][\x80-\xbf]|\xf0[\x90-\xbf][\x80-\xbf]{2}|[\xf1-\xf3][\x80-\xbf]{3}"
-    rb"|\xf4[\x80-\x8f][\x80-\xbf]{2})+"
-)
-
-
-def byte_findings(data: bytes) -> list[ByteFinding]:
-    """NUL runs, CR runs, other control bytes (not tab, not newline) and invalid UTF-8, in file order."""
-    spans: list[tuple[int, int, str]] = []
-    for m in _BAD_BYTES.finditer(data):
-        spans.append((m.start(), m.end() - m.start(), _BYTE_KIND.get(data[m.start()], "control")))
-    try:
-        data.decode("utf-8")
-    except UnicodeDecodeError:
-        good_end = 0
-        for m in _UTF8.finditer(data):
-            if m.start() > good_end:
-                spans.append((good_end, m.start() - good_end, "utf8"))
-            good_end = m.end()
-        if good_end < len(data):
-            spans.append((good_end, len(data) - good_end, "utf8"))
-    spans.sort()
-    findings: list[ByteFinding] = []
-    # Count newlines between consecutive findings only, so the whole pass stays linear.
-    line, line_start, previous = 1, 0, 0
-    for offset, length, kind in spans:
-        newlines = data.count(b"\n", previous, offset)
-        if newlines:
-            line += newlines
-            line_start = data.rfind(b"\n", previous, offset) + 1
-        previous = offset
-        findings.append(ByteFinding(kind, line, offset, offset - line_start, length))
-    return findings

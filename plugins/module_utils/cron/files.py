@@ -13,7 +13,7 @@ import os
 import stat
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab, file_rules
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
     dpkgdb,
@@ -81,7 +81,7 @@ class CronFile:
     unreadable: str = ""
     ignored: str = ""
     rules: list[str] = field(default_factory=list)
-    bytes: list[crontab.ByteFinding] = field(default_factory=list)
+    bytes: list[file_rules.ByteFinding] = field(default_factory=list)
     lines: list[LineFinding] = field(default_factory=list)
     jobs: int = 0
 
@@ -157,7 +157,7 @@ def ignored_by_name(path: str, kind: str) -> str:
     """Why cron skips this file because of its name alone ('' when it reads it)."""
     if kind != CRON_D:
         return ""
-    return "; ".join(crontab.check_file_rules(os.path.basename(path), stat.S_IFREG, 0, b"", CRON_D))
+    return "; ".join(file_rules.check_file_rules(os.path.basename(path), stat.S_IFREG, 0, b"", CRON_D))
 
 
 def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
@@ -223,7 +223,7 @@ def check(cron_file: CronFile, reader: Reader) -> CronFile:
     users = reader.users
     if cron_file.kind != ANACRONTAB:
         account = (users or {}).get(cron_file.user)
-        rules = crontab.check_file_rules(
+        rules = file_rules.check_file_rules(
             os.path.basename(cron_file.path),
             cron_file.mode,
             cron_file.uid,
@@ -235,10 +235,10 @@ def check(cron_file: CronFile, reader: Reader) -> CronFile:
             known_user=users is None or cron_file.kind != USER or account is not None,
         )
         # An orphan (no account of its name) is put aside by cron, not refused: nothing to repair.
-        orphan = [rule for rule in rules if crontab.ORPHAN in rule]
+        orphan = [rule for rule in rules if file_rules.ORPHAN in rule]
         cron_file.ignored = "; ".join(filter(None, [cron_file.ignored, *orphan]))
         cron_file.rules = [rule for rule in rules if rule not in cron_file.ignored]
-    cron_file.bytes = crontab.byte_findings(data)
+    cron_file.bytes = file_rules.byte_findings(data)
     for number, entry in enumerate(parse(data, cron_file.kind, reader), start=1):
         if entry.kind == "job":
             cron_file.jobs += 1

@@ -21,14 +21,16 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab im
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron.crontab import (
     CLASSIC,
     TRIXIE,
-    ByteFinding,
-    byte_findings,
-    check_file_rules,
     dialect_for,
     first_error,
     parse_line,
     parse_text,
     split_percent,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.file_rules import (
+    ByteFinding,
+    byte_findings,
+    check_file_rules,
 )
 
 # (line, system format, expected kind)
