@@ -29,7 +29,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.errors import Life
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.mounts import Mount
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import submounts
 
 OLD_ROOT = "mnt/oldroot"
 STATE_DIR = "/run/lifeline"
@@ -132,7 +132,7 @@ def _actions(subs: list[Mount], root: Mount, target: Mount) -> list[tuple[Mount,
     decided: dict[int, str] = {root.mount_id: "root"}
     points = {m.mount_id: m.mount_point for m in subs}
     found = []
-    plan = preflight.move_plan(subs, root)
+    plan = submounts.move_plan(subs, root)
     if len(plan) != len(subs):
         raise AssertionError(f"move_plan gave {len(plan)} entries for {len(subs)} mounts")
     # zip(strict=True) needs Python 3.10; rescuers run older ones (bullseye: 3.9).
@@ -189,7 +189,7 @@ def plan_switch(mountinfo: str | Sequence[Mount], new_root: str, old_root_name: 
     if any(m.mount_point == put_old for m in in_new):
         raise SwitchError(f"{put_old} is a mount point: pivot_root needs an empty directory there")
     copy = {target.mount_id} | {m.mount_id for m in in_new}
-    subs = [m for m in preflight.submounts(table, root) if m.mount_id not in copy]
+    subs = [m for m in submounts.submounts(table, root) if m.mount_id not in copy]
     stale = [m.mount_point for m in subs if mounts.is_under(m.mount_point, old_path)]
     if stale:
         raise SwitchError(

@@ -17,7 +17,8 @@ import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, procfs
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.procfs import Process
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host, Target
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.findings import Finding, Target
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.preflight import Host
 
 pytest_plugins = ("support.processes",)
 
@@ -208,7 +209,7 @@ def fake(tmp_path) -> FakeHost:
     return FakeHost(tmp_path)
 
 
-def summary(findings: list[preflight.Finding]) -> list[tuple[str, str, list[int], bool]]:
+def summary(findings: list[Finding]) -> list[tuple[str, str, list[int], bool]]:
     return sorted((f.kind, f.path, [p.pid for p in f.processes], f.handled) for f in findings)
 
 
