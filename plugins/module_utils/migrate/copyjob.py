@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight, rootcopy
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import destination, preflight, rootcopy
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.rootcopy import CopyError
 
 
@@ -121,7 +121,7 @@ def prepare(run: Runner, request: CopyRequest) -> dict:
         raise CopyError(f"{destination} is {source_device} or shares storage with it: give another device")
     rootcopy.refuse_mounted(destination, "the copy would overwrite a filesystem in use")
     decided = decide(request, mount, source_device, used_by(request.source, source_device))
-    signatures = rootcopy.refuse_used_target(run, destination, request.overwrite)
+    signatures = destination.refuse_used_target(run, destination, request.overwrite)
     return {**decided, "source_device": source_device, "bytes_done": 0, "destination_signatures": signatures}
 
 
@@ -131,7 +131,7 @@ def _copy_files(run: Runner, request: CopyRequest, fstype: str, total: int) -> r
     os.makedirs(directory, exist_ok=True)
     scratch = tempfile.mkdtemp(prefix="copy-target.", dir=directory)
     try:
-        rootcopy.prepare_target(run, request.destination, fstype, overwrite=request.overwrite)
+        destination.prepare_target(run, request.destination, fstype, overwrite=request.overwrite)
         run(["mount", "-t", fstype, request.destination, scratch])
         try:
             return rootcopy.file_copy(
@@ -156,7 +156,7 @@ def carry_out(
     done: dict = {**copied.as_dict(), "fsck": None, "grow": None}
     growing = request.grow and prepared["method"] == "block"
     if request.check or (growing and fstype in rootcopy.EXT_FSTYPES):
-        fsck = rootcopy.check_copy(execute, destination, fstype)
+        fsck = destination.check_copy(execute, destination, fstype)
         done["fsck"] = fsck.as_dict()
         if not fsck.ok:
             raise CopyError(
@@ -165,14 +165,14 @@ def carry_out(
             )
     if growing:
         scratch_dir = os.path.dirname(request.progress_path) or "."  # writable while / is read-only
-        done["grow"] = rootcopy.grow(run, destination, fstype, scratch_dir=scratch_dir).as_dict()
+        done["grow"] = destination.grow(run, destination, fstype, scratch_dir=scratch_dir).as_dict()
     elif request.grow:
-        size = rootcopy.filesystem_size(run, destination, fstype)
+        size = destination.filesystem_size(run, destination, fstype)
         done["grow"] = {"before": size, "after": size}
-    done["uuid"] = rootcopy.filesystem_uuid(run, destination)
+    done["uuid"] = destination.filesystem_uuid(run, destination)
     done["uuid_shared"] = prepared["method"] == "block"  # dd copies the superblock, UUID and all
     if done["uuid_shared"] and request.new_uuid:
-        done["uuid"] = rootcopy.give_new_uuid(run, destination, fstype)
+        done["uuid"] = destination.give_new_uuid(run, destination, fstype)
         done["uuid_shared"] = False
     warnings = []
     if done["uuid_shared"]:

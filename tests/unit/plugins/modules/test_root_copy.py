@@ -13,7 +13,7 @@ import json
 import os
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import rootcopy
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import destination, rootcopy
 from ansible_collections.lifeline.rescue.plugins.modules import root_copy
 
 from support.lab import MIB, ext_size, sha256, small_tree, stamped, uuid_of, xfs_size
@@ -154,7 +154,7 @@ def test_the_module_gives_a_block_copy_a_uuid_of_its_own(lab, capsys, deadline, 
     copy = lab.mount(target, "copy", "ro")  # no nouuid needed for xfs now
     assert sh("diff", "-r", "--no-dereference", str(top), str(copy), check=False).returncode == 0
     lab.umount(copy)
-    fsck = rootcopy.check_copy(execute, target, fstype)
+    fsck = destination.check_copy(execute, target, fstype)
     assert fsck.ok, fsck.output
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import rootcopy
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import destination, rootcopy
 
 from support.lab import MIB, ext_size, fill, sha256, size_of, small_tree, stamped, uuid_of, xfs_size
 from support.runners import ENV, execute, run, sh
@@ -47,17 +47,17 @@ def test_block_copy_checks_grows_and_keeps_the_files(lab, deadline):
     final = json.loads(progress.read_text())
     assert final["state"] == "done" and final["bytes_done"] == final["bytes_total"] == 64 * MIB
 
-    fsck = rootcopy.check_copy(execute, target, "ext4")
+    fsck = destination.check_copy(execute, target, "ext4")
     assert (fsck.ok, fsck.rc, fsck.verdict) == (True, 0, "clean"), fsck.output
     assert fsck.command == ["e2fsck", "-f", "-p", target]
 
-    grown = rootcopy.grow(run, target, "ext4")
+    grown = destination.grow(run, target, "ext4")
     assert (grown.before, grown.after) == (64 * MIB, 128 * MIB)
     assert ext_size(target) == size_of(target) == 128 * MIB, "dumpe2fs: the copy spans its device"
     assert sh("e2fsck", "-f", "-n", target, check=False).returncode == 0, "clean after growing"
 
     # A block copy carries the UUID: two filesystems with one UUID while both exist.
-    assert rootcopy.filesystem_uuid(run, target) == uuid_of(target) == uuid_of(source) != ""
+    assert destination.filesystem_uuid(run, target) == uuid_of(target) == uuid_of(source) != ""
 
     copy = lab.mount(target, "copy", "ro")
     assert sh("diff", "-r", "--no-dereference", str(mounted), str(copy), check=False).returncode == 0
@@ -76,8 +76,8 @@ def test_block_copy_of_xfs_grows_on_a_temporary_mount(lab, deadline):
 
     with deadline(120):
         rootcopy.block_copy(source, target, str(lab.root / "progress.json"))
-    fsck = rootcopy.check_copy(execute, target, "xfs")
-    grown = rootcopy.grow(run, target, "xfs")
+    fsck = destination.check_copy(execute, target, "xfs")
+    grown = destination.grow(run, target, "xfs")
 
     assert (fsck.ok, fsck.rc, fsck.command) == (True, 0, ["xfs_repair", "-n", target]), fsck.output
     assert grown.before == xfs_size(source) < grown.after == xfs_size(target)
@@ -97,9 +97,9 @@ def test_the_check_finds_and_repairs_errors(lab):
     lab.umount(mounted)
     sh("debugfs", "-w", "-R", f"set_inode_field <{inode}> links_count 5", device)
 
-    found = rootcopy.check_copy(execute, device, "ext4", repair=False)
-    repaired = rootcopy.check_copy(execute, device, "ext4")
-    again = rootcopy.check_copy(execute, device, "ext4", repair=False)
+    found = destination.check_copy(execute, device, "ext4", repair=False)
+    repaired = destination.check_copy(execute, device, "ext4")
+    again = destination.check_copy(execute, device, "ext4", repair=False)
 
     assert (found.ok, found.rc, found.verdict) == (False, 4, "errors left uncorrected")
     assert "count is 5, should be 1" in found.output
@@ -108,10 +108,10 @@ def test_the_check_finds_and_repairs_errors(lab):
 
 
 def test_a_failing_check_is_not_ok():
-    assert rootcopy.fsck_verdict("ext4", 8) == (False, "e2fsck could not check it (exit 8)")
-    assert rootcopy.fsck_verdict("ext4", 12) == (False, "errors left uncorrected")
-    assert rootcopy.fsck_verdict("xfs", 1) == (False, "corruption found")
-    assert rootcopy.fsck_verdict("xfs", 2)[0] is False
+    assert destination.fsck_verdict("ext4", 8) == (False, "e2fsck could not check it (exit 8)")
+    assert destination.fsck_verdict("ext4", 12) == (False, "errors left uncorrected")
+    assert destination.fsck_verdict("xfs", 1) == (False, "corruption found")
+    assert destination.fsck_verdict("xfs", 2)[0] is False
 
 
 # ---- file copy ----------------------------------------------------------------------------------
@@ -196,7 +196,7 @@ def test_file_copy_keeps_links_nodes_sparse_files_acls_xattrs_and_labels(lab, de
     hostile_tree(top)
     other = lab.mount("tmpfs", "source/mnt/other", "size=1m", fstype="tmpfs")
     (other / "on-another-filesystem").write_text("not copied\n")
-    rootcopy.prepare_target(run, target, "xfs")
+    destination.prepare_target(run, target, "xfs")
     copy = lab.mount(target, "copy")
     progress = lab.root / "progress.json"
 
@@ -252,10 +252,10 @@ def test_file_copy_keeps_links_nodes_sparse_files_acls_xattrs_and_labels(lab, de
     assert "default:user:1234:rwx" in sh("getfacl", "--omit-header", str(copy / "srv")).stdout
 
     lab.umount(copy)
-    fsck = rootcopy.check_copy(execute, target, "xfs")
+    fsck = destination.check_copy(execute, target, "xfs")
     assert fsck.ok, fsck.output
     assert sh("xfs_repair", "-n", target, check=False).returncode == 0
-    assert rootcopy.filesystem_uuid(run, target) not in ("", uuid_of(source))
+    assert destination.filesystem_uuid(run, target) not in ("", uuid_of(source))
 
 
 def test_a_file_copy_from_xfs_keeps_acls_without_the_xfs_shadow_of_them(lab, deadline):
@@ -270,7 +270,7 @@ def test_a_file_copy_from_xfs_keeps_acls_without_the_xfs_shadow_of_them(lab, dea
     ):
         sh("setfacl", *args, str(path))
     assert any(name.startswith("trusted.SGI_ACL_") for name in os.listxattr(top))
-    rootcopy.prepare_target(run, target, "ext4")
+    destination.prepare_target(run, target, "ext4")
     copy = lab.mount(target, "copy")
 
     with deadline(60):
@@ -483,11 +483,11 @@ def test_a_mounted_target_is_refused(lab):
     with pytest.raises(rootcopy.CopyError, match=f"is mounted on {where}"):
         rootcopy.block_copy(source, target, str(lab.root / "progress.json"))
     with pytest.raises(rootcopy.CopyError, match=f"is mounted on {where}"):
-        rootcopy.prepare_target(run, target, "xfs", overwrite=True)
+        destination.prepare_target(run, target, "xfs", overwrite=True)
     with pytest.raises(rootcopy.CopyError, match="checked unmounted"):
-        rootcopy.check_copy(execute, target, "ext4")
+        destination.check_copy(execute, target, "ext4")
     with pytest.raises(rootcopy.CopyError, match="grows it offline"):
-        rootcopy.grow(run, target, "ext4")
+        destination.grow(run, target, "ext4")
 
 
 def test_a_target_holding_a_filesystem_needs_overwrite(lab):
@@ -495,10 +495,10 @@ def test_a_target_holding_a_filesystem_needs_overwrite(lab):
     uuid = uuid_of(target)
 
     with pytest.raises(rootcopy.CopyError, match=r"holds ext4: .*\(overwrite=true\)"):
-        rootcopy.prepare_target(run, target, "xfs")
+        destination.prepare_target(run, target, "xfs")
     assert uuid_of(target) == uuid
 
-    rootcopy.prepare_target(run, target, "xfs", label="newroot", overwrite=True)
+    destination.prepare_target(run, target, "xfs", label="newroot", overwrite=True)
     assert sh("blkid", "--probe", "--match-tag", "TYPE", "--output", "value", target).stdout.strip() == "xfs"
     assert uuid_of(target) != uuid
 
