@@ -53,9 +53,9 @@ def used_by(source: str, source_device: str | None) -> int:
 
 def decide(request: CopyRequest, mount: mounts.Mount, source_device: str | None, used: int) -> dict:
     """Method, reason, fstype and bytes of the copy asked for; CopyError when it cannot be done."""
-    destination = request.destination
+    device = request.destination
     source_bytes = rootcopy.device_size(source_device) if source_device else None
-    destination_bytes = rootcopy.device_size(destination)
+    destination_bytes = rootcopy.device_size(device)
     new_fstype = request.fstype or ""
     auto = preflight.choose_copy(mount.fstype, new_fstype, source_bytes, used, destination_bytes)
     method = auto["method"] if request.method == "auto" else request.method
@@ -63,7 +63,7 @@ def decide(request: CopyRequest, mount: mounts.Mount, source_device: str | None,
     if request.method != "auto":
         reason = f"asked for (method={method}); auto would choose {auto['method'] or 'no copy'}: {reason}"
     if not method:
-        raise CopyError(f"{request.source} cannot be copied to {destination}: {auto['reason']}")
+        raise CopyError(f"{request.source} cannot be copied to {device}: {auto['reason']}")
     if method == "block":
         _refuse_block_copy(request, mount, source_device, source_bytes, destination_bytes)
         return {"method": method, "reason": reason, "fstype": mount.fstype, "bytes_total": source_bytes}
@@ -115,13 +115,13 @@ def prepare(run: Runner, request: CopyRequest) -> dict:
             f"nothing is mounted on {request.source}: give the mount point of the filesystem to copy"
         )
     source_device = request.source_device or device_of(mount)
-    destination = request.destination
-    rootcopy.devno_of(destination)  # a block device, or a CopyError that says what was given
-    if source_device and rootcopy.overlapping(source_device, destination):
-        raise CopyError(f"{destination} is {source_device} or shares storage with it: give another device")
-    rootcopy.refuse_mounted(destination, "the copy would overwrite a filesystem in use")
+    device = request.destination
+    rootcopy.devno_of(device)  # a block device, or a CopyError that says what was given
+    if source_device and rootcopy.overlapping(source_device, device):
+        raise CopyError(f"{device} is {source_device} or shares storage with it: give another device")
+    rootcopy.refuse_mounted(device, "the copy would overwrite a filesystem in use")
     decided = decide(request, mount, source_device, used_by(request.source, source_device))
-    signatures = destination.refuse_used_target(run, destination, request.overwrite)
+    signatures = destination.refuse_used_target(run, device, request.overwrite)
     return {**decided, "source_device": source_device, "bytes_done": 0, "destination_signatures": signatures}
 
 
@@ -148,36 +148,36 @@ def carry_out(
 ) -> tuple[dict, list[str]]:
     """The copy ``prepare`` decided, its check, its growth and its UUID: what to add to the result,
     and the warnings for the operator. ``execute`` runs a tool whose exit code is the answer (fsck)."""
-    destination, fstype = request.destination, prepared["fstype"]
+    device, fstype = request.destination, prepared["fstype"]
     if prepared["method"] == "block":
-        copied = rootcopy.block_copy(prepared["source_device"], destination, request.progress_path)
+        copied = rootcopy.block_copy(prepared["source_device"], device, request.progress_path)
     else:
         copied = _copy_files(run, request, fstype, prepared["bytes_total"])
     done: dict = {**copied.as_dict(), "fsck": None, "grow": None}
     growing = request.grow and prepared["method"] == "block"
     if request.check or (growing and fstype in rootcopy.EXT_FSTYPES):
-        fsck = destination.check_copy(execute, destination, fstype)
+        fsck = destination.check_copy(execute, device, fstype)
         done["fsck"] = fsck.as_dict()
         if not fsck.ok:
             raise CopyError(
-                f"the copy on {destination} fails its check ({fsck.verdict}, {fsck.command[0]} exit "
+                f"the copy on {device} fails its check ({fsck.verdict}, {fsck.command[0]} exit "
                 f"{fsck.rc}); see fsck.output; the source is unchanged"
             )
     if growing:
         scratch_dir = os.path.dirname(request.progress_path) or "."  # writable while / is read-only
-        done["grow"] = destination.grow(run, destination, fstype, scratch_dir=scratch_dir).as_dict()
+        done["grow"] = destination.grow(run, device, fstype, scratch_dir=scratch_dir).as_dict()
     elif request.grow:
-        size = destination.filesystem_size(run, destination, fstype)
+        size = destination.filesystem_size(run, device, fstype)
         done["grow"] = {"before": size, "after": size}
-    done["uuid"] = destination.filesystem_uuid(run, destination)
+    done["uuid"] = destination.filesystem_uuid(run, device)
     done["uuid_shared"] = prepared["method"] == "block"  # dd copies the superblock, UUID and all
     if done["uuid_shared"] and request.new_uuid:
-        done["uuid"] = destination.give_new_uuid(run, destination, fstype)
+        done["uuid"] = destination.give_new_uuid(run, device, fstype)
         done["uuid_shared"] = False
     warnings = []
     if done["uuid_shared"]:
         warnings.append(
-            f"{destination} and {prepared['source_device']} both carry the filesystem UUID {done['uuid']}: "
+            f"{device} and {prepared['source_device']} both carry the filesystem UUID {done['uuid']}: "
             "mount the copy by its device until the old one is gone, or give the copy a new UUID"
         )
     return done, warnings
