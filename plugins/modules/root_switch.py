@@ -186,7 +186,7 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common import json as common_json
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import deadman_switch, pivot
 
 
 def argument_spec() -> dict:
@@ -241,7 +241,7 @@ def switched(module: AnsibleModule, params: dict, result: dict) -> None:
     if record and record.plan.new_root == new_root and pivot.state_of(record.plan, table) == "switched":
         describe(result, record.plan)
         result["steps"] = record.log
-        result["deadman"] = pivot.read_log(state_dir) or {}
+        result["deadman"] = deadman_switch.read_log(state_dir) or {}
         return
     plan = pivot.plan_switch(table, new_root, params["old_root"])
     describe(result, plan)
@@ -262,8 +262,8 @@ def switched(module: AnsibleModule, params: dict, result: dict) -> None:
     try:
         pivot.save_record(state_dir, record)
         if timeout:
-            confirm_path = os.path.join(state_dir, pivot.CONFIRMATION)
-            result["deadman"] = pivot.arm(
+            confirm_path = os.path.join(state_dir, deadman_switch.CONFIRMATION)
+            result["deadman"] = deadman_switch.arm(
                 state_dir, timeout, confirm_path, params["restart_on_fallback"], record
             )
     except (pivot.SwitchError, OSError) as exc:
@@ -279,12 +279,12 @@ def switched(module: AnsibleModule, params: dict, result: dict) -> None:
 
 def confirmed(module: AnsibleModule, params: dict, result: dict) -> None:
     state_dir = params["state_dir"]
-    log = pivot.read_log(state_dir)
+    log = deadman_switch.read_log(state_dir)
     if module.check_mode:
         result["deadman"] = log or {}
         result["changed"] = bool(log) and log.get("status") == "waiting"
         return
-    result["changed"], result["deadman"] = pivot.confirm(state_dir)
+    result["changed"], result["deadman"] = deadman_switch.confirm(state_dir)
 
 
 def rolled_back(module: AnsibleModule, params: dict, result: dict) -> None:
@@ -293,7 +293,7 @@ def rolled_back(module: AnsibleModule, params: dict, result: dict) -> None:
     if record is None:
         raise pivot.SwitchError(f"no switch is recorded in {state_dir}: there is nothing to roll back")
     describe(result, record.plan)
-    result["deadman"] = pivot.read_log(state_dir) or {}
+    result["deadman"] = deadman_switch.read_log(state_dir) or {}
     table = mounts.read_mountinfo()
     where = pivot.state_of(record.plan, table)
     if where == "old root":
@@ -309,10 +309,10 @@ def rolled_back(module: AnsibleModule, params: dict, result: dict) -> None:
         ops = pivot.undo_operations(record)
         result["steps"] = planned([pivot.op_argv(op) for op in ops])
         return
-    log = pivot.disarm(state_dir)
+    log = deadman_switch.disarm(state_dir)
     if log is not None:
         result["deadman"] = log
-        if log.get("status") not in pivot.FINAL:
+        if log.get("status") not in deadman_switch.FINAL:
             raise pivot.SwitchError(
                 f"the dead-man switch is {log.get('status')} right now ({log.get('log')}): let it finish"
             )

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import deadman_switch
 
 from support.paths import REPO
 from support.runners import tool_runner
@@ -191,11 +191,12 @@ def report(**fields) -> None:
 def wait_for(state_dir: str, statuses: tuple[str, ...], seconds: float) -> dict:
     end = time.monotonic() + seconds
     while time.monotonic() < end:
-        log = pivot.read_log(state_dir) or {}
+        log = deadman_switch.read_log(state_dir) or {}
         if log.get("status") in statuses:
             return log
         time.sleep(0.1)
-    raise AssertionError(f"the dead-man switch did not reach {statuses}: {pivot.read_log(state_dir)}")
+    last = deadman_switch.read_log(state_dir)
+    raise AssertionError(f"the dead-man switch did not reach {statuses}: {last}")
 
 
 def helper(scenarios: dict[str, Callable[[dict, str], None]]) -> None:

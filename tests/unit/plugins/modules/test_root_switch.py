@@ -20,7 +20,7 @@ from pathlib import Path
 import pytest
 from ansible.module_utils.testing import patch_module_args
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import deadman_switch, pivot
 from ansible_collections.lifeline.rescue.plugins.modules import root_switch
 
 from support.modules import run_module
@@ -169,7 +169,7 @@ def scenario_module_deadman(spec: dict, new: str) -> None:
     results.append(module_result(new_root=new, state="rolled_back"))
     results.append(module_result(new_root=new, confirm_timeout=2, restart_on_fallback=restart))
     print(f"deadman-pid {results[-1]['deadman'].get('pid', 0)}", flush=True)
-    wait_for("/run/lifeline", pivot.FINAL, 30)
+    wait_for("/run/lifeline", deadman_switch.FINAL, 30)
     results.append(module_result(new_root=new, state="confirmed"))
     report(before=before, after_deadline=after_deadline, back=mountinfo(), results=results)
 

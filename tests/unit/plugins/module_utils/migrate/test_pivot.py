@@ -12,18 +12,16 @@ reaches the host.
 
 from __future__ import annotations
 
-import ast
 import json
 import os
 import re
 import shlex
-import sys
 import time
 from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import deadman_switch, pivot
 
 from support.namespace import assert_switched, helper, mountinfo, report, shape, table_of, tool, wait_for
 from support.runners import tool_error
@@ -427,37 +425,14 @@ def test_state_of(lines, expected):
     assert pivot.state_of(plan, mounts.parse_mountinfo("\n".join(lines))) == expected
 
 
-def test_the_deadman_script_needs_only_the_standard_library():
-    config = {
-        "armed": "x",
-        "deadline": "y",
-        "timeout": 1,
-        "confirm_path": "/c'''\"",
-        "script": "/s",
-        "log": "/l",
-    }
-    text = pivot.deadman_script(config)
-    tree = ast.parse(text)
-    imported = {a.name.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.Import) for a in n.names}
-    imported |= {n.module.split(".")[0] for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
-
-    assert imported <= sys.stdlib_module_names
-    assert "ansible" not in text
-    # Its data is a Python literal of the JSON: quotes of any kind in a path cannot break it.
-    literal = next(
-        n for n in ast.walk(tree) if isinstance(n, ast.Call) and getattr(n.func, "attr", "") == "loads"
-    )
-    assert json.loads(literal.args[0].value) == config
-
-
 def test_confirm_and_disarm_without_a_deadman_switch(tmp_path):
-    assert pivot.read_log(str(tmp_path)) is None
-    assert pivot.disarm(str(tmp_path)) is None
+    assert deadman_switch.read_log(str(tmp_path)) is None
+    assert deadman_switch.disarm(str(tmp_path)) is None
     with pytest.raises(pivot.SwitchError, match="no dead-man switch was armed in"):
-        pivot.confirm(str(tmp_path))
-    (tmp_path / pivot.LOG).write_text("{broken")
+        deadman_switch.confirm(str(tmp_path))
+    (tmp_path / deadman_switch.LOG).write_text("{broken")
     with pytest.raises(pivot.SwitchError, match=r"deadman\.json cannot be read"):
-        pivot.read_log(str(tmp_path))
+        deadman_switch.read_log(str(tmp_path))
 
 
 @pytest.mark.parametrize(
@@ -487,13 +462,13 @@ def test_confirm_and_disarm_without_a_deadman_switch(tmp_path):
     ],
 )
 def test_confirm_says_why_it_is_too_late(tmp_path, log, message):
-    (tmp_path / pivot.LOG).write_text(json.dumps(log))
+    (tmp_path / deadman_switch.LOG).write_text(json.dumps(log))
 
     with pytest.raises(pivot.SwitchError) as refused:
-        pivot.confirm(str(tmp_path))
+        deadman_switch.confirm(str(tmp_path))
 
     assert message in str(refused.value)
-    assert pivot.disarm(str(tmp_path)) == log  # nothing waits: nothing to stop
+    assert deadman_switch.disarm(str(tmp_path)) == log  # nothing waits: nothing to stop
 
 
 @pytest.mark.parametrize("share", [False, True], ids=["private", "made shared after the switch"])
@@ -714,7 +689,7 @@ def scenario_deadman(spec: dict, new: str) -> None:
     plan = pivot.plan_switch(before, new)
     record = pivot.switch(plan, tool)
     python = "/usr/bin/python3"  # the copy's own python: the script needs nothing of this checkout
-    log = pivot.arm(
+    log = deadman_switch.arm(
         state_dir, timeout, f"{state_dir}/confirmed", ["touch /run/lifeline-restarted"], record, python
     )
     armed = time.monotonic()
@@ -727,11 +702,11 @@ def scenario_deadman(spec: dict, new: str) -> None:
     fields["dev_on_copy"] = dev_on_copy
     if spec["confirm"]:
         time.sleep(1)
-        changed, log = pivot.confirm(state_dir)
+        changed, log = deadman_switch.confirm(state_dir)
         time.sleep(timeout + 1)
         fields.update(
             confirmed=changed,
-            log=pivot.read_log(state_dir),
+            log=deadman_switch.read_log(state_dir),
             still_switched=pivot.state_of(plan, mounts.parse_mountinfo(mountinfo())),
             after=mountinfo(),
             alive=alive(log["pid"]),
@@ -739,7 +714,7 @@ def scenario_deadman(spec: dict, new: str) -> None:
         pivot.switch_back(record, tool)
         fields["finished"] = mountinfo()
     else:
-        log = wait_for(state_dir, pivot.FINAL, timeout + 30)
+        log = wait_for(state_dir, deadman_switch.FINAL, timeout + 30)
         fields.update(
             log=log, fired_after=time.monotonic() - armed, alive=not gone(log["pid"]), after=mountinfo()
         )
