@@ -162,6 +162,7 @@ deadman:
   sample:
     status: waiting
     pid: 4242
+    token: 5f0c2e8a91d34b77
     armed: "2025-01-31T10:00:00Z"
     deadline: "2025-01-31T10:05:00Z"
     timeout: 300

@@ -201,7 +201,7 @@ class DeadmanSwitch:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv if argv is None else argv
     if len(argv) != 2:
-        print(f"usage: {argv[0]} CONFIG.json", file=sys.stderr)
+        sys.stderr.write(f"usage: {argv[0]} CONFIG.json\n")
         return 2
     with open(argv[1], encoding="utf-8") as handle:
         config = json.load(handle)
@@ -210,4 +210,4 @@ def main(argv: list[str] | None = None) -> int:
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    raise SystemExit(main())
