@@ -26,7 +26,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.procfs import
     Process,
     ProcessView,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.sysfs import BlockDevice
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.sysfs import BlockDevice, Loop
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import findings, submounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate.findings import Finding, Target
 
@@ -238,6 +238,167 @@ def _root_device(host: Host, root: Mount) -> BlockDevice | None:
     return info
 
 
+@dataclass
+class _Reading:
+    """What the preflight read of the host once, for the findings, the plan and the facts."""
+
+    table: list[Mount]
+    root: Mount
+    views: list[ProcessView]
+    init: Init
+    loops: list[Loop]
+    subs: list[Mount]
+    root_info: BlockDevice | None
+    size: int
+    used: int
+    counted: str  # how the used bytes were counted: given, statvfs or files
+    target_info: BlockDevice | None
+    available: int
+    unix: list[tuple[int, str]]
+
+
+def _read(host: Host, mount_point: str, target: Target, usage: tuple[int, int] | None, exclude) -> _Reading:
+    try:
+        table = mounts.read_mountinfo(f"{host.proc}/self/mountinfo")
+    except OSError as exc:
+        raise PreflightError(f"cannot read the mount table ({exc}): is /proc mounted?") from exc
+    root = mounts.mount_at(table, mount_point)
+    if root is None:
+        raise PreflightError(
+            f"nothing is mounted on {mount_point}: give the mount point of the filesystem to move"
+        )
+    root_info = _root_device(host, root)
+    if usage is not None:
+        (size, used), counted = usage, "given"
+    else:
+        (size, used), counted = mounts.usage_of(mount_point), "statvfs"
+        if root_info is None:  # no device of its own: statvfs may speak of another filesystem
+            used, counted = mounts.tree_bytes(mount_point), "files"
+    try:
+        unix = procfs.parse_unix(procfs.read_text(f"{host.proc}/net/unix"))
+    except OSError:
+        unix = []
+    return _Reading(
+        table=table,
+        root=root,
+        views=procfs.scan_processes(host.proc, table, {os.getpid()} if exclude is None else exclude),
+        init=procfs.init_system(host.proc, host.systemd_run, host.systemctl),
+        loops=sysfs.loop_devices(host.sys, table, host.loop_backing),
+        subs=submounts.submounts(table, root),
+        root_info=root_info,
+        size=size,
+        used=used,
+        counted=counted,
+        target_info=sysfs.block_device(host.sys, target.devno) if target.devno else None,
+        available=procfs.mem_available(host.proc),
+        unix=unix,
+    )
+
+
+def _sorted_findings(
+    seen: _Reading,
+    host: Host,
+    target: Target,
+    copy: dict,
+    mount_point: str,
+    new_fstype: str,
+    min_free_memory: int,
+) -> tuple[list[Finding], list[Finding]]:
+    """(blockers, notes): every finding, each on the side it belongs to."""
+    root, info = seen.root, seen.target_info
+    root_below = sysfs.devices_below(host.sys, seen.root_info.name) if seen.root_info else set()
+    blockers = findings.root_mount_findings(root)
+    blockers += findings.deleted_in_use(seen.views, root.devno)
+    blockers += findings.open_for_writing(seen.views, root.devno)
+    # The target's own loop device is judged with the target (target_backed_by_root).
+    others = [lp for lp in seen.loops if info is None or lp.devno != info.devno]
+    on_loops = findings.loops_on_root(others, root.devno, seen.table, host.proc)
+    blockers += [f for f in on_loops if f.kind == "loop_on_root"]
+    mounted = findings.mount_findings(seen.subs, seen.table, root, seen.views)
+    blockers += [f for f in mounted if f.kind == "overlay_on_root"]
+    blockers += findings.swap_findings(findings._swaps(host.proc), seen.table, root.devno)
+    on_target = findings.target_findings(
+        target, info, host.proc, host.sys, seen.table, root_below, seen.loops, root.devno
+    )
+    blockers += [f for f in on_target if f.kind != "target_has_filesystem"]
+    blockers += _copy_and_memory_findings(seen, target, copy, mount_point, new_fstype, min_free_memory)
+    notes = [f for f in mounted if f.kind != "overlay_on_root"]
+    notes += findings.sockets_on_root(seen.unix, seen.views, seen.table, root.devno)
+    notes += [f for f in on_loops if f.kind == "loop_maybe_on_root"]
+    notes += [f for f in on_target if f.kind == "target_has_filesystem"]
+    if not seen.init.reexec:
+        notes.append(
+            Finding(
+                "init_cannot_reexec",
+                f"PID 1 ({seen.init.comm}) is neither systemd nor sysvinit and cannot execute itself again",
+                "it keeps the old root in use until the next boot: the old root stays mounted",
+            )
+        )
+    return blockers, notes
+
+
+def _copy_and_memory_findings(
+    seen: _Reading, target: Target, copy: dict, mount_point: str, new_fstype: str, min_free_memory: int
+) -> list[Finding]:
+    """Blockers of the copy itself: a destination too small, a type a file copy cannot make, memory."""
+    found = []
+    if not copy["method"] and seen.target_info is not None:  # no size to compare is a target finding already
+        found.append(
+            Finding(
+                "target_too_small",
+                f"{target.path} cannot take {mount_point}: {copy['reason']}",
+                "choose a larger device, or free space on the filesystem",
+                target.path,
+            )
+        )
+    made = new_fstype or seen.root.fstype
+    if copy["method"] == "file" and made not in FILE_COPY_FSTYPES:
+        found.append(
+            Finding(
+                "copy_needs_fstype",
+                f"a file copy makes a new filesystem, and {mount_point} is {made}, which it cannot make",
+                f"give the type of the new filesystem ({', '.join(FILE_COPY_FSTYPES)}): root_migrate_fstype",
+                mount_point,
+            )
+        )
+    if seen.available < min_free_memory:
+        found.append(
+            Finding(
+                "low_memory",
+                f"{seen.available >> 20} MiB of memory available, less than the "
+                f"{min_free_memory >> 20} MiB asked for",
+                "stop memory-hungry services first: while / is read-only nothing can be swapped to it",
+            )
+        )
+    return found
+
+
+def _facts(seen: _Reading, target: Target, mount_point: str, min_free_memory: int) -> dict:
+    root, root_info, info = seen.root, seen.root_info, seen.target_info
+    return {
+        "mount_point": mount_point,
+        "source": root.source,
+        "fstype": root.fstype,
+        "device": procfs.devno_text(root.devno),
+        "device_name": root_info.name if root_info else None,
+        "device_bytes": root_info.size if root_info else None,
+        "size_bytes": seen.size,
+        "used_bytes": seen.used,
+        "used_counted_by": seen.counted,
+        "propagation": root.propagation,
+        "init": {**asdict(seen.init), "reexec": seen.init.reexec},
+        "memory": {"available_bytes": seen.available, "required_bytes": min_free_memory},
+        "target": {
+            "path": target.path,
+            "device": procfs.devno_text(target.devno),
+            "name": info.name if info else None,
+            "disk": info.disk if info else None,
+            "size_bytes": info.size if info else None,
+            "fstype": target.fstype,
+        },
+    }
+
+
 def run_preflight(
     target: Target,
     *,
@@ -255,116 +416,17 @@ def run_preflight(
     are pids left out of the scan, this process by default (it reads /proc and holds nothing of the root).
     """
     host = host or Host()
-    try:
-        table = mounts.read_mountinfo(f"{host.proc}/self/mountinfo")
-    except OSError as exc:
-        raise PreflightError(f"cannot read the mount table ({exc}): is /proc mounted?") from exc
-    root = mounts.mount_at(table, mount_point)
-    if root is None:
-        raise PreflightError(
-            f"nothing is mounted on {mount_point}: give the mount point of the filesystem to move"
-        )
-    views = procfs.scan_processes(host.proc, table, {os.getpid()} if exclude is None else exclude)
-    init = procfs.init_system(host.proc, host.systemd_run, host.systemctl)
-    loops = sysfs.loop_devices(host.sys, table, host.loop_backing)
-    subs = submounts.submounts(table, root)
-    root_info = _root_device(host, root)
-    if usage is not None:
-        size, used = usage
-        counted = "given"
-    else:
-        size, used = mounts.usage_of(mount_point)
-        counted = "statvfs"
-        if root_info is None:  # no device of its own: statvfs may speak of another filesystem
-            used, counted = mounts.tree_bytes(mount_point), "files"
-    root_below = sysfs.devices_below(host.sys, root_info.name) if root_info else set()
-    info = sysfs.block_device(host.sys, target.devno) if target.devno else None
+    seen = _read(host, mount_point, target, usage, exclude)
+    info = seen.target_info
     copy = choose_copy(
-        root.fstype, new_fstype, root_info.size if root_info else None, used, info.size if info else None
+        seen.root.fstype,
+        new_fstype,
+        seen.root_info.size if seen.root_info else None,
+        seen.used,
+        info.size if info else None,
     )
-    available = procfs.mem_available(host.proc)
-    try:
-        unix = procfs.parse_unix(procfs.read_text(f"{host.proc}/net/unix"))
-    except OSError:
-        unix = []
-
-    blockers = findings.root_mount_findings(root)
-    blockers += findings.deleted_in_use(views, root.devno)
-    blockers += findings.open_for_writing(views, root.devno)
-    # The target's own loop device is judged with the target (target_backed_by_root).
-    others = [lp for lp in loops if info is None or lp.devno != info.devno]
-    on_loops = findings.loops_on_root(others, root.devno, table, host.proc)
-    blockers += [f for f in on_loops if f.kind == "loop_on_root"]
-    mounted = findings.mount_findings(subs, table, root, views)
-    blockers += [f for f in mounted if f.kind == "overlay_on_root"]
-    blockers += findings.swap_findings(findings._swaps(host.proc), table, root.devno)
-    on_target = findings.target_findings(
-        target, info, host.proc, host.sys, table, root_below, loops, root.devno
-    )
-    blockers += [f for f in on_target if f.kind != "target_has_filesystem"]
-    if not copy["method"] and info is not None:  # no size to compare is a target finding already
-        blockers.append(
-            Finding(
-                "target_too_small",
-                f"{target.path} cannot take {mount_point}: {copy['reason']}",
-                "choose a larger device, or free space on the filesystem",
-                target.path,
-            )
-        )
-    made = new_fstype or root.fstype
-    if copy["method"] == "file" and made not in FILE_COPY_FSTYPES:
-        blockers.append(
-            Finding(
-                "copy_needs_fstype",
-                f"a file copy makes a new filesystem, and {mount_point} is {made}, which it cannot make",
-                f"give the type of the new filesystem ({', '.join(FILE_COPY_FSTYPES)}): root_migrate_fstype",
-                mount_point,
-            )
-        )
-    if available < min_free_memory:
-        blockers.append(
-            Finding(
-                "low_memory",
-                f"{available >> 20} MiB of memory available, less than the "
-                f"{min_free_memory >> 20} MiB asked for",
-                "stop memory-hungry services first: while / is read-only nothing can be swapped to it",
-            )
-        )
-    notes = [f for f in mounted if f.kind != "overlay_on_root"]
-    notes += findings.sockets_on_root(unix, views, table, root.devno)
-    notes += [f for f in on_loops if f.kind == "loop_maybe_on_root"]
-    notes += [f for f in on_target if f.kind == "target_has_filesystem"]
-    if not init.reexec:
-        notes.append(
-            Finding(
-                "init_cannot_reexec",
-                f"PID 1 ({init.comm}) is neither systemd nor sysvinit and cannot execute itself again",
-                "it keeps the old root in use until the next boot: the old root stays mounted",
-            )
-        )
-    plan = make_plan(blockers, notes, views, init, mount_point)
-    plan.move_mounts = submounts.move_plan(subs, root)
+    blockers, notes = _sorted_findings(seen, host, target, copy, mount_point, new_fstype, min_free_memory)
+    plan = make_plan(blockers, notes, seen.views, seen.init, mount_point)
+    plan.move_mounts = submounts.move_plan(seen.subs, seen.root)
     plan.copy = copy
-    facts = {
-        "mount_point": mount_point,
-        "source": root.source,
-        "fstype": root.fstype,
-        "device": procfs.devno_text(root.devno),
-        "device_name": root_info.name if root_info else None,
-        "device_bytes": root_info.size if root_info else None,
-        "size_bytes": size,
-        "used_bytes": used,
-        "used_counted_by": counted,
-        "propagation": root.propagation,
-        "init": {**asdict(init), "reexec": init.reexec},
-        "memory": {"available_bytes": available, "required_bytes": min_free_memory},
-        "target": {
-            "path": target.path,
-            "device": procfs.devno_text(target.devno),
-            "name": info.name if info else None,
-            "disk": info.disk if info else None,
-            "size_bytes": info.size if info else None,
-            "fstype": target.fstype,
-        },
-    }
-    return Preflight(blockers, notes, plan, facts)
+    return Preflight(blockers, notes, plan, _facts(seen, target, mount_point, min_free_memory))
