@@ -339,7 +339,7 @@ def target_findings(
     stacked = info.holders + tuple(
         h for name, _devno in info.partitions for h in sysfs.listing(f"{sys}/class/block/{name}/holders")
     )
-    swapped = [path for path, _kind in _swaps(proc) if path in nodes]
+    swapped = [path for path, _kind in active_swaps(proc) if path in nodes]
     if users or stacked or swapped:
         uses = ([f"open in {_who(users)}"] if users else []) + [f"{h} is built on it" for h in stacked]
         uses += [f"it is active swap ({path})" for path in swapped]
@@ -389,7 +389,7 @@ def _target_on_root_disk(target: Target, info: BlockDevice, root_below: set[str]
     ]
 
 
-def _swaps(proc: str) -> list[tuple[str, str]]:
+def active_swaps(proc: str) -> list[tuple[str, str]]:
     try:
         return procfs.parse_swaps(procfs.read_text(f"{proc}/swaps"))
     except OSError:

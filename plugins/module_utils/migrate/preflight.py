@@ -316,7 +316,7 @@ def _sorted_findings(
     blockers += [f for f in on_loops if f.kind == "loop_on_root"]
     mounted = findings.mount_findings(seen.subs, seen.table, root, seen.views)
     blockers += [f for f in mounted if f.kind == "overlay_on_root"]
-    blockers += findings.swap_findings(findings._swaps(host.proc), seen.table, root.devno)
+    blockers += findings.swap_findings(findings.active_swaps(host.proc), seen.table, root.devno)
     on_target = findings.target_findings(
         target, info, host.proc, host.sys, seen.table, root_below, seen.loops, root.devno
     )
