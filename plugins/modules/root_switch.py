@@ -179,15 +179,13 @@ record:
 """
 
 import os
-import shlex
-import sys
 
 from ansible.module_utils import basic
 from ansible.module_utils.basic import AnsibleModule
 from ansible.module_utils.common import json as common_json
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import mounts, runner
-from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import deadman_switch, pivot
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import pivot, switching
 
 
 def argument_spec() -> dict:
@@ -214,112 +212,6 @@ def load_result_encoder() -> None:
         encoder(profile, common_json.Direction.MODULE_TO_CONTROLLER)
 
 
-def describe(result: dict, plan: pivot.Plan) -> None:
-    result["mounts_moved"] = plan.moved
-    result["mounts_left"] = plan.left
-
-
-def planned(argvs: list[list[str]]) -> list[dict]:
-    return [{"command": shlex.join(argv), "outcome": "planned", "seconds": 0.0} for argv in argvs]
-
-
-def refuse_state_dir(plan: pivot.Plan, table: list[mounts.Mount], state_dir: str) -> None:
-    """The state directory must move with the switch, or the dead-man switch loses its files."""
-    holder = mounts.mount_containing(table, state_dir)
-    moving = {m["mount_point"] for m in plan.moved}
-    if holder is None or holder.mount_point not in moving:
-        where = holder.mount_point if holder else "?"
-        raise pivot.SwitchError(
-            f"state_dir {state_dir} is on the filesystem mounted on {where}, which does not move with "
-            "the switch: give a directory on a tmpfs that does, such as /run/lifeline"
-        )
-
-
-def switched(module: AnsibleModule, params: dict, result: dict) -> None:
-    state_dir, new_root = params["state_dir"], params["new_root"]
-    table = mounts.read_mountinfo()
-    record = pivot.load_record(state_dir)
-    if record and record.plan.new_root == new_root and pivot.state_of(record.plan, table) == "switched":
-        describe(result, record.plan)
-        result["steps"] = record.log
-        result["deadman"] = deadman_switch.read_log(state_dir) or {}
-        return
-    plan = pivot.plan_switch(table, new_root, params["old_root"])
-    describe(result, plan)
-    if module.check_mode:
-        result["changed"] = True
-        result["steps"] = planned([step["argv"] for step in plan.steps])
-        return
-    refuse_state_dir(plan, table, state_dir)
-    timeout = params["confirm_timeout"]
-    if timeout and not os.path.isfile(plan.new_root + sys.executable):
-        raise pivot.SwitchError(
-            f"the copy on {plan.new_root} has no {sys.executable}: the dead-man switch could not run "
-            "after the switch"
-        )
-    run = runner.module_runner(module)
-    record = pivot.switch(plan, run)
-    result["changed"], result["steps"] = True, record.log
-    try:
-        pivot.save_record(state_dir, record)
-        if timeout:
-            confirm_path = os.path.join(state_dir, deadman_switch.CONFIRMATION)
-            result["deadman"] = deadman_switch.arm(
-                state_dir, timeout, confirm_path, params["restart_on_fallback"], record
-            )
-    except (pivot.SwitchError, OSError) as exc:
-        # A switch without its dead-man switch is not what was asked for: go back.
-        what = f"the switch worked but the dead-man switch could not be armed ({exc})"
-        try:
-            result["steps"] = record.log + pivot.switch_back(record, run)
-        except pivot.SwitchError as failed:
-            result["steps"] = record.log + failed.log
-            raise pivot.SwitchError(f"{what}; then {failed}", result["steps"]) from failed
-        raise pivot.SwitchError(f"{what}: switched back to the old root", result["steps"]) from exc
-
-
-def confirmed(module: AnsibleModule, params: dict, result: dict) -> None:
-    state_dir = params["state_dir"]
-    log = deadman_switch.read_log(state_dir)
-    if module.check_mode:
-        result["deadman"] = log or {}
-        result["changed"] = bool(log) and log.get("status") == "waiting"
-        return
-    result["changed"], result["deadman"] = deadman_switch.confirm(state_dir)
-
-
-def rolled_back(module: AnsibleModule, params: dict, result: dict) -> None:
-    state_dir = params["state_dir"]
-    record = pivot.load_record(state_dir)
-    if record is None:
-        raise pivot.SwitchError(f"no switch is recorded in {state_dir}: there is nothing to roll back")
-    describe(result, record.plan)
-    result["deadman"] = deadman_switch.read_log(state_dir) or {}
-    table = mounts.read_mountinfo()
-    where = pivot.state_of(record.plan, table)
-    if where == "old root":
-        return
-    if where != "switched":
-        raise pivot.SwitchError(
-            f"/ is neither the copy ({record.plan.new_source}) with the old root on {record.plan.old_path} "
-            f"nor the old root ({record.plan.old_source}) with the copy on {record.plan.new_root}: "
-            "look at findmnt and switch back by hand"
-        )
-    result["changed"] = True
-    if module.check_mode:
-        ops = pivot.undo_operations(record)
-        result["steps"] = planned([pivot.op_argv(op) for op in ops])
-        return
-    log = deadman_switch.disarm(state_dir)
-    if log is not None:
-        result["deadman"] = log
-        if log.get("status") not in deadman_switch.FINAL:
-            raise pivot.SwitchError(
-                f"the dead-man switch is {log.get('status')} right now ({log.get('log')}): let it finish"
-            )
-    result["steps"] = pivot.switch_back(record, runner.module_runner(module), table)
-
-
 def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
@@ -333,10 +225,9 @@ def run_module() -> None:
     }
     if params["confirm_timeout"] < 0:
         module.fail_json(msg=f"confirm_timeout={params['confirm_timeout']}: give 0 or more seconds", **result)
-    actions = {"switched": switched, "confirmed": confirmed, "rolled_back": rolled_back}
     load_result_encoder()
     try:
-        actions[params["state"]](module, params, result)
+        switching.STATES[params["state"]](runner.module_runner(module), module.check_mode, params, result)
     except FAILURES as exc:
         result["steps"] = getattr(exc, "log", None) or result["steps"]
         module.fail_json(msg=str(exc), **result)
