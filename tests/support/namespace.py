@@ -40,6 +40,11 @@ HOST_NS = os.readlink("/proc/self/ns/mnt")  # the helper refuses to run in the n
 OTHERS = ("/var/lib/containers/", "/run/containers/", "/run/netns/", "/run/user/", "/tmp/", "/var/tmp/")
 
 
+def others_work(point: str) -> bool:
+    """Is a mount point one of other work's (OTHERS, the directories themselves included)?"""
+    return (point.rstrip("/") + "/").startswith(OTHERS)
+
+
 def host_table() -> set[tuple]:
     return {
         (m.mount_id, m.parent_id, m.mount_point, m.fstype, m.source, m.options, m.propagation)
@@ -100,7 +105,7 @@ def namespace(request):
         if not leftover:
             os.rmdir(work)
     assert spaces and not alive, f"processes left in the test's namespaces: {alive}"
-    changed = {m for m in before ^ host_table() if not m[2].startswith(OTHERS) or m[2].startswith(str(work))}
+    changed = {m for m in before ^ host_table() if not others_work(m[2]) or m[2].startswith(str(work))}
     assert not changed, f"the host's mounts changed: {sorted(changed)}"
     assert not leftover, f"{work} holds {leftover} on the host"
 
@@ -184,6 +189,28 @@ def build(spec: dict) -> str:
     return f"{work}/new"
 
 
+def leave_others_work(spec: dict) -> None:
+    """Unmount here what other work on this machine has mounted (OTHERS); it stays mounted on the host.
+
+    The namespace starts as a copy of the host's mounts, and a switch moves each of them to the new
+    root and back. Other work ends its mounts when it likes (a container of another lane): it unmounts
+    them on the host, which does not reach this namespace, and removes their mount points from the
+    host's root, which is the old root here, so the way back would find no mount point to move them to.
+    """
+    ours = (str(REPO), sys.prefix, sys.base_prefix, spec["tree"], spec["work"])
+    while True:
+        theirs = [
+            m
+            for m in mounts.read_mountinfo()
+            if others_work(m.mount_point) and not any(mounts.is_under(p, m.mount_point) for p in ours)
+        ]
+        ids = {m.mount_id for m in theirs}
+        tops = [m for m in theirs if m.parent_id not in ids]  # unmounted lazily, they take the rest along
+        if not tops:
+            return
+        tool(["umount", "-n", "--lazy", min(tops, key=lambda m: mounts.depth(m.mount_point)).mount_point])
+
+
 def report(**fields) -> None:
     print("REPORT " + json.dumps(fields), flush=True)
 
@@ -207,4 +234,7 @@ def helper(scenarios: dict[str, Callable[[dict, str], None]]) -> None:
         sys.exit("the helper runs only in a mount namespace of its own (unshare --mount)")
     print(f"namespace {os.readlink('/proc/self/ns/mnt')}", flush=True)
     os.chdir("/")
+    for point in spec.get("others", []):  # mounts of other work, as if the host had them at the unshare
+        tool(["mount", "-n", "-t", "tmpfs", "-o", "mode=755", "other-work", point])
+    leave_others_work(spec)
     scenarios[spec["scenario"]](spec, build(spec))

@@ -225,7 +225,8 @@ def disarm(state_dir: str, wait: float = START_TIMEOUT) -> dict | None:
     log = read_log(state_dir)
     if log is None or log.get("status") != "waiting" or not _alive(log):
         return log
-    os.kill(int(log["pid"]), signal.SIGTERM)
+    with contextlib.suppress(ProcessLookupError):  # it ended between the look and the signal
+        os.kill(int(log["pid"]), signal.SIGTERM)
     log = _await(state_dir, "waiting", wait)
     # It has answered; it must also have ended, or its last write could land on the next arming's log.
     _gone(log, wait)

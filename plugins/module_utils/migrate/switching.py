@@ -46,7 +46,7 @@ def switched(run: Runner, check_mode: bool, params: dict, result: dict) -> None:
     if record and record.plan.new_root == new_root and pivot.state_of(record.plan, table) == "switched":
         describe(result, record.plan)
         result["steps"] = record.log
-        result["deadman"] = deadman_switch.read_log(state_dir) or {}
+        _guard_again(check_mode, params, record, result)
         return
     plan = pivot.plan_switch(table, new_root, params["old_root"])
     describe(result, plan)
@@ -79,6 +79,29 @@ def switched(run: Runner, check_mode: bool, params: dict, result: dict) -> None:
             result["steps"] = record.log + failed.log
             raise pivot.SwitchError(f"{what}; then {failed}", result["steps"]) from failed
         raise pivot.SwitchError(f"{what}: switched back to the old root", result["steps"]) from exc
+
+
+def _guard_again(check_mode: bool, params: dict, record: pivot.Record, result: dict) -> None:
+    """The host is on the copy already: its dead-man switch must still guard it (waiting) or have
+    been confirmed. One disarmed for a way back that did not happen, or never armed, is armed again;
+    one that crashed is not guessed about."""
+    state_dir, timeout = params["state_dir"], params["confirm_timeout"]
+    log = deadman_switch.read_log(state_dir) or {}
+    result["deadman"] = log
+    status = log.get("status")
+    if not timeout or status in ("waiting", "confirmed"):
+        return
+    if status not in (None, "disarmed"):
+        raise pivot.SwitchError(
+            f"the host is on the copy, but its dead-man switch is {status} ({log.get('log')}): look at "
+            "findmnt and that log, then confirm the switch or roll it back"
+        )
+    result["changed"] = True
+    if not check_mode:
+        confirm_path = os.path.join(state_dir, deadman_switch.CONFIRMATION)
+        result["deadman"] = deadman_switch.arm(
+            state_dir, timeout, confirm_path, params["restart_on_fallback"], record
+        )
 
 
 def confirmed(run: Runner, check_mode: bool, params: dict, result: dict) -> None:

@@ -98,13 +98,30 @@ def test_the_module_arms_confirms_and_disarms_the_deadman_switch(namespace):
     assert confirmed_again["changed"] is False
     assert report["after_deadline"] == "switched"
     assert back["changed"] is True
+    assert "failed" not in back, back["msg"]
     # Rolled back while it waits: the dead-man switch is disarmed first.
     assert armed2["deadman"]["status"] == "waiting"
     assert (back2["changed"], back2["deadman"]["status"]) == (True, "disarmed")
+    assert "failed" not in back2, back2["msg"]
     # Confirmed too late: the task fails and says the host went back.
     assert armed3["deadman"]["status"] == "waiting"
     assert late["failed"] is True
     assert "the dead-man switch fired at" in late["msg"] and "went back to its old root" in late["msg"]
+    assert shape(report["back"]) == shape(report["before"])
+
+
+def test_switched_again_arms_a_dead_man_switch_that_was_disarmed(namespace):
+    """A host left on the copy with its dead-man switch disarmed (a way back that did not happen) is
+    guarded again by the next state=switched, not reported as armed with the old log."""
+    report = namespace("module-rearm")
+
+    armed, again, back = report["results"]
+    assert armed["deadman"]["status"] == "waiting"
+    assert report["disarmed"] == "disarmed"
+    assert again["changed"] is True and again["deadman"]["status"] == "waiting"
+    assert again["deadman"]["pid"] != armed["deadman"]["pid"]
+    assert again["deadman"]["token"] != armed["deadman"]["token"]
+    assert "failed" not in back, back.get("msg")
     assert shape(report["back"]) == shape(report["before"])
 
 
@@ -174,8 +191,21 @@ def scenario_module_deadman(spec: dict, new: str) -> None:
     report(before=before, after_deadline=after_deadline, back=mountinfo(), results=results)
 
 
+def scenario_module_rearm(spec: dict, new: str) -> None:
+    bind_python(new)
+    before = mountinfo()
+    results = [module_result(new_root=new, confirm_timeout=30)]
+    print(f"deadman-pid {results[-1]['deadman'].get('pid', 0)}", flush=True)
+    disarmed = (deadman_switch.disarm("/run/lifeline") or {}).get("status")
+    results.append(module_result(new_root=new, confirm_timeout=30))
+    print(f"deadman-pid {results[-1]['deadman'].get('pid', 0)}", flush=True)
+    results.append(module_result(new_root=new, state="rolled_back"))
+    report(before=before, disarmed=disarmed, back=mountinfo(), results=results)
+
+
 SCENARIOS = {
     "module": scenario_module,
+    "module-rearm": scenario_module_rearm,
     "module-deadman": scenario_module_deadman,
 }
 

@@ -12,10 +12,12 @@ reaches the host.
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import re
 import shlex
+import tempfile
 import time
 from pathlib import Path
 
@@ -488,6 +490,22 @@ def test_switch_and_switch_back_for_real(namespace, share):
     assert made_private is share
 
 
+def test_other_work_that_ends_while_the_root_is_switched_does_not_stop_the_way_back(namespace):
+    """Other work on this machine (a container) ends while a test has the root switched: its owner
+    removes its mount point from the host's root, which is the old root in the test's namespace."""
+    ended = Path(tempfile.mkdtemp(prefix="lifeline-other-", dir="/var/tmp"))
+    try:
+        report = namespace("others", others=[str(ended)])
+        assert not ended.exists()  # the old root in the namespace is the host's root
+    finally:
+        with contextlib.suppress(FileNotFoundError):
+            ended.rmdir()
+
+    assert report["removed"] == [f"/mnt/oldroot{ended}"]
+    assert report["error"] == ""
+    assert shape(report["back"]) == shape(report["before"])
+
+
 def test_a_mount_point_that_cannot_be_created_undoes_the_switch(namespace):
     report = namespace("fail", inject="mkdir")
 
@@ -612,6 +630,23 @@ def scenario_switch(spec: dict, new: str) -> None:
     )
 
 
+def scenario_others(spec: dict, new: str) -> None:
+    before = mountinfo()
+    plan = pivot.plan_switch(before, new)
+    record = pivot.switch(plan, tool)
+    # Their owner unmounts them in its own namespace, which does not reach this one, and removes their
+    # mount points from the filesystem that is the old root here (podman, as a container ends).
+    removed = [plan.old_path + point for point in spec["others"]]
+    for path in removed:
+        os.rmdir(path)
+    try:
+        pivot.switch_back(record, tool)
+        error = ""
+    except pivot.SwitchError as exc:
+        error = str(exc)
+    report(before=before, plan=plan.as_dict(), removed=removed, error=error, back=mountinfo())
+
+
 def failing(*wrong: list[str]):
     """The tool runner, but the commands given fail once each."""
     pending = [list(argv) for argv in wrong]
@@ -725,6 +760,7 @@ def scenario_deadman(spec: dict, new: str) -> None:
 SCENARIOS = {
     "switch": scenario_switch,
     "fail": scenario_fail,
+    "others": scenario_others,
     "deadman": scenario_deadman,
 }
 
