@@ -29,15 +29,24 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import dea
 
 from support.paths import REPO
 from support.runners import tool_runner
-from support.trees import debian_tree
+from support.trees import TREES, debian_tree
 
 # ---- the test's side ------------------------------------------------------------------------------
 
 HELPER_TIMEOUT = 120
 HOST_NS = os.readlink("/proc/self/ns/mnt")  # the helper refuses to run in the namespace of the tests
 # Others' work on this machine mounts and unmounts here while a test runs (container storage, network
-# namespaces, other tests' scratch directories); every other mount of the host must stay as it was.
-OTHERS = ("/var/lib/containers/", "/run/containers/", "/run/netns/", "/run/user/", "/tmp/", "/var/tmp/")
+# namespaces, other tests' scratch directories, the playbook lane's chroot mounts inside the cached
+# Debian trees); every other mount of the host must stay as it was.
+OTHERS = (
+    "/var/lib/containers/",
+    "/run/containers/",
+    "/run/netns/",
+    "/run/user/",
+    "/tmp/",
+    "/var/tmp/",
+    f"{TREES}/",
+)
 
 
 def others_work(point: str) -> bool:
