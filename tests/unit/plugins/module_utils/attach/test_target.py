@@ -2,34 +2,26 @@
 
 from __future__ import annotations
 
-import os
 import subprocess
 from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach import target
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import Attachment
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import ToolError
 
-
-def mounted_under(top: Path) -> list[str]:
-    """Mount points at or below ``top``, from the kernel, not from the code under test."""
-    points = [line.split()[4] for line in Path("/proc/self/mountinfo").read_text().splitlines()]
-    return [p for p in points if p == str(top) or p.startswith(f"{top}/")]
+from support.roots import mounts_under
+from support.runners import run as tool_run
+from support.runners import tool_error
 
 
 def runner(fails_on: str):
-    """The rescuer's tools for real, except that a mount of ``fails_on`` fails as mount would."""
+    """The rescuer's tools for real (support.runners), except that a mount of ``fails_on`` fails as
+    mount would."""
 
     def run(argv: list[str]) -> str:
         if argv[0] == "mount" and argv[-1].endswith(fails_on):
-            raise ToolError(f"{' '.join(argv)} failed (exit 32): injected failure")
-        done = subprocess.run(
-            argv, capture_output=True, text=True, timeout=60, check=False, env={**os.environ, "LC_ALL": "C"}
-        )
-        if done.returncode:
-            raise ToolError(f"{' '.join(argv)} failed (exit {done.returncode}): {done.stderr.strip()}")
-        return done.stdout
+            raise tool_error(argv, 32, "injected failure")
+        return tool_run(argv)
 
     return run
 
@@ -50,7 +42,7 @@ def test_a_failed_bind_undoes_every_mount_made_before_it(linux_root, tmp_path):
         with pytest.raises(target.AttachFailed, match="injected failure") as failed:
             target.attach(job, "root", str(linux_root), bind_api=True)
     finally:
-        leftovers = mounted_under(linux_root)
+        leftovers = mounts_under(linux_root)
         for point in reversed(leftovers):
             subprocess.run(["umount", "-l", point], check=False, timeout=60)
     assert leftovers == []
@@ -70,7 +62,7 @@ def test_a_root_that_is_not_linux_is_refused_before_anything(tmp_path):
     job = Attachment(run=runner("never"), mount_point=str(empty), state_file=str(tmp_path / "s.json"))
     with pytest.raises(target.AttachFailed) as failed:
         target.attach(job, "root", str(empty), bind_api=True)
-    assert job.steps == [] and failed.value.undone == [] and mounted_under(empty) == []
+    assert job.steps == [] and failed.value.undone == [] and mounts_under(empty) == []
 
 
 def test_the_running_root_is_refused():
