@@ -22,7 +22,9 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, ldso
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import dpkgdb, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import digests
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 class GlibcError(LifelineError):
@@ -390,7 +392,7 @@ def check_member(root: str, identity: Identity, system: elf.ElfInfo | None, memb
         )
     via = f" ({chain})" if chain else ""
     if member.md5:
-        actual = dpkgdb.md5_of(where.host)
+        actual = digests.md5_of(where.host)
         if actual == member.md5:
             return None
         version = file_version(where.host)
@@ -434,7 +436,7 @@ def good_copy(root: str, inside: str, member: Member, identity: Identity) -> boo
     if where.escaped or not os.path.isfile(where.host):
         return False
     if member.md5:
-        return dpkgdb.md5_of(where.host) == member.md5
+        return digests.md5_of(where.host) == member.md5
     try:
         elf.read_elf(where.host)
     except elf.ElfError:

@@ -19,7 +19,10 @@ from dataclasses import asdict, dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import debfile, dpkgdb, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import digests
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import debfile
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
 
 PACKAGE_CACHE = "/var/cache/apt/archives"
 DISABLED = "# lifeline: disabled, it brings in another glibc: "
@@ -61,7 +64,7 @@ def describe(root: str, path: str) -> str:
     if os.path.islink(host):
         return f"link -> {os.readlink(host)}"
     if os.path.isfile(host):
-        return f"file, md5 {dpkgdb.md5_of(host)}"
+        return f"file, md5 {digests.md5_of(host)}"
     return "missing" if not os.path.lexists(host) else "not a file"
 
 
@@ -245,7 +248,7 @@ def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> Non
             safewrite.write_link(host, target)
             continue
         data, mode, uid, gid = _content(root, action, source, debs)
-        digest = dpkgdb.new_md5()
+        digest = digests.new_md5()
         digest.update(data)
         actual = digest.hexdigest()
         if action.md5 and actual != action.md5:

@@ -26,14 +26,14 @@ import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.target.dpkgdb import (
-    CHUNK,
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.digests import CHUNK
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.database import (
     Package,
-    PackageError,
     absolute_path,
     parse_md5sums,
     path_lines,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 
 # Caps far above what real packages hold, so a hostile archive cannot make the reader allocate without bound.
 MAX_CONTROL_MEMBER = 64 << 20
