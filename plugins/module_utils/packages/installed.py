@@ -12,6 +12,9 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg impo
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import Database
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
+# Where package databases live, for a message about a root that has none.
+WHERE = "/var/lib/dpkg/status, /var/lib/rpm, /usr/lib/sysimage/rpm"
+
 
 def database_of(root: str) -> Database | None:
     """The root's package database; None when it holds none; PackageError when the one it holds

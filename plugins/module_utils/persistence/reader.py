@@ -112,7 +112,7 @@ class RootReader:
                 raise PackageError("no package database (neither dpkg's nor rpm's)")
             return database.owners(), True
         except PackageError as exc:
-            self.note("", "", f"{exc}: no file counts as owned or as unowned")
+            self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
             return {}, False
 
     # -- the root --------------------------------------------------------------------------------
