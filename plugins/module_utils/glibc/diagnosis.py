@@ -233,9 +233,11 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
             version = file_version(rootfs.resolve(root, member.path).host)
     if not version:
         raise GlibcError(
-            f"{root}: cannot tell which glibc this root runs: no package database entry for libc6 and "
+            f"{root}: cannot tell which glibc this root runs: no package database entry for glibc and "
             "neither libc.so.6 nor the loader names its release; give glibc_restore_source"
         )
+    if pkg is None:
+        _expect_versioned_files(root, members, version, machine, bits)
     links = [m for m in members if m.kind == "link"]
     layout = (
         "versioned files with soname links"
@@ -398,6 +400,29 @@ def _members_from_names(root: str, machine: str, bits: int, interpreter: str) ->
             path=os.path.join(libdir, "libc.so.6"), kind="file"
         )
     return list(members.values())
+
+
+def _expect_versioned_files(root: str, members: list[Member], version: str, machine: str, bits: int) -> None:
+    """Without a database, a soname link of the versioned layout (libc.so.6 -> libc-2.17.so) should
+    lead to the versioned file of the system's release, whatever it says now (a link to a foreign
+    glibc under /opt, or nothing at all when it was removed): the file beside it, else the one in
+    the loader's directories (Debian's /lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-2.31.so)."""
+    for member in members:
+        if member.kind != "link":
+            continue
+        here = os.path.dirname(member.path)
+        versioned = f"{_stem(os.path.basename(member.path))}-{version}.so"
+        for directory in [here, *ldso.system_dirs(root, machine, bits == 64)]:
+            candidate = os.path.join(directory, versioned)
+            if candidate == member.path or member.link in (versioned, candidate):
+                break
+            try:
+                where = rootfs.resolve(root, candidate)
+            except rootfs.RootError:
+                continue
+            if not where.escaped and os.path.isfile(where.host):
+                member.link = versioned if directory == here else candidate
+                break
 
 
 def _soname_names(name: str) -> list[str]:

@@ -774,3 +774,27 @@ def test_one_line_naming_two_foreign_directories_is_disabled_once(fresh):
     actions = glibc_repair.plan(str(root), diagnosis)
 
     assert [(a.path, a.action, a.line) for a in actions] == [("/etc/environment", "disable", 1)]
+
+
+@pytest.mark.parametrize("fault", ["libc_foreign", "loader_link_removed"])
+def test_without_a_database_a_soname_link_goes_back_to_the_versioned_file_beside_it(fresh, deadline, fault):
+    """bullseye keeps the versioned layout (libc.so.6 -> libc-2.31.so), as RHEL 6 to 8 do: with the
+    database gone, the link that now leads to a foreign glibc (or is gone) is pointed back at the
+    file of the system's release beside it."""
+    root = fresh("bullseye")
+    shutil.rmtree(root / "var/lib/dpkg/info")
+    (root / "var/lib/dpkg/status").unlink()
+    plant_glibc(root, fault, *fault_args("bullseye", fault))
+    with deadline(60):
+        diagnosis = glibc.diagnose(str(root))
+        assert diagnosis.identity.package == "" and diagnosis.identity.version == "2.31"
+        actions = glibc_repair.plan(str(root), diagnosis, "")
+        glibc_repair.apply(str(root), actions, "", BACKUPS)
+    relinked = [a for a in actions if a.action == "relink"]
+    assert relinked and all(a.source in ("the root's own file", "the root's file") for a in relinked), actions
+    assert {a.after for a in relinked} <= {
+        "link -> libc-2.31.so",
+        "link -> ld-2.31.so",
+        "link -> /lib/x86_64-linux-gnu/ld-2.31.so",
+    }
+    assert_repaired(root, "bullseye", diagnosis, actions)
