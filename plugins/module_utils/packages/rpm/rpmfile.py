@@ -426,6 +426,8 @@ class _Payload:
                 raise PackageError(
                     f"{archive.path}: the payload holds {entry.path}, which the header does not list"
                 )
+            if archive.files[index].ghost:
+                continue  # rpm < 4.11 sometimes put %ghost files in the payload; rpm skips them
             self._check(index, entry)
             self._seen.add(index)
             yield index, entry

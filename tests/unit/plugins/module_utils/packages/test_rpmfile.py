@@ -146,6 +146,20 @@ def test_identity_matches_rpm_qp(built):
     )
 
 
+def test_a_v6_lead_is_read(built, tmp_path):
+    """v6 packages keep the lead for rpm 4 but write 4 as its major (format_v6.md, lib/rpmlead.cc).
+    rpm 4.18 writes no v6 package; the lead is covered by no digest, so a v4 package with the v6 lead
+    is what rpm 6 would lead with (the v6 payload, the stripped cpio, is tested below with real rpm)."""
+    data = built().read_bytes()
+    assert data[4] == 3
+    path = tmp_path / "v6-lead.rpm"
+    path.write_bytes(data[:4] + b"\x04" + data[5:])
+    archive = RpmArchive(str(path))
+    assert archive.format == 6
+    assert sorted(archive.members()) == sorted(RpmArchive(str(built())).members())
+    assert RpmArchive(str(built())).format == 4
+
+
 @pytest.mark.parametrize(
     ("path", "limit", "problem"),
     [
@@ -335,6 +349,17 @@ def renamed(entries, old: str, new: str):
     return [(new if name == old else name, fields, content) for name, fields, content in entries]
 
 
+def relinked(entries, name: str, target: bytes):
+    return [(n, fields, target if n == name else content) for n, fields, content in entries]
+
+
+def retyped(entries, name: str, mode: int):
+    return [
+        (n, [fields[0], mode, *fields[2:]] if n == name else fields, content)
+        for n, fields, content in entries
+    ]
+
+
 def hostile_cases(data: bytes, entries) -> dict[str, tuple[bytes, str]]:
     """id -> (package bytes, what the error says)."""
     _sig, header, payload = layout(data)
@@ -389,6 +414,14 @@ def hostile_cases(data: bytes, entries) -> dict[str, tuple[bytes, str]]:
             recompressed(data, [e for e in entries if e[0] != "./usr/bin/demo"]),
             r"the payload lacks 1 file\(s\) the header lists: /usr/bin/demo",
         ),
+        "cpio-link-elsewhere": (
+            recompressed(data, relinked(entries, "./usr/lib/demo/libdemo.so", b"../../../etc")),
+            r"the payload's /usr/lib/demo/libdemo.so links to '../../../etc', the header to 'libdemo.so.1'",
+        ),
+        "cpio-type-changed": (
+            recompressed(data, retyped(entries, "./etc/demo.conf", 0o120777)),
+            r"the payload's /etc/demo.conf has mode 120777, the header 100644",
+        ),
         "cpio-no-trailer": (
             recompressed(data, entries, trailer=False),
             r"without the cpio trailer \(cut short\)",
@@ -426,6 +459,8 @@ CASES = [
     "cpio-entry-past-the-end",
     "cpio-unlisted-file",
     "cpio-lacks-a-file",
+    "cpio-link-elsewhere",
+    "cpio-type-changed",
     "cpio-no-trailer",
     "payload-digest",
     "payload-garbage",
