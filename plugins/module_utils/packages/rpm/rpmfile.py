@@ -127,7 +127,11 @@ class RpmArchive:
             self.compression = self._payload_compression()
             self.files = self.header.files()
             self._index_of = {entry.path: index for index, entry in enumerate(self.files)}
-            self._content_of = self._hardlink_sets()
+            self._link_sets = self._hardlink_sets()
+            self._content_of = {i: i for i in range(len(self.files))}
+            for indexes in self._link_sets.values():
+                for index in indexes:
+                    self._content_of[index] = indexes[-1]
         except BaseException:
             self._handle.close()
             raise
@@ -268,22 +272,18 @@ class RpmArchive:
 
     # -- hard links
 
-    def _hardlink_sets(self) -> dict[int, int]:
-        """Each hard-linked file's index -> the index whose payload entry carries the content (the
-        set's last, as rpm writes them). Files outside a set map to themselves."""
-        content_of = {i: i for i in range(len(self.files))}
+    def _hardlink_sets(self) -> dict[int, list[int]]:
+        """The hard-link sets, by the index of the file whose payload entry carries their content:
+        the set's last, as rpm writes them. Regular files sharing device and inode form a set."""
         devices = self.header.integers(FILEDEVICES)
         inodes = self.header.integers(FILEINODES)
         if len(devices) != len(self.files) or len(inodes) != len(self.files):
-            return content_of
+            return {}
         sets: dict[tuple[int, int], list[int]] = {}
         for index, entry in enumerate(self.files):
             if stat.S_ISREG(entry.mode) and not entry.ghost:
                 sets.setdefault((devices[index], inodes[index]), []).append(index)
-        for members in sets.values():
-            for index in members:
-                content_of[index] = members[-1]
-        return content_of
+        return {indexes[-1]: indexes for indexes in sets.values() if len(indexes) > 1}
 
     def _payload_size(self, index: int) -> int:
         """The data a payload entry carries for file ``index`` (rpm's iterReadArchiveNext)."""
@@ -303,10 +303,6 @@ class RpmArchive:
 
     # -- the payload
 
-    def _entries(self, digest=None):
-        """A context: the payload's cpio entries, each mapped to its header file index."""
-        return _Payload(self, digest)
-
     def members(self) -> dict[str, Member]:
         """The files the payload holds, by path, described by the header; read and checked once."""
         if self._members is None:
@@ -315,7 +311,7 @@ class RpmArchive:
             name = rpmheader.DIGEST_ALGORITHMS.get(algorithm or 0, "")
             digest = digests.new_digest(name) if recorded and name in digests.ALGORITHMS else None
             table: dict[str, Member] = {}
-            with self._entries(digest) as payload:
+            with _Payload(self, digest) as payload:
                 for index, _entry in payload:
                     table[self.files[index].path] = self._member(index)
                 payload.finish()
@@ -329,8 +325,8 @@ class RpmArchive:
 
     def _member(self, index: int) -> Member:
         entry = self.files[index]
-        content = self._content_of[index]
-        links = tuple(self.files[i].path for i, c in self._content_of.items() if c == content and i != index)
+        linked = self._link_sets.get(self._content_of[index], ())
+        links = tuple(self.files[i].path for i in linked if i != index)
         return Member(**{**entry.__dict__, "index": index, "links": links})
 
     def _wanted_index(self, path: str, limit: int) -> int:
@@ -355,7 +351,7 @@ class RpmArchive:
         wanted = {p: self._wanted_index(p, limit) for p in paths}
         found: dict[int, bytes] = {}
         needed = set(wanted.values())
-        with self._entries() as payload:
+        with _Payload(self, None) as payload:
             for index, _entry in payload:
                 if index in needed:
                     found[index] = self._checked_content(payload, index)
