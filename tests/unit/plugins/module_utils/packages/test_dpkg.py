@@ -19,9 +19,8 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages import digests, installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import compression, digests, installed
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import debfile
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.database import Package
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import DebArchive
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
@@ -458,7 +457,7 @@ def children() -> list[str]:
 
 def test_zstd_tool_missing_is_said(tmp_path, monkeypatch):
     path = write(tmp_path, ar_of(deb_members(suffix="zst")))
-    monkeypatch.setattr(debfile.shutil, "which", lambda name: None)
+    monkeypatch.setattr(compression.shutil, "which", lambda name: None)
     with pytest.raises(
         PackageError, match=r"control.tar.zst is compressed with zstd: the zstd tool is needed"
     ):
