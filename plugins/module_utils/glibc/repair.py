@@ -22,8 +22,14 @@ from dataclasses import asdict, dataclass
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import archives, digests
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import debfile
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import DebArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    InstalledPackage,
+    PackageError,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import accounts, rootfs, safewrite
 
 # Where each package manager keeps the packages it downloaded: (directory, how deep, file pattern).
 PACKAGE_CACHES = {
@@ -66,7 +72,7 @@ class PackageSource:
 
     path: str  # inside the root for a cache, on the rescuer for the user's file
     where: str  # "package cache" or "package file"
-    archive: object  # a DebArchive or an RpmArchive: identity, members(), read(), recorded_digest()
+    archive: DebArchive | RpmArchive
 
 
 def describe(root: str, path: str, algorithm: str = "md5") -> str:
@@ -159,7 +165,7 @@ def _source_files(source: str) -> list[str]:
 
 def mismatch(archive, identity: glibc.Identity) -> str:
     """Why the package file is not the system's glibc, in words; empty when it is."""
-    pkg = archive.identity
+    pkg = _identity(archive)
     have = f"is {pkg.label}"
     manager = _manager(identity)
     if manager and pkg.manager != manager:
@@ -275,6 +281,22 @@ def _relink(
     return Action(member.path, "relink", what, "", f"link -> {member.link}", origin=target)
 
 
+def _identity(archive: DebArchive | RpmArchive) -> InstalledPackage:
+    return archive.package if isinstance(archive, RpmArchive) else archive.identity
+
+
+def _recorded_digest(archive: DebArchive | RpmArchive, path: str) -> tuple[str, str]:
+    """(digest, algorithm) the package file records for ``path``; ("", "") when it records none."""
+    if isinstance(archive, DebArchive):
+        return archive.recorded_digest(path)
+    entry = archive.members().get(path)
+    return (entry.digest, entry.algorithm) if entry is not None and entry.digest else ("", "")
+
+
+def _link_target(entry) -> str:
+    return entry.linkname if isinstance(entry, debfile.Member) else entry.link
+
+
 def _caches_in_words(identity: glibc.Identity) -> str:
     caches = PACKAGE_CACHES.get(_manager(identity)) or tuple(c for m in PACKAGE_CACHES.values() for c in m)
     return ", ".join(f"{base}/{'**/' if depth else ''}{pattern}" for base, depth, pattern in caches)
@@ -287,12 +309,17 @@ def _from_package(member: glibc.Member, sources: list[PackageSource]) -> Action 
             continue
         if entry.kind == "link":
             return Action(
-                member.path, "relink", package.where, "", f"link -> {entry.linkname}", origin=package.path
+                member.path,
+                "relink",
+                package.where,
+                "",
+                f"link -> {_link_target(entry)}",
+                origin=package.path,
             )
         if entry.kind in ("file", "hardlink"):
             digest, algorithm = member.digest, member.algorithm
             if not digest:
-                digest, algorithm = package.archive.recorded_digest(member.path)
+                digest, algorithm = _recorded_digest(package.archive, member.path)
             return Action(
                 member.path,
                 "restore",
@@ -360,7 +387,13 @@ def _content(root: str, action: Action, opened: dict) -> tuple[bytes, int, int, 
         opened[path] = archives.open_package(host)
     archive = opened[path]
     entry = archive.members()[action.path]
-    return archive.read(action.path), entry.mode, entry.uid, entry.gid
+    if isinstance(entry, debfile.Member):
+        return archive.read(action.path), entry.mode, entry.uid, entry.gid
+    # rpm records owners by name: the target's own accounts say which ids they are.
+    users = accounts.ids_by_name(accounts.read_passwd(root) or [])
+    uid = 0 if entry.user == "root" else users.get(entry.user, (0, 0))[0]
+    gid = 0 if entry.group == "root" else accounts.group_id(root, entry.group) or 0
+    return archive.read(action.path), entry.mode, uid, gid
 
 
 def _existing_owner(host: str) -> tuple[int, int, int] | None:
