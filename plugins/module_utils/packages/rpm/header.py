@@ -73,6 +73,8 @@ FILEFLAGS = 1037
 FILEUSERNAME = 1039
 FILEGROUPNAME = 1040
 SOURCERPM = 1044
+NOSOURCE = 1051
+NOPATCH = 1052
 DIRINDEXES = 1116
 BASENAMES = 1117
 DIRNAMES = 1118
@@ -368,9 +370,14 @@ class Header:
 
     @property
     def nvra(self) -> str:
-        """name-version-release.arch, rpm -qa's default output (gpg-pubkey has no arch: no dot)."""
-        arch = f".{self.arch}" if self.has(ARCH) else ""
-        return f"{self.name}-{self.version}-{self.release}{arch}"
+        """How rpm -qa names the package (%{nvr}%{archsuffix}): a header without SOURCERPM counts as a
+        source package, ".src" (".nosrc"); else ".ARCH", or nothing without an ARCH (gpg-pubkey, whose
+        SOURCERPM rpm sets to the text "(none)")."""
+        if not self.has(SOURCERPM):
+            suffix = ".nosrc" if self.has(NOSOURCE) or self.has(NOPATCH) else ".src"
+        else:
+            suffix = f".{self.arch}" if self.has(ARCH) else ""
+        return f"{self.name}-{self.version}-{self.release}{suffix}"
 
     def identity(self) -> dict:
         return {
