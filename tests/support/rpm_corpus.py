@@ -13,12 +13,29 @@ import tarfile
 from pathlib import Path
 
 import pytest
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError, PackageFile
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import header
 
 from support.paths import RPM_CORPUS
 
 DATABASE_FILES = ("rpmdb.sqlite", "Packages.db", "Packages")
 BLOB_FILES = ("package.header", "blob.bin")
 ARCHIVE_MEMBER = "rootfs/var/lib/rpm/Packages"
+# The file-list format the corpus's *-files.tsv were printed with.
+FILE_FORMAT = (
+    "["
+    + "\\t".join(
+        (
+            "%{FILENAMES}",
+            "%{FILEDIGESTS}",
+            "%{FILEMODES:octal}",
+            "%{FILESIZES}",
+            "%{FILEFLAGS:fflags}",
+            "%{FILELINKTOS}",
+        )
+    )
+    + "\\n]"
+)
 
 
 def corpus() -> Path:
@@ -88,3 +105,36 @@ def file_tables(entry: str) -> dict[str, list[str]]:
         p.name[: -len("-files.tsv")]: p.read_text().splitlines()
         for p in sorted((corpus() / entry).glob("*-files.tsv"))
     }
+
+
+def row_of(found: header.Header) -> list[str]:
+    """packages.tsv's columns as the reader sees a header ("(none)" for an absent tag, as rpm)."""
+
+    def shown(tag: int, value: str) -> str:
+        return value if found.has(tag) else "(none)"
+
+    try:
+        count = str(len(found.paths())) if found.paths() else "(none)"
+    except PackageError:
+        count = "(none)"  # rpm cannot build the file list either
+    return [
+        str(found.instance),
+        found.name,
+        found.epoch or "(none)",
+        found.version,
+        found.release,
+        shown(header.ARCH, found.arch),
+        shown(header.VENDOR, found.vendor),
+        shown(header.SOURCERPM, found.sourcerpm),
+        shown(header.SIGMD5, found.sigmd5),
+        shown(header.SHA1HEADER, found.sha1header),
+        shown(header.INSTALLTIME, str(found.installtime)),
+        count,
+    ]
+
+
+def file_line(entry: PackageFile, flags: int) -> str:
+    """One line of a *-files.tsv as the reader sees the file."""
+    return "\t".join(
+        [entry.path, entry.digest, oct(entry.mode)[2:], str(entry.size), header.fflags(flags), entry.link]
+    )

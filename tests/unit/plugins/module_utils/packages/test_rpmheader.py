@@ -19,21 +19,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm impor
 from support import rpm_corpus
 from support.runners import output
 
-# The file-list format the corpus's *-files.tsv were printed with.
-FILE_FORMAT = (
-    "["
-    + "\\t".join(
-        (
-            "%{FILENAMES}",
-            "%{FILEDIGESTS}",
-            "%{FILEMODES:octal}",
-            "%{FILESIZES}",
-            "%{FILEFLAGS:fflags}",
-            "%{FILELINKTOS}",
-        )
-    )
-    + "\\n]"
-)
 BIN, STRING, STRING_ARRAY, INT16, INT32, INT64 = 7, 6, 8, 3, 4, 5
 
 
@@ -106,38 +91,12 @@ def rpm_reads(tmp_path, blobs: list[bytes], fmt: str) -> tuple[str, str]:
 # ---- the corpus blobs ------------------------------------------------------------------------------
 
 
-def expected_row(found: header.Header) -> list[str]:
-    """packages.tsv's columns as this reader sees the header ("(none)" for an absent tag)."""
-
-    def shown(tag, value):
-        return value if found.has(tag) else "(none)"
-
-    try:
-        count = str(len(found.paths())) if found.paths() else "(none)"
-    except PackageError:
-        count = "(none)"  # rpm cannot build the file list either
-    return [
-        str(found.instance),
-        found.name,
-        found.epoch or "(none)",
-        found.version,
-        found.release,
-        shown(header.ARCH, found.arch),
-        shown(header.VENDOR, found.vendor),
-        shown(header.SOURCERPM, found.sourcerpm),
-        shown(header.SIGMD5, found.sigmd5),
-        shown(header.SHA1HEADER, found.sha1header),
-        shown(header.INSTALLTIME, str(found.installtime)),
-        count,
-    ]
-
-
 @pytest.mark.parametrize("entry", rpm_corpus.entries("blob"))
 def test_each_corpus_blob_reads_as_rpm_printed_it(entry):
     blob = rpm_corpus.blob_of(entry)
     found = header.parse(blob, 1)
     ((row),) = rpm_corpus.rows(entry)
-    assert expected_row(found) == row
+    assert rpm_corpus.row_of(found) == row
     assert [found.nvra] == rpm_corpus.nvras(entry)
     # The same blob with the magic in front is the same header.
     assert header.parse(header.MAGIC + blob, 1).identity() == found.identity()
@@ -228,7 +187,9 @@ def test_a_built_file_list_reads_as_rpm_prints_it(tmp_path):
         "\t".join([f.path, f.digest, oct(f.mode)[2:], str(f.size), header.fflags(flags), f.link])
         for f, flags in zip(listed, found.file_flags(), strict=True)
     ]
-    fmt = FILE_FORMAT.replace("%{FILESIZES}", "%{LONGFILESIZES}")  # FILESIZES is (none) without its tag
+    fmt = rpm_corpus.FILE_FORMAT.replace(
+        "%{FILESIZES}", "%{LONGFILESIZES}"
+    )  # FILESIZES is (none) without its tag
     shown, errors = rpm_reads(tmp_path, [blob], fmt)
     # rpm prints digests as recorded; the reader gives them in lower case.
     assert mine == [line.lower() if "BB" in line else line for line in shown.splitlines()], errors
