@@ -10,7 +10,9 @@ of the root. Its format shows in the files present: ``rpmdb.sqlite``, ``Packages
 
 Headers are checked as rpm checks them: one whose structure or digest is bad is passed over, as
 ``rpm -qa`` passes over it, and listed in ``skipped`` with why. A database that cannot be read at all
-raises PackageError "the package database cannot be read: ...", never an empty list.
+raises PackageError "the package database cannot be read: ...", never an empty list. ``skipped``
+lists the passed-over records as text, ``skipped_records`` as (instance, why); ``notes`` says what
+was chosen where the root left a choice.
 """
 
 from __future__ import annotations
@@ -145,7 +147,7 @@ class RpmDatabase(Database):
         self.backend = location.backend
         self.path = location.path
         self.notes = list(location.notes)
-        self.skipped: list[tuple[int, str]] = []  # (instance, why) for each header rpm would pass over
+        self.skipped_records: list[tuple[int, str]] = []  # (instance, why) for each header rpm passes over
         self._headers: list[rpmheader.Header] | None = None
         self._by_instance: dict[int, rpmheader.Header] = {}
 
@@ -186,17 +188,17 @@ class RpmDatabase(Database):
         except PackageError as exc:
             raise PackageError(f"{UNREADABLE}: {exc}") from exc
         self.notes.extend(blobs.notes)
-        self.skipped.extend(blobs.skipped)
+        self.skipped_records.extend(blobs.skipped)
         headers = []
         for instance, blob in blobs.found:
             try:
                 parsed = rpmheader.parse(blob, instance, f"{self.path} header #{instance}")
             except PackageError as exc:
-                self.skipped.append((instance, str(exc)))
+                self.skipped_records.append((instance, str(exc)))
                 continue
             problem = parsed.digest_problem()
             if problem:
-                self.skipped.append((instance, f"{parsed.nevra}: {problem}"))
+                self.skipped_records.append((instance, f"{parsed.nevra}: {problem}"))
                 continue
             headers.append(parsed)
             self._by_instance[instance] = parsed
@@ -268,10 +270,7 @@ class RpmDatabase(Database):
                     names.append(name)
         return result
 
-    def describe(self) -> dict:
-        described = super().describe()
-        if self.skipped:
-            described["skipped"] = [f"#{instance}: {why}" for instance, why in self.skipped]
-        if self.notes:
-            described["notes"] = list(self.notes)
-        return described
+    @property
+    def skipped(self) -> list[str]:
+        """The records rpm -qa would pass over, each "#<instance>: <why>" (read the database first)."""
+        return [f"#{instance}: {why}" for instance, why in self.skipped_records]

@@ -63,7 +63,7 @@ def test_each_corpus_database_lists_what_rpm_listed(entry, tmp_path):
     assert sorted(by_instance) == sorted(int(row[0]) for row in expected)
     for row in expected:
         assert rpm_corpus.row_of(by_instance[int(row[0])]) == row
-    assert database.skipped == []
+    assert database.skipped_records == []
     # The model's record carries the same identity.
     for package in packages:
         found = by_instance[package.details["instance"]]
@@ -445,9 +445,9 @@ def test_a_damaged_ndb_blob_is_skipped_and_reported_as_rpm_skips_it(tmp_path):
     target.write_bytes(bytes(data))
     database = rpmdb.RpmDatabase(str(root))
     assert len(database.packages()) == 34
-    assert [instance for instance, _why in database.skipped] == [index]
-    assert "blob magic" in database.skipped[0][1]
-    assert "skipped" in database.describe()
+    assert [instance for instance, _why in database.skipped_records] == [index]
+    assert "blob magic" in database.skipped_records[0][1]
+    assert database.skipped == [f"#{index}: {database.skipped_records[0][1]}"]
 
 
 def test_a_header_failing_its_digest_in_a_bdb_database_is_skipped_and_reported(tmp_path):
@@ -460,7 +460,7 @@ def test_a_header_failing_its_digest_in_a_bdb_database_is_skipped_and_reported(t
     target.write_bytes(bytes(data))
     database = rpmdb.RpmDatabase(str(root))
     assert database.packages() == []
-    ((instance, why),) = database.skipped
+    ((instance, why),) = database.skipped_records
     assert instance == int(rpm_corpus.rows("osv-scalibr/bdb-epoch")[0][0])
     assert "digest BAD" in why and "jello" in why
 

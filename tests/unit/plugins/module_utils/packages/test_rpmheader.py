@@ -139,7 +139,7 @@ def test_real_rpm_skips_the_header_whose_digest_is_bad_and_the_reader_does_too(t
     assert [p.details["nvra"] for p in database.packages()] == [
         "crypto-policies-20210213-1.git5c710c0.fc34.noarch"
     ]
-    ((instance, why),) = database.skipped
+    ((instance, why),) = database.skipped_records
     assert instance == 2 and "SHA256 digest BAD" in why and "publicsuffix-list-dafsa" in why
 
 
