@@ -270,7 +270,7 @@ def _hostile() -> list[tuple[str, bytes, str]]:
         (
             "a string without NUL",
             build([*identity(), (header.SUMMARY, STRING, b"abc", 1)], legacy=True),
-            "without a NUL",
+            "without their NULs",
         ),
         (
             "array count past the end",
