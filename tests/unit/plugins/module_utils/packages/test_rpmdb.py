@@ -503,3 +503,49 @@ def test_header_digests_are_rpm_s_on_every_corpus_database(tmp_path):
             checked += bool(found.sha1header or found.sha256header)
     assert checked > 300
     assert header.parse(rpm_corpus.blob_of("go-rpmdb/header-blob")).digest_problem()
+
+
+def _big_endian(data: bytes) -> bytes:
+    """A little-endian BDB hash file as a big-endian host writes it: every page's numbers swapped
+    (Berkeley DB's page layout: header fields, the index of item offsets, off-page references), and
+    the 4-byte keys, which rpm stores in the host's order."""
+    out = bytearray(data)
+    pagesize = struct.unpack_from("<I", data, 20)[0]
+
+    def swap(offset: int, width: int) -> None:
+        out[offset : offset + width] = out[offset : offset + width][::-1]
+
+    for offset in range(8, 224, 4):
+        if offset != 24:  # bytes, not a number: encryption, type, flags
+            swap(offset, 4)
+    for page in range(pagesize, len(data), pagesize):
+        kind = data[page + 25]
+        entries = struct.unpack_from("<H", data, page + 20)[0]
+        for offset in (8, 12, 16):
+            swap(page + offset, 4)
+        swap(page + 20, 2)
+        swap(page + 22, 2)
+        if kind not in (2, 13):
+            continue
+        offsets = struct.unpack_from(f"<{entries}H", data, page + 26)
+        for index, item in enumerate(offsets):
+            swap(page + 26 + 2 * index, 2)
+            if data[page + item] == 3:
+                swap(page + item + 4, 4)
+                swap(page + item + 8, 4)
+            elif index % 2 == 0 and data[page + item] == 1:
+                swap(page + item + 1, 4)  # the key: the instance number
+    return bytes(out)
+
+
+@pytest.mark.parametrize("entry", ["scancode/rhel8-bdb", "go-rpmdb/libuuid-ubi8"])
+def test_a_big_endian_berkeley_db_reads_as_its_little_endian_twin(entry, tmp_path):
+    _root, little = planted(entry, tmp_path / "little")
+    root = tmp_path / "big"
+    (root / "var/lib/rpm").mkdir(parents=True)
+    swapped = _big_endian(rpm_corpus.database_bytes(entry)[1])
+    assert swapped[12:16] == bytes.fromhex("00061561")  # the hash magic, big-endian
+    (root / "var/lib/rpm/Packages").write_bytes(swapped)
+    big = rpmdb.RpmDatabase(str(root))
+    assert [(h.instance, h.blob) for h in big.headers()] == [(h.instance, h.blob) for h in little.headers()]
+    assert "big-endian Berkeley DB" in big.notes
