@@ -73,6 +73,8 @@ FILEFLAGS = 1037
 FILEUSERNAME = 1039
 FILEGROUPNAME = 1040
 SOURCERPM = 1044
+NOSOURCE = 1051
+NOPATCH = 1052
 DIRINDEXES = 1116
 BASENAMES = 1117
 DIRNAMES = 1118
@@ -225,13 +227,19 @@ class Header:
             if entry.type in _STRING_TYPES:
                 if entry.type == STRING and entry.count != 1:
                     raise self._bad(f"{what}: a STRING holds one string")
-                position = start + entry.offset
-                for _ in range(entry.count):
-                    nul = blob.find(b"\0", position, start + dl)
-                    if nul < 0:
-                        raise self._bad(f"{what}: string without a NUL before the end of the data")
-                    position = nul + 1
-                entry.length = position - start - entry.offset
+                # The strings end before the next entry's data (or the region trailer) or they overlap it:
+                # split only that far, in C, rather than search NUL by NUL.
+                limit = dl
+                if index + 1 < len(raw) and raw[index + 1].offset > entry.offset:
+                    limit = raw[index + 1].offset
+                if self.region_tag and entry.offset < self.rdl - 16:
+                    limit = min(limit, self.rdl - 16)
+                parts = blob[start + entry.offset : start + limit].split(b"\0", entry.count)
+                if len(parts) <= entry.count:
+                    raise self._bad(
+                        f"{what}: {entry.count} strings without their NULs before the data that follows"
+                    )
+                entry.length = sum(map(len, parts[: entry.count])) + entry.count
             else:
                 entry.length = size * entry.count
                 if entry.offset + entry.length > dl:
@@ -368,9 +376,14 @@ class Header:
 
     @property
     def nvra(self) -> str:
-        """name-version-release.arch, rpm -qa's default output (gpg-pubkey has no arch: no dot)."""
-        arch = f".{self.arch}" if self.has(ARCH) else ""
-        return f"{self.name}-{self.version}-{self.release}{arch}"
+        """How rpm -qa names the package (%{nvr}%{archsuffix}): a header without SOURCERPM counts as a
+        source package, ".src" (".nosrc"); else ".ARCH", or nothing without an ARCH (gpg-pubkey, whose
+        SOURCERPM rpm sets to the text "(none)")."""
+        if not self.has(SOURCERPM):
+            suffix = ".nosrc" if self.has(NOSOURCE) or self.has(NOPATCH) else ".src"
+        else:
+            suffix = f".{self.arch}" if self.has(ARCH) else ""
+        return f"{self.name}-{self.version}-{self.release}{suffix}"
 
     def identity(self) -> dict:
         return {
