@@ -152,7 +152,7 @@ def run_module() -> None:
     try:
         found = listing(root, module.params["names"], module.params["files"])
     except FAILURES as exc:
-        module.fail_json(msg=f"the package database cannot be read: {exc}")
+        module.fail_json(msg=str(exc))
     module.exit_json(changed=False, **found)
 
 

@@ -272,7 +272,7 @@ def _glibc_package(
     try:
         database = installed.database_of(root)
     except PackageError as exc:
-        evidence.append(f"the package database cannot be read: {exc}")
+        evidence.append(str(exc))
         return None, None
     if database is None:
         evidence.append("no package database (neither dpkg's nor rpm's): the family is found by its names")
@@ -286,7 +286,7 @@ def _glibc_package(
                 if found:
                     return database, found[0]
     except PackageError as exc:
-        evidence.append(f"the package database cannot be read: {exc}")
+        evidence.append(f"{installed.UNREADABLE}{exc}")
         return None, None
     evidence.append(
         f"the {database.manager} database ({database.backend} {database.path}) lists no "

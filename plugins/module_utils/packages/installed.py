@@ -34,9 +34,21 @@ SYSTEM_FILES = (
 )
 
 
+UNREADABLE = "the package database cannot be read: "
+
+
 def database_of(root: str) -> Database | None:
-    """The root's package database; None when it holds none; PackageError when the one it holds
-    cannot be read (a damaged database is never taken for "nothing installed")."""
+    """The root's package database; None when it holds none; PackageError ("the package database
+    cannot be read: ...") when the one it holds cannot be (never taken for "nothing installed")."""
+    try:
+        return _open(root)
+    except PackageError as exc:
+        if str(exc).startswith(UNREADABLE):
+            raise
+        raise PackageError(UNREADABLE + str(exc)) from exc
+
+
+def _open(root: str) -> Database | None:
     has_dpkg = rootfs.lexists(root, dpkgdb.STATUS)
     rpm_location = rpmdb.locate(root)
     if not rpm_location:
