@@ -73,9 +73,9 @@ class InstalledPackage:
     def label(self) -> str:
         """How the manager's own tools print it: "glibc-2.28-42.el8_0.1.x86_64", "libc6 2.36-9 amd64"."""
         if self.manager == "rpm":
-            epoch = f"{self.epoch}:" if self.epoch else ""
-            arch = f".{self.arch}" if self.arch else ""  # gpg-pubkey pseudo-packages have none
-            return f"{self.name}-{epoch}{self.version}-{self.release}{arch}"
+            # rpm -qa's NVRA: the epoch is not printed (as_dict has it); gpg-pubkey entries have no arch.
+            arch = f".{self.arch}" if self.arch else ""
+            return f"{self.name}-{self.version}-{self.release}{arch}"
         return f"{self.name} {self.version} {self.arch}".strip()
 
     def as_dict(self) -> dict:

@@ -5,8 +5,10 @@ from __future__ import annotations
 
 import shutil
 
+import pytest
 from ansible_collections.lifeline.rescue.plugins.modules import package_info
 
+from support import rpm_corpus
 from support.modules import run_module
 from support.runners import output
 from support.trees import debian_tree
@@ -52,3 +54,32 @@ def test_a_root_without_a_database_says_so_and_a_damaged_one_fails(tmp_path, cap
     (root / "var/lib/dpkg/status").mkdir()  # a directory where the status file should be
     rc, result = run_module(package_info, capsys, deadline(60), root=str(root))
     assert rc == 1 and result["msg"].startswith("the package database cannot be read: ")
+
+
+@pytest.mark.parametrize(
+    ("entry", "backend"),
+    [("scancode/rhel8-bdb", "bdb"), ("libguestfs/fedora33-glibc", "sqlite"), ("go-rpmdb/sle15-bci", "ndb")],
+)
+def test_an_rpm_root_is_listed_as_rpm_listed_it(tmp_path, capsys, deadline, entry, backend):
+    """A root holding a real distribution's rpm database: the listing is rpm's own (rpm-qa.txt of the
+    corpus, made by real rpm), glibc's files are glibc-files.tsv path for path, and nothing is written."""
+    root = tmp_path / "root"
+    for top in ("etc", "usr/bin"):
+        (root / top).mkdir(parents=True)
+    (root / "etc/redhat-release").write_text("Red Hat Enterprise Linux release 8.0 (Ootpa)\n")
+    database = rpm_corpus.plant(entry, root)
+    before = database.read_bytes()
+    rc, result = run_module(package_info, capsys, deadline(60), root=str(root))
+    assert rc == 0, result
+    assert (result["manager"], result["backend"]) == ("rpm", backend)
+    assert result["path"] == "/var/lib/rpm/" + database.name
+    assert sorted(p["label"] for p in result["packages"]) == sorted(rpm_corpus.nvras(entry))
+
+    rc, result = run_module(package_info, capsys, deadline(60), root=str(root), names=["glibc"], files=True)
+    (glibc,) = result["packages"]
+    expected = [line.split("\t")[0] for line in rpm_corpus.file_tables(entry)["glibc"]]
+    assert [f["path"] for f in glibc["files"]] == expected
+    assert {f["algorithm"] for f in glibc["files"] if f["digest"]} == {"sha256"}
+    assert database.read_bytes() == before and sorted(p.name for p in database.parent.iterdir()) == [
+        database.name
+    ]
