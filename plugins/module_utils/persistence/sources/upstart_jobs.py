@@ -1,0 +1,218 @@
+# Copyright: lifeline contributors
+# GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
+"""Source: Upstart's jobs (the init of RHEL 6 and of Ubuntu 10.04 to 14.10): ``/etc/init/**/*.conf``
+with their ``.override`` files, and the session jobs a desktop login starts.
+
+Each ``exec`` line and each line of a ``script ... end script`` block (of the main process and of
+pre-start, post-start, pre-stop and post-stop) is an item. An override's stanzas replace the job's
+stanzas of the same name, so a process the override defines is read from the override and the job's
+own is not run. What starts the job (``start on``, ``manual``), ``respawn`` and ``task`` are facts of
+the job's files, shown with each finding.
+"""
+
+from __future__ import annotations
+
+import posixpath
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import FileFacts
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
+from ansible_collections.lifeline.rescue.plugins.module_utils.target.accounts import Account
+
+SYSTEM_JOB_DIRS = ("/etc/init",)
+# Session jobs (Upstart 1.7 and later) run as whoever logs in to a desktop.
+SESSION_JOB_DIRS = ("/etc/xdg/upstart", "/usr/share/upstart/sessions")
+HOME_JOB_DIRS = (".config/upstart", ".init")
+PROCESSES = ("main", "pre-start", "post-start", "pre-stop", "post-stop")
+# A stanza continued over more lines or characters than this (an unclosed quote in a hostile file)
+# is cut there, so that reading a file stays linear in its size.
+MAX_STANZA_LINES = 100
+MAX_STANZA_CHARS = 64 << 10
+# Events Upstart emits while the system boots: a job started on one of them runs at every boot.
+_BOOT_EVENT = re.compile(
+    r"\b(?:startup|runlevel|filesystem|(?:local|remote|virtual|all)-filesystems|mounted|"
+    r"net-device-up|static-network-up|started\s+rc|stopped\s+rc|rcS|desktop-session-start)\b"
+)
+
+
+@dataclass
+class _Process:
+    """One process of a job: where it is written and its lines (number, text, command)."""
+
+    facts: FileFacts
+    lines: list[tuple[int, str, str]]
+
+
+@dataclass
+class _Stanzas:
+    """What one job file says: its processes and the stanzas that decide when and how it runs."""
+
+    processes: dict[str, _Process] = field(default_factory=dict)
+    settings: dict[str, str] = field(default_factory=dict)  # "start on", "manual", "respawn", ...
+
+
+def collect(reader: RootReader) -> None:
+    places: list[tuple[str, Account | None, str]] = [(d, None, "root") for d in SYSTEM_JOB_DIRS]
+    places += [(d, None, "") for d in SESSION_JOB_DIRS]
+    places += [(posixpath.join(a.home, d), a, a.name) for a in reader.homes() for d in HOME_JOB_DIRS]
+    for directory, account, user in places:
+        jobs: dict[str, dict[str, str]] = {}
+        for path, _is_link in reader.entries("upstart_job", directory, recursive=True):
+            stem, suffix = posixpath.splitext(path)
+            if suffix in (".conf", ".override"):
+                jobs.setdefault(stem, {})[suffix] = path
+        for files in jobs.values():
+            # An override without its .conf defines no job: Upstart ignores it.
+            if ".conf" in files:
+                _job(reader, files[".conf"], files.get(".override"), account, user)
+
+
+def _job(reader: RootReader, conf: str, override: str | None, account: Account | None, user: str) -> None:
+    job_facts = reader.file("upstart_job", conf, account)
+    if job_facts is None:
+        return
+    job = _stanzas(reader, job_facts)
+    override_facts = reader.file("upstart_job", override, account) if override else None
+    over = _stanzas(reader, override_facts) if override_facts else _Stanzas()
+    settings = {**job.settings, **over.settings}
+    processes = {**job.processes, **over.processes}
+    notes = _facts_of(settings, override_facts)
+    for name in sorted(set(job.processes) & set(over.processes), key=PROCESSES.index):
+        job_facts.notes.append(f"its {_shown(name)} is replaced by {override}'s and does not run")
+    job_facts.notes += notes
+    reader.file_item(job_facts)
+    if override_facts is not None:
+        override_facts.notes += notes
+        # An override that only disables or adjusts a job starts nothing of its own.
+        if over.processes or "start on" in over.settings:
+            reader.file_item(override_facts)
+    runs_as = settings.get("setuid") or user
+    for name in PROCESSES:
+        process = processes.get(name)
+        for number, text, command in process.lines if process else ():
+            reader.command_item(process.facts, number, text, command, user=runs_as)
+
+
+def _shown(process: str) -> str:
+    return "main process" if process == "main" else f"{process} process"
+
+
+def _facts_of(settings: dict[str, str], override: FileFacts | None) -> list[str]:
+    """What a report says about when and how the job runs."""
+    notes = []
+    start_on = settings.get("start on")
+    if "manual" in settings:
+        where = override.path if override and settings["manual"] == override.path else "its .conf"
+        notes.append(
+            f"disabled by 'manual' in {where}: Upstart starts it only when asked "
+            "(Upstart 0.6.7 and later; RHEL 6's Upstart 0.6.5 does not know 'manual')"
+        )
+    elif start_on and _BOOT_EVENT.search(start_on):
+        notes.append(f"Upstart starts it at boot (start on {start_on})")
+    elif start_on:
+        notes.append(f"Upstart starts it on an event (start on {start_on})")
+    else:
+        notes.append("no 'start on': it runs only when started by hand or by another job")
+    if "respawn" in settings:
+        notes.append("respawned by Upstart whenever it exits")
+    if "task" in settings:
+        notes.append("a task: runs to completion each time it is started")
+    return notes
+
+
+def _stanzas(reader: RootReader, facts: FileFacts) -> _Stanzas:
+    """The stanzas of one job or override file."""
+    found = _Stanzas()
+    lines = iter(reader.text_lines(facts))
+    for number, text, words in _logical_lines(lines):
+        if not words:
+            continue
+        first = words[0]
+        process, rest = ("main", words) if first in ("exec", "script") else (first, words[1:])
+        if process in PROCESSES and rest and rest[0] == "exec":
+            command = _after_words(text, 2 if process != "main" else 1)
+            found.processes[process] = _Process(facts, [(number, text, command)] if command else [])
+        elif process in PROCESSES and rest and rest[0] == "script":
+            found.processes[process] = _Process(facts, _script_block(lines))
+        elif first in ("start", "stop") and words[1:2] == ["on"]:
+            found.settings[f"{first} on"] = " ".join(words[2:])
+        elif first == "manual":
+            found.settings["manual"] = facts.path
+        elif first in ("respawn", "task") and len(words) == 1:
+            found.settings[first] = facts.path
+        elif first == "setuid" and len(words) == 2:
+            found.settings["setuid"] = words[1]
+    return found
+
+
+def _script_block(lines: Iterator[tuple[int, str]]) -> list[tuple[int, str, str]]:
+    """The shell lines of a script block, up to its "end script" line (or the end of the file)."""
+    found = []
+    for number, text in lines:
+        stripped = text.strip()
+        if stripped.split("#", 1)[0].split() == ["end", "script"]:
+            break
+        if not stripped.startswith("#"):
+            found.append((number, text, stripped))
+    return found
+
+
+def _after_words(text: str, count: int) -> str:
+    """``text`` without its first ``count`` words: what an exec stanza runs."""
+    parts = text.strip().split(None, count)
+    return parts[count].strip() if len(parts) > count else ""
+
+
+def _logical_lines(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str, list[str]]]:
+    """(first line number, text, words) of each stanza outside script blocks: a stanza goes on over
+    a backslash at the end of a line, an open quote, or (start on, stop on) an open parenthesis;
+    '#' outside quotes starts a comment. The caller reads script blocks from the same iterator."""
+    for number, text in lines:
+        words, open_quote, depth, continued = _words(text)
+        joined = 1
+        while continued or open_quote or (depth > 0 and words[:1] in (["start"], ["stop"])):
+            short = joined < MAX_STANZA_LINES and len(text) < MAX_STANZA_CHARS
+            following = next(lines, None) if short else None
+            if following is None:
+                break
+            joined += 1
+            text = (text[:-1] if continued else text) + "\n" + following[1]
+            words, open_quote, depth, continued = _words(text)
+        yield number, text, words
+
+
+def _words(text: str) -> tuple[list[str], str, int, bool]:
+    """The words of a stanza's text, the quote still open at its end, the parentheses still open, and
+    whether it ends in a backslash that continues it."""
+    words: list[str] = []
+    current: list[str] = []
+    quote, depth, i = "", 0, 0
+    while i < len(text):
+        char = text[i]
+        if quote:
+            if char == quote:
+                quote = ""
+            else:
+                current.append(char)
+        elif char in "\"'":
+            quote = char
+        elif char == "\\" and i + 1 < len(text):
+            current.append(text[i + 1])
+            i += 1
+        elif char == "#":
+            break
+        elif char in " \t\n":
+            if current:
+                words.append("".join(current))
+                current = []
+        else:
+            depth += char == "("
+            depth -= char == ")"
+            current.append(char)
+        i += 1
+    if current:
+        words.append("".join(current))
+    continued = not quote and text.rstrip("\r").endswith("\\") and not text.rstrip("\r").endswith("\\\\")
+    return words, quote, max(depth, 0), continued
