@@ -78,15 +78,15 @@ end script
 SERIAL_CONF = """\
 # Automatically start a getty on the serial console, if there is one.
 
-start on (fedora.serial-console-available CONSOLE=* \\
+start on (fedora.serial-console-available CONSOLE=*
           and stopped rc RUNLEVEL=[2345])
-stop on (runlevel [S016]
-         or stopped rc)
+stop on runlevel [S016]
 
 instance $DEV
 respawn
 pre-start exec /sbin/securetty $DEV
-exec /sbin/agetty /dev/$DEV $SPEED vt100-nav
+exec /sbin/agetty /dev/$DEV \\
+     $SPEED vt100-nav
 """
 NETWORK_SCRIPT = """\
 #! /bin/bash
@@ -179,6 +179,8 @@ RHEL6_LINKS = {
     "/etc/rc.d/rc3.d/S99local": Link("../rc.local"),
     "/etc/rc.d/rc0.d/K60crond": Link("../init.d/crond"),
     "/etc/rc.d/rc0.d/K90network": Link("../init.d/network"),
+    # Left behind by a package removed without chkconfig --del: it starts nothing.
+    "/etc/rc.d/rc3.d/S26haldaemon": Link("../init.d/haldaemon"),
 }
 
 RHEL7_PACKAGES: dict[str, dict] = {

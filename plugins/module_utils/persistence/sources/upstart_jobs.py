@@ -178,7 +178,12 @@ def _logical_lines(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str,
             if following is None:
                 break
             joined += 1
-            text = (text[:-1] if continued else text) + "\n" + following[1]
+            # A backslash joins the lines as one; a quote or parenthesis keeps the line break.
+            text = (
+                text.rstrip("\r")[:-1] + " " + following[1].lstrip()
+                if continued
+                else text + "\n" + following[1]
+            )
             words, open_quote, depth, continued = _words(text)
         yield number, text, words
 

@@ -91,8 +91,8 @@ def test_stock_rhel6_jobs_are_read_process_by_process(rhel6, rules):
         ("/etc/init/start-ttys.conf", 12, '[ "$RUNLEVEL" = "5" -a "$tty" = "$X_TTY" ] && continue'),
         ("/etc/init/start-ttys.conf", 13, "initctl start tty TTY=$tty"),
         ("/etc/init/start-ttys.conf", 14, "done"),
-        ("/etc/init/serial.conf", 10, "/sbin/securetty $DEV"),
-        ("/etc/init/serial.conf", 11, "/sbin/agetty /dev/$DEV $SPEED vt100-nav"),
+        ("/etc/init/serial.conf", 9, "/sbin/securetty $DEV"),
+        ("/etc/init/serial.conf", 10, "/sbin/agetty /dev/$DEV  $SPEED vt100-nav"),
     }
     runs = {i.file.path: i.payload for i in result.scanner.items if i.line == 13}
     assert runs["/etc/init/start-ttys.conf"] == "/sbin/initctl"
