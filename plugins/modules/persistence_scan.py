@@ -16,8 +16,9 @@ description:
     Red Hat, the C(/etc/cron.hourly) to C(cron.yearly) scripts), C(/etc/anacrontab), at jobs,
     systemd units, drop-ins, timers, generators and shutdown hooks (system and user), C(/etc/rc.local)
     and C(/etc/rc.d/rc.local), C(/etc/init.d) and C(/etc/rc.d/init.d) with the runlevel links of
-    C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile), C(/etc/profile.d), C(/etc/bash.bashrc) and the
-    users' shell start files, C(/etc/ld.so.preload), xdg autostart entries and C(authorized_keys).
+    C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
+    C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
+    xdg autostart entries and C(authorized_keys).
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - Rules decide what is a finding (the crontab_repair role ships them in

@@ -15,6 +15,9 @@ import posixpath
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import FileFacts
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader, binary
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.rc_local import (
+    RC_LOCAL_PATHS,
+)
 
 INIT_DIRS = ("/etc/rc.d/init.d", "/etc/init.d")
 # Red Hat's real runlevel directories first (/etc/rc3.d links to rc.d/rc3.d there); Debian's after.
@@ -39,14 +42,20 @@ def collect(reader: RootReader) -> None:
             if by:
                 facts.notes.append(f"run in a runlevel by {', '.join(by)}")
             _script(reader, facts, runs=not posixpath.basename(path).startswith("."), also_names=tuple(by))
+    rc_local = {reader.resolved_path(p) for p in RC_LOCAL_PATHS}
     for path, target in links:
-        if target and posixpath.dirname(target) in init_dirs:
-            continue  # read above, as the init script it is
+        if target and (posixpath.dirname(target) in init_dirs or target in rc_local):
+            continue  # read as the init script or the rc.local it is
         facts = reader.file("rc_link", path)
-        if facts is None:
-            continue
-        facts.notes.append(f"the runlevel directory runs {facts.resolved}, which is not in init.d")
-        _script(reader, facts, runs=True)
+        if facts is not None:
+            facts.notes.append(f"the runlevel directory runs {facts.resolved}, which is not in init.d")
+            _script(reader, facts, runs=True)
+        elif reader.kind_of(path) == "file":
+            # What it leads to was read as another location: the link itself is the item.
+            link = reader.any_file("rc_link", path)
+            if link is not None:
+                link.notes.append(f"the runlevel directory runs {target}, which is not in init.d")
+                reader.file_item(link, runs=True)
 
 
 def _runlevel_entries(reader: RootReader) -> list[tuple[str, str | None]]:

