@@ -12,7 +12,7 @@ import stat
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 
 CHUNK = 1 << 20
-ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512")
+ALGORITHMS = ("md5", "sha1", "sha224", "sha256", "sha384", "sha512", "sha3_256", "sha3_512")
 
 
 def new_digest(algorithm: str = "md5"):  # -> a hashlib object

@@ -33,7 +33,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.data
     parse_md5sums,
     path_lines,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    InstalledPackage,
+    PackageError,
+)
 
 # Caps far above what real packages hold, so a hostile archive cannot make the reader allocate without bound.
 MAX_CONTROL_MEMBER = 64 << 20
@@ -371,6 +374,17 @@ class DebArchive:
             status="",
             multi_arch=self.control.get("Multi-Arch", "").lower(),
         )
+
+    @property
+    def identity(self) -> InstalledPackage:
+        """The package in the shape every package manager's shares (packages/model.py)."""
+        pkg = self.package
+        return InstalledPackage(manager="dpkg", name=pkg.name, version=pkg.version, arch=pkg.arch)
+
+    def recorded_digest(self, path: str) -> tuple[str, str]:
+        """(digest, algorithm) the package records for the regular file ``path``; ("", "") if none."""
+        digest = self.md5sums.get(path, "")
+        return (digest, "md5") if digest else ("", "")
 
     # -- data.tar
 
