@@ -1,18 +1,21 @@
 """Red Hat-style roots for the persistence tests: RHEL 6 (Upstart jobs in /etc/init, SysV scripts in
 /etc/rc.d/init.d started by rc?.d links, rc.local run by S99local) and RHEL 7 (systemd, whose
-rc-local.service runs /etc/rc.d/rc.local only when it is executable), each with the files of its
-packages recorded as owned and nothing planted. The job and script texts follow the shape of those
-RHEL 6 and 7 ship.
+rc-local.service runs /etc/rc.d/rc.local only when it is executable), nothing planted. The job and
+script texts follow the shape of those RHEL 6 and 7 ship.
 
-Ownership is recorded in dpkg's format (status and info/*.list), which the scan has read since
-before it read rpm's: these roots test the locations, and the same owners() call serves both
-databases. A root whose database real rpm wrote is built in test_rpm_ownership.
+The packages are built by rpmbuild and installed by real rpm (``rpm --root R --dbpath /var/lib/rpm
+-i``), which writes the root's package database; the chkconfig links come after, owned by nothing,
+as on a real system.
 """
 
 from __future__ import annotations
 
 import os
+import shutil
+import subprocess
 from pathlib import Path
+
+import pytest
 
 from support.planted import Link, plant
 
@@ -206,31 +209,87 @@ RHEL7_LINKS = {
 }
 
 
-def rhel_root(root: Path, packages: dict[str, dict], links: dict[str, Link], release: str) -> Path:
-    """A root holding ``packages``' files, recorded as theirs, the ``links`` chkconfig made, accounts."""
+SPEC = """\
+Name: {name}
+Version: 1.0
+Release: 1.el{release}
+Summary: {name}, as the persistence tests' Red Hat roots hold it
+License: GPL
+BuildArch: noarch
+AutoReqProv: no
+%define __os_install_post %{{nil}}
+%define debug_package %{{nil}}
+%description
+The files of {name} a Red Hat root holds, for tests.
+%install
+cp -a {stage}/. %{{buildroot}}/
+%files
+{files}
+"""
+
+
+def _tool(name: str) -> str:
+    return shutil.which(name) or pytest.fail(
+        f"{name} is missing: make apt installs it (tools/setup/apt-packages.txt)"
+    )
+
+
+def build_packages(top: Path, packages: dict[str, dict], release: str) -> list[Path]:
+    """Each package of ``packages`` built by rpmbuild under ``top``: its files, as they are given."""
+    built = []
+    for name, files in packages.items():
+        stage = top / "stage" / name
+        for path, spec in files.items():
+            plant(stage, path, *(spec if isinstance(spec, tuple) else (spec,)))
+        spec_file = top / f"{name}.spec"
+        listed = "\n".join(f'"{path}"' for path in files)
+        spec_file.write_text(SPEC.format(name=name, release=release, stage=stage, files=listed))
+        done = subprocess.run(
+            [_tool("rpmbuild"), "-bb", "--define", f"_topdir {top / 'build'}", str(spec_file)],
+            capture_output=True,
+            text=True,
+            timeout=120,
+        )
+        assert done.returncode == 0, done.stderr[-2000:]
+        built.append(top / "build/RPMS/noarch" / f"{name}-1.0-1.el{release}.noarch.rpm")
+    return built
+
+
+def rhel_root(root: Path, packages: list[Path], links: dict[str, Link], release: str) -> Path:
+    """A root with accounts, ``packages`` installed by rpm, and the ``links`` chkconfig made."""
     plant(root, "/etc/passwd", PASSWD)
     plant(root, "/etc/group", GROUP)
     plant(root, "/etc/redhat-release", release + "\n")
     for home, uid in (("root", 0), ("home/alice", 500)):
         (root / home).mkdir(parents=True, mode=0o700)
         os.chown(root / home, uid, uid)
-    for files in packages.values():
-        for path, spec in files.items():
-            plant(root, path, *(spec if isinstance(spec, tuple) else (spec,)))
+    done = subprocess.run(
+        [_tool("rpm"), "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts"]
+        + [str(p) for p in packages],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
     for path, link in links.items():
         plant(root, path, link)
-    record_owners(root, {name: list(files) for name, files in packages.items()})
     return root
 
 
-def record_owners(root: Path, packages: dict[str, list[str]]) -> None:
-    """Record which package owns which path, in dpkg's status and info/*.list files."""
-    info = root / "var/lib/dpkg/info"
-    info.mkdir(parents=True, exist_ok=True)
-    stanzas = []
-    for name, paths in packages.items():
-        stanzas.append(
-            f"Package: {name}\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\n"
+def rpm_files(root: Path) -> set[str]:
+    """Every path the packages of ``root`` list, as real rpm prints them (on a copy of the database:
+    rpm writes beside what it reads)."""
+    copy = root / "var/lib/rpm-query"
+    shutil.copytree(root / "var/lib/rpm", copy)
+    try:
+        done = subprocess.run(
+            [_tool("rpm"), "--root", str(root), "--dbpath", "/var/lib/rpm-query", "-qal"],
+            capture_output=True,
+            text=True,
+            timeout=120,
+            env={**os.environ, "LC_ALL": "C"},
         )
-        (info / f"{name}.list").write_text("/.\n" + "".join(f"{p}\n" for p in paths))
-    (root / "var/lib/dpkg/status").write_text("\n".join(stanzas))
+    finally:
+        shutil.rmtree(copy)
+    assert done.returncode == 0, done.stderr[-2000:]
+    return set(done.stdout.splitlines())

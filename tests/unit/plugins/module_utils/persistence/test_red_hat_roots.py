@@ -23,7 +23,9 @@ from support.planted_rhel import (
     RHEL6_PACKAGES,
     RHEL7_LINKS,
     RHEL7_PACKAGES,
+    build_packages,
     rhel_root,
+    rpm_files,
 )
 
 pytest_plugins = ("support.planted_roots",)
@@ -39,14 +41,24 @@ NCAT = {"/usr/local/bin/ncat": (PROGRAM, 0o755)}
 LINK_OUT = "/etc/rc.d/rc3.d/S99sshd-keys"
 
 
-@pytest.fixture
-def rhel6(tmp_path) -> Path:
-    return rhel_root(tmp_path / "rhel6", RHEL6_PACKAGES, RHEL6_LINKS, "CentOS release 6.10 (Final)")
+@pytest.fixture(scope="module")
+def rhel6_packages(tmp_path_factory) -> list[Path]:
+    return build_packages(tmp_path_factory.mktemp("rhel6-rpms"), RHEL6_PACKAGES, "6")
+
+
+@pytest.fixture(scope="module")
+def rhel7_packages(tmp_path_factory) -> list[Path]:
+    return build_packages(tmp_path_factory.mktemp("rhel7-rpms"), RHEL7_PACKAGES, "7")
 
 
 @pytest.fixture
-def rhel7(tmp_path) -> Path:
-    root = rhel_root(tmp_path / "rhel7", RHEL7_PACKAGES, RHEL7_LINKS, "CentOS Linux release 7.9.2009 (Core)")
+def rhel6(tmp_path, rhel6_packages) -> Path:
+    return rhel_root(tmp_path / "rhel6", rhel6_packages, RHEL6_LINKS, "CentOS release 6.10 (Final)")
+
+
+@pytest.fixture
+def rhel7(tmp_path, rhel7_packages) -> Path:
+    root = rhel_root(tmp_path / "rhel7", rhel7_packages, RHEL7_LINKS, "CentOS Linux release 7.9.2009 (Core)")
     plant(root, "/etc/os-release", 'NAME="CentOS Linux"\nVERSION_ID="7"\nID="centos"\n')
     return root
 
@@ -113,6 +125,29 @@ def test_stock_rhel6_jobs_are_read_process_by_process(rhel6, rules):
         "and stopped rc RUNLEVEL=[2345]))",
         "respawned by Upstart whenever it exits",
     ]
+
+
+def test_ownership_comes_from_the_database_real_rpm_wrote(rhel6, rules):
+    """A job and a program packaged by rpm, a job and a program planted beside them: the scan tells
+    them apart as rpm itself does."""
+    _plant_all(rhel6, {"/etc/init/sysmon.conf": REVERSE_SHELL_JOB, **NCAT})
+    listed = rpm_files(rhel6)
+
+    result = persistence.scan(str(rhel6), rules)
+    reader = result.scanner
+
+    assert (reader.package_manager, result.package_database) == ("rpm", True)
+    assert {"/etc/init/tty.conf", "/sbin/mingetty"} <= listed
+    assert reader.package_of("/etc/init/tty.conf") == "initscripts"
+    assert reader.package_of("/sbin/mingetty") == "mingetty"
+    for planted in ("/etc/init/sysmon.conf", "/usr/local/bin/ncat"):
+        assert planted not in listed
+        assert reader.package_of(planted) is None
+        assert reader.unowned(planted)
+    # Through Red Hat's links: /etc/init.d/network is rc.d/init.d/network, which rpm lists.
+    assert reader.package_of("/etc/init.d/network") == "initscripts"
+    finding = next(f for f in result.finding_dicts() if f["rule"] == "reverse-shell")
+    assert (finding["file"]["package"], finding["payload"]["package"]) == (None, None)
 
 
 def test_a_script_reached_through_init_d_and_rc_d_init_d_is_read_once(rhel6, rules):
@@ -418,7 +453,7 @@ def test_an_owned_job_is_never_moved_and_the_advice_speaks_rpm(rhel6, rules):
     actions = quarantine.plan(result, stamp="20250101T000000Z")
 
     assert [(a.action, a.path) for a in actions] == [("manual", "/etc/init/tty.conf")]
-    assert "owned by package initscripts" in actions[0].reason
+    assert "owned by package initscripts: reinstall it (yum reinstall" in actions[0].reason
 
 
 # ---- hostile job files --------------------------------------------------------------------------
