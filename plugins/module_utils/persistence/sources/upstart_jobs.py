@@ -170,54 +170,73 @@ def _logical_lines(lines: Iterator[tuple[int, str]]) -> Iterator[tuple[int, str,
     a backslash at the end of a line, an open quote, or (start on, stop on) an open parenthesis;
     '#' outside quotes starts a comment. The caller reads script blocks from the same iterator."""
     for number, text in lines:
-        words, open_quote, depth, continued = _words(text)
-        joined = 1
-        while continued or open_quote or (depth > 0 and words[:1] in (["start"], ["stop"])):
-            short = joined < MAX_STANZA_LINES and len(text) < MAX_STANZA_CHARS
+        words = _Words()
+        continued = words.feed(text)
+        parts, size = [text], len(text)
+        while continued or words.quote or (words.depth > 0 and words.words[:1] in (["start"], ["stop"])):
+            short = len(parts) < MAX_STANZA_LINES and size < MAX_STANZA_CHARS
             following = next(lines, None) if short else None
             if following is None:
                 break
-            joined += 1
             # A backslash joins the lines as one; a quote or parenthesis keeps the line break.
-            text = (
-                text.rstrip("\r")[:-1] + " " + following[1].lstrip()
-                if continued
-                else text + "\n" + following[1]
+            if continued:
+                parts[-1] = parts[-1].rstrip("\r")[:-1]
+            parts.append(
+                (" " if continued else "\n") + (following[1].lstrip() if continued else following[1])
             )
-            words, open_quote, depth, continued = _words(text)
-        yield number, text, words
+            size += len(following[1])
+            continued = words.feed(following[1])
+        yield number, "".join(parts), words.done()
 
 
-def _words(text: str) -> tuple[list[str], str, int, bool]:
-    """The words of a stanza's text, the quote still open at its end, the parentheses still open, and
-    whether it ends in a backslash that continues it."""
-    words: list[str] = []
-    current: list[str] = []
-    quote, depth, i = "", 0, 0
-    while i < len(text):
-        char = text[i]
-        if quote:
-            if char == quote:
-                quote = ""
+class _Words:
+    """The words of a stanza, read line by line (each line once, however long the stanza)."""
+
+    def __init__(self) -> None:
+        self.words: list[str] = []
+        self.current: list[str] = []
+        self.quote = ""
+        self.depth = 0
+
+    def feed(self, text: str) -> bool:
+        """Read one line; True when it ends in a backslash that continues the stanza."""
+        text = text.rstrip("\r")
+        continued = False
+        i = 0
+        while i < len(text):
+            char = text[i]
+            if self.quote:
+                if char == self.quote:
+                    self.quote = ""
+                else:
+                    self.current.append(char)
+            elif char in "\"'":
+                self.quote = char
+            elif char == "\\":
+                if i + 1 == len(text):
+                    continued = True
+                else:
+                    i += 1
+                    self.current.append(text[i])
+            elif char == "#":
+                break
+            elif char in " \t":
+                self._end_word()
             else:
-                current.append(char)
-        elif char in "\"'":
-            quote = char
-        elif char == "\\" and i + 1 < len(text):
-            current.append(text[i + 1])
+                self.depth = max(0, self.depth + (char == "(") - (char == ")"))
+                self.current.append(char)
             i += 1
-        elif char == "#":
-            break
-        elif char in " \t\n":
-            if current:
-                words.append("".join(current))
-                current = []
+        if self.quote:
+            self.current.append("\n")
         else:
-            depth += char == "("
-            depth -= char == ")"
-            current.append(char)
-        i += 1
-    if current:
-        words.append("".join(current))
-    continued = not quote and text.rstrip("\r").endswith("\\") and not text.rstrip("\r").endswith("\\\\")
-    return words, quote, max(depth, 0), continued
+            self._end_word()
+        return continued
+
+    def _end_word(self) -> None:
+        if self.current:
+            self.words.append("".join(self.current))
+            self.current = []
+
+    def done(self) -> list[str]:
+        self._end_word()
+        return self.words

