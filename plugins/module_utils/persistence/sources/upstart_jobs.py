@@ -76,7 +76,7 @@ def _job(reader: RootReader, conf: str, override: str | None, account: Account |
     job = _stanzas(reader, job_facts)
     override_facts = reader.file("upstart_job", override, account) if override else None
     over = _stanzas(reader, override_facts) if override_facts else _Stanzas()
-    settings = {**job.settings, **over.settings}
+    settings = _merged(job.settings, over.settings)
     processes = {**job.processes, **over.processes}
     notes = _facts_of(settings, override_facts)
     for name in sorted(set(job.processes) & set(over.processes), key=PROCESSES.index):
@@ -95,6 +95,18 @@ def _job(reader: RootReader, conf: str, override: str | None, account: Account |
             reader.command_item(process.facts, number, text, command, user=runs_as)
 
 
+def _merged(job: dict[str, str], override: dict[str, str]) -> dict[str, str]:
+    """The job's settings with its override's read after them: 'manual' drops the 'start on' read
+    before it, a later 'start on' takes the job out of manual again."""
+    settings = dict(job)
+    if "manual" in override:
+        settings.pop("start on", None)
+    if "start on" in override:
+        settings.pop("manual", None)
+    settings.update(override)
+    return settings
+
+
 def _shown(process: str) -> str:
     return "main process" if process == "main" else f"{process} process"
 
@@ -103,7 +115,7 @@ def _facts_of(settings: dict[str, str], override: FileFacts | None) -> list[str]
     """What a report says about when and how the job runs."""
     notes = []
     start_on = settings.get("start on")
-    if "manual" in settings:
+    if "manual" in settings and not start_on:
         where = override.path if override and settings["manual"] == override.path else "its .conf"
         notes.append(
             f"disabled by 'manual' in {where}: Upstart starts it only when asked "
@@ -138,8 +150,11 @@ def _stanzas(reader: RootReader, facts: FileFacts) -> _Stanzas:
             found.processes[process] = _Process(facts, _script_block(lines))
         elif first in ("start", "stop") and words[1:2] == ["on"]:
             found.settings[f"{first} on"] = " ".join(words[2:])
+            if first == "start":
+                found.settings.pop("manual", None)
         elif first == "manual":
             found.settings["manual"] = facts.path
+            found.settings.pop("start on", None)
         elif first in ("respawn", "task") and len(words) == 1:
             found.settings[first] = facts.path
         elif first == "setuid" and len(words) == 2:

@@ -353,6 +353,26 @@ def test_a_job_disabled_by_manual_says_so(rhel6, rules):
     assert {f["path"] for f in result.finding_dicts()} == {"/etc/init/sysmon.conf"}
 
 
+@pytest.mark.parametrize(
+    ("job", "override", "note"),
+    [
+        ("start on runlevel [2345]\nmanual\n", None, "disabled by 'manual' in its .conf"),
+        ("manual\nstart on runlevel [2345]\n", None, "Upstart starts it at boot (start on runlevel [2345])"),
+        ("manual\n", "start on startup\n", "Upstart starts it at boot (start on startup)"),
+        ("start on startup\n", "manual\n", "disabled by 'manual' in /etc/init/probe.override"),
+        ("start on startup\n", "# nothing\n", "Upstart starts it at boot (start on startup)"),
+    ],
+)
+def test_manual_and_start_on_are_read_in_order_job_then_override(rhel6, rules, job, override, note):
+    plant(rhel6, "/etc/init/probe.conf", job + "exec /bin/true\n")
+    if override is not None:
+        plant(rhel6, "/etc/init/probe.override", override)
+
+    result = persistence.scan(str(rhel6), rules)
+
+    assert result.scanner.files["/etc/init/probe.conf"].notes[0].startswith(note)
+
+
 def test_an_overrides_exec_replaces_the_jobs_own(rhel6, rules):
     plant(rhel6, "/etc/init/tty.override", "exec /usr/bin/.mingetty $TTY\n")
 
