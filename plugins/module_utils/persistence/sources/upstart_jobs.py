@@ -5,9 +5,10 @@ with their ``.override`` files, and the session jobs a desktop login starts.
 
 Each ``exec`` line and each line of a ``script ... end script`` block (of the main process and of
 pre-start, post-start, pre-stop and post-stop) is an item. An override's stanzas replace the job's
-stanzas of the same name, so a process the override defines is read from the override and the job's
-own is not run. What starts the job (``start on``, ``manual``), ``respawn`` and ``task`` are facts of
-the job's files, shown with each finding.
+stanzas of the same name where Upstart reads override files (Ubuntu's; not RHEL 6's Upstart 0.6.5):
+a process the override replaces is still an item, with a note saying so, since an Upstart that
+reads no override runs it. What starts the job (``start on``, ``manual``), ``respawn`` and ``task``
+are facts of the job's files, shown with each finding.
 """
 
 from __future__ import annotations
@@ -77,10 +78,12 @@ def _job(reader: RootReader, conf: str, override: str | None, account: Account |
     override_facts = reader.file("upstart_job", override, account) if override else None
     over = _stanzas(reader, override_facts) if override_facts else _Stanzas()
     settings = _merged(job.settings, over.settings)
-    processes = {**job.processes, **over.processes}
     notes = _facts_of(settings, override_facts)
     for name in sorted(set(job.processes) & set(over.processes), key=PROCESSES.index):
-        job_facts.notes.append(f"its {_shown(name)} is replaced by {override}'s and does not run")
+        job_facts.notes.append(
+            f"its {_shown(name)} is replaced by {override}'s where Upstart reads override files "
+            "(not RHEL 6's Upstart 0.6.5, which runs this one)"
+        )
     job_facts.notes += notes
     reader.file_item(job_facts)
     if override_facts is not None:
@@ -89,10 +92,12 @@ def _job(reader: RootReader, conf: str, override: str | None, account: Account |
         if over.processes or "start on" in over.settings:
             reader.file_item(override_facts)
     runs_as = settings.get("setuid") or user
-    for name in PROCESSES:
-        process = processes.get(name)
-        for number, text, command in process.lines if process else ():
-            reader.command_item(process.facts, number, text, command, user=runs_as)
+    # A process an override replaces is still read: an Upstart that reads no override file runs it.
+    for stanzas in (job, over):
+        for name in PROCESSES:
+            process = stanzas.processes.get(name)
+            for number, text, command in process.lines if process else ():
+                reader.command_item(process.facts, number, text, command, user=runs_as)
 
 
 def _merged(job: dict[str, str], override: dict[str, str]) -> dict[str, str]:

@@ -382,11 +382,24 @@ def test_an_overrides_exec_replaces_the_jobs_own(rhel6, rules):
     assert tty == [
         ("/etc/init/tty.conf", None),
         ("/etc/init/tty.override", None),
+        ("/etc/init/tty.conf", 9),
         ("/etc/init/tty.override", 1),
     ]
     assert result.scanner.files["/etc/init/tty.conf"].notes[0] == (
-        "its main process is replaced by /etc/init/tty.override's and does not run"
+        "its main process is replaced by /etc/init/tty.override's where Upstart reads override files "
+        "(not RHEL 6's Upstart 0.6.5, which runs this one)"
     )
+
+
+def test_a_decoy_override_does_not_hide_the_jobs_own_exec(rhel6, rules):
+    """RHEL 6's Upstart reads no override file: the job's exec still runs there, and is still found."""
+    _plant_all(
+        rhel6, {"/etc/init/sysmon.conf": REVERSE_SHELL_JOB, "/etc/init/sysmon.override": "exec /bin/true\n"}
+    )
+
+    result = persistence.scan(str(rhel6), rules)
+
+    assert ("reverse-shell", "upstart_job", "/etc/init/sysmon.conf", 5) in found(result)
 
 
 def test_a_job_runs_as_its_setuid_user_a_session_job_as_its_owner(rhel6, rules):
