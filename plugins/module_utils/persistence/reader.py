@@ -69,7 +69,8 @@ def file_type(mode: int) -> str:
     return "other"
 
 
-def _binary(data: bytes) -> bool:
+def binary(data: bytes) -> bool:
+    """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
 
 
@@ -101,6 +102,7 @@ class RootReader:
         self.users = {a.name: a for a in self.accounts}
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
+        self.package_manager = ""
         self.owners, self.package_database = self._read_owners()
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
 
@@ -110,7 +112,9 @@ class RootReader:
             database = installed.database_of(self.root)
             if database is None:
                 raise PackageError("no package database (neither dpkg's nor rpm's)")
-            return database.owners(), True
+            owners = database.owners()
+            self.package_manager = database.manager
+            return owners, True
         except PackageError as exc:
             self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
             return {}, False
@@ -312,11 +316,13 @@ class RootReader:
 
     # -- items -----------------------------------------------------------------------------------
 
-    def file_item(self, facts: FileFacts, *, runs: bool = False) -> None:
-        """The file itself as an item; ``runs`` when the location runs it as a program."""
+    def file_item(self, facts: FileFacts, *, runs: bool = False, also_names: tuple[str, ...] = ()) -> None:
+        """The file itself as an item; ``runs`` when the location runs it as a program, ``also_names``
+        the other paths that lead to it (the runlevel links that start an init script)."""
         executes = self.resolved_too([facts.path]) if runs else ()
         user = facts.account.name if facts.account else ""
-        self.items.append(Item(facts.kind, facts, user=user, executes=executes, references=executes))
+        references = tuple(dict.fromkeys([*executes, *also_names]))
+        self.items.append(Item(facts.kind, facts, user=user, executes=executes, references=references))
 
     def command_item(
         self,
@@ -361,7 +367,7 @@ class RootReader:
         if facts is None:
             return
         self.file_item(facts, runs=runs)
-        if facts.data is not None and not _binary(facts.data):
+        if facts.data is not None and not binary(facts.data):
             self.command_lines(facts)
 
     def _analyse(self, command: str, search: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
