@@ -519,15 +519,18 @@ def package_file(layout_name: str, name: str = "glibc") -> Path:
     return found
 
 
-def rpm_of_copy(root: Path, *args: str, scratch: Path) -> subprocess.CompletedProcess:
+def rpm_of_copy(
+    root: Path, *args: str, scratch: Path, database: Path | None = None
+) -> subprocess.CompletedProcess:
     """Real rpm on ``root``'s files with a COPY of its database: rpm opens sqlite read-write and
     leaves -shm/-wal files beside it, which must never appear in a target under test (a reader
     takes a -wal's pages as part of the database). rpm puts ``--dbpath`` below ``--root`` even when it
     is absolute (an absolute path would make rpm create an empty database inside the root); enough
-    ``..`` climb back out of the root to the copy in ``scratch``."""
+    ``..`` climb back out of the root to the copy in ``scratch``. ``database``: another directory's
+    database to copy (a pristine root's, for a root whose own is gone)."""
     copy = scratch / "rpmdb"
     shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(root / "var/lib/rpm", copy)
+    shutil.copytree(database or root / "var/lib/rpm", copy)
     dbpath = "/.." * len(root.resolve().parts) + str(copy.resolve())
     return subprocess.run(
         ["rpm", "--root", str(root), "--dbpath", dbpath, "--define", "_db_backend sqlite", *args],
