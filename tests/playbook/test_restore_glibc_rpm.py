@@ -9,6 +9,7 @@ root's byte for byte. The repair must never write the target's package database.
 from __future__ import annotations
 
 import hashlib
+import signal
 import subprocess
 import uuid
 from pathlib import Path
@@ -102,7 +103,8 @@ def test_a_broken_rpm_root_is_restored_and_its_programs_run(
 ):
     root = broken_root(tmp_path, layout, faults)
     before = chroot(root, "/bin/sh", "-c", "echo ok")
-    assert fails_for_glibc(before), before
+    # A libc cut short kills the program with SIGBUS when the loader maps past its end.
+    assert fails_for_glibc(before) or before.returncode == -signal.SIGBUS, before
     database = database_state(root)
 
     extra = {"glibc_restore_source": str(rpmroots.package_file(layout))} if with_package else {}

@@ -31,9 +31,12 @@ import re
 import shutil
 import subprocess
 import tempfile
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
+
+import pytest
 
 from support.trees import CACHE, debian_tree
 
@@ -42,6 +45,9 @@ ARCH = "x86_64"
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
 BUILD_TIMEOUT = 600
 TOOL_TIMEOUT = 300
+# A cached build of another recipe is removed when no test has used it for this long (a checkout of
+# another version may still be using it now).
+UNUSED_SECONDS = 7 * 24 * 3600
 
 
 @dataclass(frozen=True)
@@ -479,27 +485,35 @@ def locked(path: Path) -> Iterator[None]:
 
 def cached(layout_name: str) -> Path:
     """The cached build of one layout (``root/`` and ``rpms/``), built on first use. The bookworm tree
-    missing fails the test (never a skip)."""
+    or rpm's tools missing fail the test (never a skip)."""
     layout = LAYOUTS[layout_name]
     tree = debian_tree("bookworm")
+    missing = [tool for tool in ("rpm", "rpmbuild", "rpm2cpio") if not shutil.which(tool)]
+    if missing:
+        pytest.fail(f"{', '.join(missing)} missing: run `make setup` (it installs Debian's rpm)")
     top = CACHE / "rpmroots"
     done = top / stamp(tree) / layout.name
-    if (done / "root").is_dir():
-        return done
-    with locked(top / "lock"):
-        if (done / "root").is_dir():
-            return done
-        done.parent.mkdir(parents=True, exist_ok=True)
-        for old in top.iterdir():
-            if old.is_dir() and old != done.parent:
-                shutil.rmtree(old)
-        partial = Path(tempfile.mkdtemp(prefix=f".{layout.name}-", dir=done.parent))
-        try:
-            build_layout(layout, tree, partial)
-            partial.rename(done)
-        finally:
-            shutil.rmtree(partial, ignore_errors=True)
+    if not (done / "root").is_dir():
+        with locked(top / "lock"):
+            if not (done / "root").is_dir():
+                build_cached(layout, tree, done)
+    os.utime(done.parent)
     return done
+
+
+def build_cached(layout: Layout, tree: Path, done: Path) -> None:
+    """Build into a directory beside ``done`` and rename it: a build that fails part way leaves
+    nothing a later test would take for a root."""
+    done.parent.mkdir(parents=True, exist_ok=True)
+    for old in done.parent.parent.iterdir():
+        if old.is_dir() and old != done.parent and time.time() - old.stat().st_mtime > UNUSED_SECONDS:
+            shutil.rmtree(old)
+    partial = Path(tempfile.mkdtemp(prefix=f".{layout.name}-", dir=done.parent))
+    try:
+        build_layout(layout, tree, partial)
+        partial.rename(done)
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
 
 
 def pristine_root(layout_name: str) -> Path:

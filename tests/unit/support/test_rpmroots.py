@@ -206,6 +206,11 @@ def test_two_workers_build_once_under_the_lock(tmp_path, monkeypatch):
 
     monkeypatch.setattr(rpmroots, "CACHE", tmp_path)
     monkeypatch.setattr(rpmroots, "build_layout", slow_build)
+    # Builds of other recipes: one unused for 8 days is removed, one used an hour ago is kept.
+    stale, recent = tmp_path / "rpmroots/0000stale", tmp_path / "rpmroots/0000recent"
+    for path, age in ((stale, 8 * 24 * 3600), (recent, 3600)):
+        (path / "rhel8/root").mkdir(parents=True)
+        os.utime(path, (time.time() - age, time.time() - age))
     found = []
     workers = [threading.Thread(target=lambda: found.append(rpmroots.cached("rhel8"))) for _ in range(2)]
     for worker in workers:
@@ -215,6 +220,7 @@ def test_two_workers_build_once_under_the_lock(tmp_path, monkeypatch):
     assert builds == ["rhel8"]
     assert found[0] == found[1] and (found[0] / "root").is_dir()
     assert [p.name for p in found[0].parent.iterdir()] == ["rhel8"]
+    assert not stale.exists() and recent.is_dir()
 
 
 def test_a_changed_recipe_is_a_new_stamp(monkeypatch, tmp_path):
