@@ -14,9 +14,9 @@ import stat
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab, file_rules
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    dpkgdb,
     rootfs,
     safewrite,
 )

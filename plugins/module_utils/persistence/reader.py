@@ -18,6 +18,8 @@ import posixpath
 import stat
 from collections.abc import Iterator
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -32,7 +34,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model 
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    dpkgdb,
     report_text,
     rootfs,
 )
@@ -100,13 +101,19 @@ class RootReader:
         self.users = {a.name: a for a in self.accounts}
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
-        try:
-            self.owners = dpkgdb.owners(self.root)
-            self.package_database = True
-        except dpkgdb.PackageError as exc:
-            self.owners, self.package_database = {}, False
-            self.note("", "/var/lib/dpkg/status", f"{exc}: no file counts as owned or as unowned")
+        self.owners, self.package_database = self._read_owners()
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
+
+    def _read_owners(self) -> tuple[dict[str, list[str]], bool]:
+        """Every path a package lists -> its packages, and whether the root has a readable database."""
+        try:
+            database = installed.database_of(self.root)
+            if database is None:
+                raise PackageError("no package database (neither dpkg's nor rpm's)")
+            return database.owners(), True
+        except PackageError as exc:
+            self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
+            return {}, False
 
     # -- the root --------------------------------------------------------------------------------
 
