@@ -126,8 +126,7 @@ RPM_NAMES = {
     "libkeyutils1": "keyutils-libs",
 }
 
-# Programs of coreutils that RHEL 6 kept in /bin (the rest are in /usr/bin there, as everywhere
-# after usrmove): Debian keeps the same ones in /bin, so its file list says which.
+# bookworm's python3, packed with its standard library where Debian's interpreter looks for it.
 PYTHON = "python3.11"
 # Parts of the standard library no test needs (they make the package 3 times bigger).
 PYTHON_SKIPPED = ("__pycache__", "test", "idlelib", "tkinter", "turtledemo", "ensurepip", "lib2to3")
@@ -224,7 +223,8 @@ def lib64(layout: Layout) -> str:
 
 
 def program_path(layout: Layout, debian_path: str) -> str:
-    """/bin/ls stays /bin/ls on RHEL 6 and is /usr/bin/ls after usrmove, as coreutils lists it."""
+    """/bin/ls stays /bin/ls on RHEL 6 and is /usr/bin/ls after usrmove, as coreutils lists it: the
+    programs RHEL 6 kept in /bin are the ones Debian still lists under /bin."""
     if layout.usrmove and re.match(r"^/s?bin/", debian_path):
         return "/usr" + debian_path
     return debian_path
