@@ -138,7 +138,7 @@ def test_identity_matches_rpm_qp(built):
         arch,
         vendor,
     )
-    assert found.label == f"{name}-{epoch}:{version}-{release}.{arch}"
+    assert found.label == f"{name}-{version}-{release}.{arch}"  # as rpm -q prints it: no epoch
     assert (found.details["sourcerpm"], found.details["sha256header"], found.details["format"]) == (
         source,
         sha256,
