@@ -3,21 +3,19 @@
 rc-local.service runs /etc/rc.d/rc.local only when it is executable), nothing planted. The job and
 script texts follow the shape of those RHEL 6 and 7 ship.
 
-The packages are built by rpmbuild and installed by real rpm (``rpm --root R --dbpath /var/lib/rpm
--i``), which writes the root's package database; the chkconfig links come after, owned by nothing,
-as on a real system.
+The packages are built by rpmbuild and installed by real rpm (``support.rpmbuild``), which writes
+the root's package database; the chkconfig links come after, owned by nothing, as on a real system.
 """
 
 from __future__ import annotations
 
 import os
-import shutil
-import subprocess
+import tempfile
 from pathlib import Path
 
-import pytest
-
+from support import rpmbuild
 from support.planted import Link, plant
+from support.rpmbuild import Package
 
 PASSWD = "root:x:0:0:root:/root:/bin/bash\nbin:x:1:1:bin:/bin:/sbin/nologin\n"
 PASSWD += "alice:x:500:500::/home/alice:/bin/bash\n"
@@ -209,49 +207,23 @@ RHEL7_LINKS = {
 }
 
 
-SPEC = """\
-Name: {name}
-Version: 1.0
-Release: 1.el{release}
-Summary: {name}, as the persistence tests' Red Hat roots hold it
-License: GPL
-BuildArch: noarch
-AutoReqProv: no
-%define __os_install_post %{{nil}}
-%define debug_package %{{nil}}
-%description
-The files of {name} a Red Hat root holds, for tests.
-%install
-cp -a {stage}/. %{{buildroot}}/
-%files
-{files}
-"""
-
-
-def _tool(name: str) -> str:
-    return shutil.which(name) or pytest.fail(
-        f"{name} is missing: make apt installs it (tools/setup/apt-packages.txt)"
-    )
-
-
 def build_packages(top: Path, packages: dict[str, dict], release: str) -> list[Path]:
     """Each package of ``packages`` built by rpmbuild under ``top``: its files, as they are given."""
     built = []
     for name, files in packages.items():
-        stage = top / "stage" / name
-        for path, spec in files.items():
-            plant(stage, path, *(spec if isinstance(spec, tuple) else (spec,)))
-        spec_file = top / f"{name}.spec"
-        listed = "\n".join(f'"{path}"' for path in files)
-        spec_file.write_text(SPEC.format(name=name, release=release, stage=stage, files=listed))
-        done = subprocess.run(
-            [_tool("rpmbuild"), "-bb", "--define", f"_topdir {top / 'build'}", str(spec_file)],
-            capture_output=True,
-            text=True,
-            timeout=120,
+        package = Package(
+            name,
+            "1.0",
+            f"1.el{release}",
+            top / "stage" / name,
+            f"{name}, as the persistence tests' Red Hat roots hold it",
         )
-        assert done.returncode == 0, done.stderr[-2000:]
-        built.append(top / "build/RPMS/noarch" / f"{name}-1.0-1.el{release}.noarch.rpm")
+        for path, spec in files.items():
+            if isinstance(spec, Link):
+                package.add_link(path, spec.target)
+            else:
+                package.add_text(path, *(spec if isinstance(spec, tuple) else (spec,)))
+        built.append(rpmbuild.build(package, top / "build"))
     return built
 
 
@@ -263,33 +235,15 @@ def rhel_root(root: Path, packages: list[Path], links: dict[str, Link], release:
     for home, uid in (("root", 0), ("home/alice", 500)):
         (root / home).mkdir(parents=True, mode=0o700)
         os.chown(root / home, uid, uid)
-    done = subprocess.run(
-        [_tool("rpm"), "--root", str(root), "--dbpath", "/var/lib/rpm", "-i", "--nodeps", "--noscripts"]
-        + [str(p) for p in packages],
-        capture_output=True,
-        text=True,
-        timeout=120,
-    )
-    assert done.returncode == 0, done.stderr[-2000:]
+    rpmbuild.install(root, *packages)
     for path, link in links.items():
         plant(root, path, link)
     return root
 
 
 def rpm_files(root: Path) -> set[str]:
-    """Every path the packages of ``root`` list, as real rpm prints them (on a copy of the database:
-    rpm writes beside what it reads)."""
-    copy = root / "var/lib/rpm-query"
-    shutil.copytree(root / "var/lib/rpm", copy)
-    try:
-        done = subprocess.run(
-            [_tool("rpm"), "--root", str(root), "--dbpath", "/var/lib/rpm-query", "-qal"],
-            capture_output=True,
-            text=True,
-            timeout=120,
-            env={**os.environ, "LC_ALL": "C"},
-        )
-    finally:
-        shutil.rmtree(copy)
+    """Every path the packages of ``root`` list, as real rpm prints them."""
+    with tempfile.TemporaryDirectory() as scratch:
+        done = rpmbuild.rpm_of_copy(root, "-qal", scratch=Path(scratch))
     assert done.returncode == 0, done.stderr[-2000:]
     return set(done.stdout.splitlines())

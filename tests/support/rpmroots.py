@@ -17,8 +17,8 @@ in every layout: Debian's rpm cannot write Berkeley DB or ndb. Those backends ar
 databases of the shared rpm corpus (``../shared/rpm-corpus``), written by the distributions themselves.
 
 The roots and the packages are built once into the machine cache (``CACHE/rpmroots/<stamp>``, the
-stamp a hash of this recipe and of the bookworm tree's glibc version) under a lock, so two pytest
-workers never build them twice; a test copies a root with ``root_copy``.
+stamp a hash of the recipe, this file and ``rpmbuild``, and of the bookworm tree's glibc version)
+under a lock, so two pytest workers never build them twice; a test copies a root with ``root_copy``.
 """
 
 from __future__ import annotations
@@ -36,15 +36,19 @@ from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
-import pytest
-
+from support import rpmbuild
+from support.rpmbuild import Package
+from support.rpmbuild import rpm_of_copy as rpm_of_copy  # the playbook tests' name for it
 from support.trees import CACHE, debian_tree
 
 ARCH = "x86_64"
+# What the roots are built by: this file, and the spec, rpmbuild and rpm install it runs. A change
+# to either is a new stamp, so the roots are built again.
+RECIPES = (Path(__file__), Path(rpmbuild.__file__))
 # Where Debian keeps its libraries; the packed files come from there.
 MULTIARCH = "usr/lib/x86_64-linux-gnu"
+# python3 with its standard library takes a while to pack.
 BUILD_TIMEOUT = 600
-TOOL_TIMEOUT = 300
 # A cached build of another recipe is removed when no test has used it for this long (a checkout of
 # another version may still be using it now).
 UNUSED_SECONDS = 7 * 24 * 3600
@@ -57,16 +61,18 @@ class Layout:
     usrmove: bool
     # Files named libc-2.36.so with soname links (before glibc 2.34), or the sonames are the files.
     versioned: bool
-    # rpm's file digest algorithm: 1 md5 (RHEL 6), 8 sha256 (RHEL 7 and later).
-    digest_algorithm: int
+    # rpm's file digest algorithm: md5 (RHEL 6), sha256 (RHEL 7 and later).
+    digest: str
     version_id: str
     pretty_name: str
 
 
 LAYOUTS = {
-    "rhel6": Layout("rhel6", "1.el6", False, True, 1, "6.10", "Red Hat Enterprise Linux Server release 6.10"),
-    "rhel8": Layout("rhel8", "1.el8", True, True, 8, "8.10", "Red Hat Enterprise Linux release 8.10"),
-    "rhel9": Layout("rhel9", "1.el9", True, False, 8, "9.6", "Red Hat Enterprise Linux release 9.6"),
+    "rhel6": Layout(
+        "rhel6", "1.el6", False, True, "md5", "6.10", "Red Hat Enterprise Linux Server release 6.10"
+    ),
+    "rhel8": Layout("rhel8", "1.el8", True, True, "sha256", "8.10", "Red Hat Enterprise Linux release 8.10"),
+    "rhel9": Layout("rhel9", "1.el9", True, False, "sha256", "9.6", "Red Hat Enterprise Linux release 9.6"),
 }
 
 # glibc's shared objects in the bookworm tree: soname -> stem of the versioned name older glibc
@@ -137,60 +143,18 @@ LD_SO_CONF = "include ld.so.conf.d/*.conf\n"
 # names them, so the root's ldconfig puts their libraries in /etc/ld.so.cache and the programs run.
 LIB64_CONF = "/lib64\n/usr/lib64\n"
 
-SPEC = """\
-Name: {name}
-Version: {version}
-Release: {release}
-Summary: {name} for a test root, made of Debian bookworm's binaries
-License: Various
-BuildArch: {arch}
-AutoReqProv: no
 
-%description
-{name} laid out as {layout} lays it out; the files are the bookworm tree's own.
-
-%install
-cp -a {stage}/. %{{buildroot}}/
-
-%files
-%defattr(-,root,root,-)
-{files}
-"""
-
-
-@dataclass
-class Package:
-    """One package: its files staged under ``stage`` and their %files lines."""
-
-    name: str
-    version: str
-    stage: Path
-    lines: list[str]
-
-    def add_file(self, source: Path, path: str, spec_line: str | None = None) -> None:
-        target = self.stage / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        shutil.copy2(source, target, follow_symlinks=True)
-        self.lines.append(spec_line or path)
-
-    def add_text(self, path: str, text: str, spec_line: str | None = None, mode: int = 0o644) -> None:
-        target = self.stage / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(text)
-        target.chmod(mode)
-        self.lines.append(spec_line or path)
-
-    def add_link(self, path: str, to: str) -> None:
-        target = self.stage / path.lstrip("/")
-        target.parent.mkdir(parents=True, exist_ok=True)
-        os.symlink(to, target)
-        self.lines.append(path)
-
-    def add_dir(self, path: str, mode: int = 0o755) -> None:
-        target = self.stage / path.lstrip("/")
-        target.mkdir(parents=True, exist_ok=True)
-        target.chmod(mode)
-        self.lines.append(f"%dir {path}")
+def new_package(layout: Layout, name: str, version: str, stage: Path) -> Package:
+    return Package(
+        name,
+        version,
+        layout.release,
+        stage,
+        summary=f"{name} laid out as {layout.name} lays it out, made of Debian bookworm's binaries",
+        arch=ARCH,
+        digest=layout.digest,
+        payload="xz",
+    )
 
 
 def glibc_version(tree: Path) -> str:
@@ -202,19 +166,12 @@ def glibc_version(tree: Path) -> str:
 
 
 def stamp(tree: Path) -> str:
-    """The content stamp of the cached roots: this recipe, and the glibc it packs."""
-    digest = hashlib.sha256(Path(__file__).read_bytes())
+    """The content stamp of the cached roots: their recipe (``RECIPES``), and the glibc it packs."""
+    digest = hashlib.sha256()
+    for recipe in RECIPES:
+        digest.update(recipe.read_bytes())
     digest.update(glibc_version(tree).encode())
     return digest.hexdigest()[:16]
-
-
-def run(*argv: str | Path, timeout: int = TOOL_TIMEOUT, **kwargs) -> subprocess.CompletedProcess:
-    done = subprocess.run(
-        [str(a) for a in argv], capture_output=True, text=True, timeout=timeout, check=False, **kwargs
-    )
-    if done.returncode != 0:
-        raise RuntimeError(f"{' '.join(map(str, argv))} failed ({done.returncode}): {done.stderr}")
-    return done
 
 
 def lib64(layout: Layout) -> str:
@@ -244,7 +201,7 @@ def needed_libraries(tree: Path, elf_files: list[str]) -> set[str]:
             ["chroot", str(tree), "/usr/bin/ldd", path],
             capture_output=True,
             text=True,
-            timeout=TOOL_TIMEOUT,
+            timeout=rpmbuild.TOOL_TIMEOUT,
             check=False,
         )
         for line in done.stdout.splitlines():
@@ -267,7 +224,7 @@ def owner_of(tree: Path, path: str) -> str:
 
 
 def glibc_package(layout: Layout, tree: Path, version: str, stage: Path) -> Package:
-    package = Package("glibc", version, stage, [])
+    package = new_package(layout, "glibc", version, stage)
     for soname, stem in GLIBC_LIBRARIES.items():
         source = tree / MULTIARCH / soname
         if layout.versioned and stem:
@@ -279,25 +236,23 @@ def glibc_package(layout: Layout, tree: Path, version: str, stage: Path) -> Pack
     for name in ("libmemusage.so", "libpcprofile.so"):
         package.add_file(tree / MULTIARCH / name, f"/usr/lib64/{name}")
     package.add_file(tree / "usr/sbin/ldconfig", "/sbin/ldconfig")
-    package.add_text("/etc/ld.so.conf", LD_SO_CONF, "%config(noreplace) /etc/ld.so.conf")
+    package.add_text("/etc/ld.so.conf", LD_SO_CONF, config="noreplace")
     package.add_dir("/etc/ld.so.conf.d")
-    package.add_text(
-        "/etc/ld.so.conf.d/lib64.conf", LIB64_CONF, "%config(noreplace) /etc/ld.so.conf.d/lib64.conf"
-    )
-    package.add_text("/etc/ld.so.cache", "", "%ghost %config(missingok,noreplace) /etc/ld.so.cache")
+    package.add_text("/etc/ld.so.conf.d/lib64.conf", LIB64_CONF, config="noreplace")
+    package.add_text("/etc/ld.so.cache", "", config="missingok,noreplace", ghost=True)
     package.add_dir("/var/cache/ldconfig", 0o700)
     return package
 
 
-def glibc_common_package(tree: Path, version: str, stage: Path) -> Package:
-    package = Package("glibc-common", version, stage, [])
+def glibc_common_package(layout: Layout, tree: Path, version: str, stage: Path) -> Package:
+    package = new_package(layout, "glibc-common", version, stage)
     for name in ("ldd", "getent"):
         package.add_file(tree / "usr/bin" / name, f"/usr/bin/{name}")
     return package
 
 
 def filesystem_package(layout: Layout, stage: Path) -> Package:
-    package = Package("filesystem", "3.8", stage, [])
+    package = new_package(layout, "filesystem", "3.8", stage)
     dirs = ["/etc", "/home", "/media", "/mnt", "/opt", "/root", "/srv", "/usr", "/usr/bin", "/usr/lib"]
     dirs += ["/usr/lib64", "/usr/libexec", "/usr/sbin", "/usr/share", "/var", "/var/cache", "/var/lib"]
     dirs += ["/var/log", "/var/tmp", "/run", "/boot", "/dev", "/proc", "/sys", "/tmp", "/usr/local"]
@@ -311,19 +266,19 @@ def filesystem_package(layout: Layout, stage: Path) -> Package:
     return package
 
 
-def setup_package(tree: Path, stage: Path) -> Package:
-    package = Package("setup", "2.12.2", stage, [])
+def setup_package(layout: Layout, tree: Path, stage: Path) -> Package:
+    package = new_package(layout, "setup", "2.12.2", stage)
     for name in ("passwd", "group", "shadow", "shells", "nsswitch.conf"):
-        package.add_file(tree / "etc" / name, f"/etc/{name}", f"%config(noreplace) /etc/{name}")
-    package.add_text("/etc/hosts", "127.0.0.1 localhost\n", "%config(noreplace) /etc/hosts")
-    package.add_text("/etc/fstab", "", "%config(noreplace) /etc/fstab")
+        package.add_file(tree / "etc" / name, f"/etc/{name}", config="noreplace")
+    package.add_text("/etc/hosts", "127.0.0.1 localhost\n", config="noreplace")
+    package.add_text("/etc/fstab", "", config="noreplace")
     return package
 
 
 def release_package(layout: Layout, stage: Path) -> Package:
     """redhat-release: RHEL 6 has only /etc/redhat-release; 7 and later also os-release."""
     major = layout.version_id.split(".")[0]
-    package = Package("redhat-release", layout.version_id, stage, [])
+    package = new_package(layout, "redhat-release", layout.version_id, stage)
     package.add_text("/etc/redhat-release", layout.pretty_name + "\n")
     package.add_link("/etc/system-release", "redhat-release")
     if layout.usrmove:
@@ -339,17 +294,17 @@ def release_package(layout: Layout, stage: Path) -> Package:
 
 def program_packages(layout: Layout, tree: Path, stage: Path) -> tuple[list[Package], list[str]]:
     """bash, coreutils and python3 with Debian's programs; and the tree paths of their ELF files."""
-    bash = Package("bash", "5.2.15", stage / "bash", [])
+    bash = new_package(layout, "bash", "5.2.15", stage / "bash")
     bash.add_file(tree / "bin/bash", program_path(layout, "/bin/bash"))
     bash.add_link(program_path(layout, "/bin/sh"), "bash")
-    coreutils = Package("coreutils", "9.1", stage / "coreutils", [])
+    coreutils = new_package(layout, "coreutils", "9.1", stage / "coreutils")
     elf_files = ["/bin/bash"]
     for path in dpkg_list(tree, "coreutils"):
         source = tree / path.lstrip("/")
         if re.match(r"^/(usr/)?s?bin/[^/]+$", path) and source.is_file() and not source.is_symlink():
             coreutils.add_file(source, program_path(layout, path))
             elf_files.append(path)
-    python = Package("python3", "3.11.2", stage / "python3", [])
+    python = new_package(layout, "python3", "3.11.2", stage / "python3")
     python.add_file(tree / "usr/bin" / PYTHON, f"/usr/bin/{PYTHON}")
     python.add_link("/usr/bin/python3", PYTHON)
     elf_files.append(f"/usr/bin/{PYTHON}")
@@ -377,7 +332,7 @@ def library_packages(layout: Layout, tree: Path, elf_files: list[str], stage: Pa
         if name in glibc_names:
             continue
         rpm_name = RPM_NAMES.get(owner_of(tree, path), owner_of(tree, path))
-        package = packages.setdefault(rpm_name, Package(rpm_name, "1.0", stage / rpm_name, []))
+        package = packages.setdefault(rpm_name, new_package(layout, rpm_name, "1.0", stage / rpm_name))
         source = tree / path.lstrip("/")
         if source.is_symlink():
             real = os.readlink(source)
@@ -389,51 +344,6 @@ def library_packages(layout: Layout, tree: Path, elf_files: list[str], stage: Pa
     return list(packages.values())
 
 
-def build_rpm(package: Package, layout: Layout, topdir: Path) -> Path:
-    topdir.mkdir(parents=True, exist_ok=True)
-    spec = topdir / f"{package.name}.spec"
-    spec.write_text(
-        SPEC.format(
-            name=package.name,
-            version=package.version,
-            release=layout.release,
-            arch=ARCH,
-            layout=layout.name,
-            stage=package.stage,
-            files="\n".join(package.lines),
-        )
-    )
-    run(
-        "rpmbuild",
-        "-bb",
-        "--define",
-        f"_topdir {topdir}",
-        # Debian's binaries as they are: no stripping, no debuginfo, no build-id links, no brp scripts.
-        "--define",
-        "__os_install_post %{nil}",
-        "--define",
-        "debug_package %{nil}",
-        "--define",
-        "_build_id_links none",
-        "--define",
-        f"_binary_filedigest_algorithm {layout.digest_algorithm}",
-        "--define",
-        "_binary_payload w6.xzdio",
-        "--define",
-        f"_rpmfilename {package.name}-{package.version}-{layout.release}.{ARCH}.rpm",
-        spec,
-        timeout=BUILD_TIMEOUT,
-        env={**os.environ, "HOME": str(topdir)},
-    )
-    return topdir / "RPMS" / f"{package.name}-{package.version}-{layout.release}.{ARCH}.rpm"
-
-
-def rpm_into(root: Path, *args: str | Path) -> subprocess.CompletedProcess:
-    """Real rpm on the root's own database at /var/lib/rpm inside it (Debian's rpm would use
-    /root/.rpmdb otherwise), never the machine's."""
-    return run("rpm", "--root", root, "--dbpath", "/var/lib/rpm", "--define", "_db_backend sqlite", *args)
-
-
 def build_layout(layout: Layout, tree: Path, into: Path) -> None:
     """``into/root`` installed by rpm from ``into/rpms``."""
     version = glibc_version(tree)
@@ -441,10 +351,10 @@ def build_layout(layout: Layout, tree: Path, into: Path) -> None:
     stage = work / "stage"
     packages = [
         filesystem_package(layout, stage / "filesystem"),
-        setup_package(tree, stage / "setup"),
+        setup_package(layout, tree, stage / "setup"),
         release_package(layout, stage / "redhat-release"),
         glibc_package(layout, tree, version, stage / "glibc"),
-        glibc_common_package(tree, version, stage / "glibc-common"),
+        glibc_common_package(layout, tree, version, stage / "glibc-common"),
     ]
     programs, elf_files = program_packages(layout, tree, stage)
     packages += programs + library_packages(layout, tree, elf_files, stage / "libs")
@@ -452,23 +362,17 @@ def build_layout(layout: Layout, tree: Path, into: Path) -> None:
     rpms.mkdir()
     built = []
     for package in packages:
-        made = build_rpm(package, layout, work / "topdir")
+        made = rpmbuild.build(package, work / "topdir", timeout=BUILD_TIMEOUT)
         built.append(rpms / made.name)
         made.rename(built[-1])
     root = into / "root"
     root.mkdir()
-    # --force-debian: Debian's rpm refuses to install anything without it. --nodeps: the packages
-    # declare no dependencies; --noscripts: they have none. filesystem first, alone: its /lib64 ->
-    # usr/lib64 link must be there before glibc's /lib64 files, as RHEL's dependency order makes it.
-    base = ["-i", "--force-debian", "--nodeps", "--noscripts", "--notriggers"]
-    rpm_into(root, *base, built[0])
-    rpm_into(root, *base, *built[1:])
+    # filesystem first, alone: its /lib64 -> usr/lib64 link must be there before glibc's /lib64
+    # files, as RHEL's dependency order makes it.
+    rpmbuild.install(root, built[0])
+    rpmbuild.install(root, *built[1:])
     # RHEL's glibc runs ldconfig in its scriptlet; the root's own (static) ldconfig does it here.
-    run("chroot", root, "/sbin/ldconfig")
-    # rpm leaves sqlite's -shm and an empty -wal behind: the database is closed and whole without
-    # them, and a root that starts with none shows whoever creates them later.
-    for name in ("rpmdb.sqlite-shm", "rpmdb.sqlite-wal"):
-        (root / "var/lib/rpm" / name).unlink(missing_ok=True)
+    rpmbuild.run("chroot", root, "/sbin/ldconfig")
     shutil.rmtree(work)
 
 
@@ -488,9 +392,8 @@ def cached(layout_name: str) -> Path:
     or rpm's tools missing fail the test (never a skip)."""
     layout = LAYOUTS[layout_name]
     tree = debian_tree("bookworm")
-    missing = [tool for tool in ("rpm", "rpmbuild", "rpm2cpio") if not shutil.which(tool)]
-    if missing:
-        pytest.fail(f"{', '.join(missing)} missing: run `make setup` (it installs Debian's rpm)")
+    for name in ("rpm", "rpmbuild", "rpm2cpio"):
+        rpmbuild.tool(name)
     top = CACHE / "rpmroots"
     done = top / stamp(tree) / layout.name
     if not (done / "root").is_dir():
@@ -523,7 +426,7 @@ def pristine_root(layout_name: str) -> Path:
 
 def root_copy(layout_name: str, where: Path) -> Path:
     """A private copy of the layout's root at ``where`` (cp -a: owners, modes and links kept)."""
-    run("cp", "-a", pristine_root(layout_name), where)
+    rpmbuild.run("cp", "-a", pristine_root(layout_name), where)
     return where
 
 
@@ -531,29 +434,6 @@ def package_file(layout_name: str, name: str = "glibc") -> Path:
     """The built .rpm of ``name`` for the layout (glibc's is what a repair restores from)."""
     [found] = (cached(layout_name) / "rpms").glob(f"{name}-[0-9]*.{ARCH}.rpm")
     return found
-
-
-def rpm_of_copy(
-    root: Path, *args: str, scratch: Path, database: Path | None = None
-) -> subprocess.CompletedProcess:
-    """Real rpm on ``root``'s files with a COPY of its database: rpm opens sqlite read-write and
-    leaves -shm/-wal files beside it, which must never appear in a target under test (a reader
-    takes a -wal's pages as part of the database). rpm puts ``--dbpath`` below ``--root`` even when it
-    is absolute (an absolute path would make rpm create an empty database inside the root); enough
-    ``..`` climb back out of the root to the copy in ``scratch``. ``database``: another directory's
-    database to copy (a pristine root's, for a root whose own is gone)."""
-    copy = scratch / "rpmdb"
-    shutil.rmtree(copy, ignore_errors=True)
-    shutil.copytree(database or root / "var/lib/rpm", copy)
-    dbpath = "/.." * len(root.resolve().parts) + str(copy.resolve())
-    return subprocess.run(
-        ["rpm", "--root", str(root), "--dbpath", dbpath, "--define", "_db_backend sqlite", *args],
-        capture_output=True,
-        text=True,
-        timeout=TOOL_TIMEOUT,
-        check=False,
-        env={**os.environ, "LC_ALL": "C"},
-    )
 
 
 def foreign_libc() -> Path:

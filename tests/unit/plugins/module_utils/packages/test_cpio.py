@@ -12,7 +12,7 @@ import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import cpio
 
-from support import rpms
+from support import rpmbuild
 
 
 def tree(root: Path) -> None:
@@ -35,7 +35,7 @@ def gnu_cpio(root: Path, fmt: str) -> bytes:
         for n in dirs + files
     )
     listing = b"".join(n.encode("utf-8", "surrogateescape") + b"\n" for n in names)
-    return rpms.run("sh", "-c", f"cd '{root}' && cpio -o --quiet -H {fmt}", stdin=listing)
+    return rpmbuild.run("sh", "-c", f"cd '{root}' && cpio -o --quiet -H {fmt}", stdin=listing)
 
 
 @pytest.mark.parametrize("fmt", ["newc", "crc"])
@@ -166,7 +166,9 @@ def test_gnu_cpio_refuses_what_the_reader_refuses_for_climbing_names(tmp_path):
     """GNU cpio, unpacking, drops the leading ../ of the same name; the reader refuses the archive."""
     archive = entry(b"../../etc/passwd", b"x\n") + TRAILER
     (tmp_path / "out").mkdir()
-    rpms.run("sh", "-c", f"cd '{tmp_path}/out' && cpio -i -d --quiet --no-absolute-filenames", stdin=archive)
+    rpmbuild.run(
+        "sh", "-c", f"cd '{tmp_path}/out' && cpio -i -d --quiet --no-absolute-filenames", stdin=archive
+    )
     assert (tmp_path / "out/etc/passwd").read_bytes() == b"x\n"
     with pytest.raises(PackageError, match="climbs out of the root"):
         read_all(archive)

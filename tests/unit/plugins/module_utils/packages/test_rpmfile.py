@@ -20,10 +20,45 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm impor
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import rpmfile
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
 
-from support import rpms
+from support import rpmbuild
 from support.trees import SUITES, deb_of
 
-BUILDS = [(payload, digest) for payload in rpms.PAYLOADS for digest in rpms.DIGESTS]
+# A package with every kind of entry a payload holds: regular files (one executable, one larger
+# than a compression block, one empty, one with a non-ASCII UTF-8 name), a symbolic link, a
+# hard-link pair, directories, a %config file and a %ghost file (listed, never shipped).
+# rpmbuild refuses names that are not UTF-8 ("invalid utf-8 encoding in Basenames").
+DEMO_SPEC = r"""
+Name: demo
+Version: 1.2
+Release: 3.el8
+Epoch: 2
+Summary: demo
+License: MIT
+Vendor: lifeline tests
+BuildArch: noarch
+%description
+demo
+%install
+mkdir -p %{buildroot}/usr/bin %{buildroot}/usr/share/demo %{buildroot}/etc %{buildroot}/usr/lib/demo
+printf '#!/bin/sh\necho demo\n' > %{buildroot}/usr/bin/demo
+chmod 4755 %{buildroot}/usr/bin/demo
+head -c 70000 /dev/urandom > %{buildroot}/usr/lib/demo/libdemo.so.1
+ln -s libdemo.so.1 %{buildroot}/usr/lib/demo/libdemo.so
+printf 'shared content\n' > %{buildroot}/usr/share/demo/a
+ln %{buildroot}/usr/share/demo/a %{buildroot}/usr/share/demo/b
+: > %{buildroot}/usr/share/demo/empty
+printf 'accents\n' > %{buildroot}/usr/share/demo/café
+printf 'key=value\n' > %{buildroot}/etc/demo.conf
+%files
+%dir /usr/share/demo
+/usr/bin/demo
+/usr/lib/demo
+/usr/share/demo/*
+%config(noreplace) /etc/demo.conf
+%ghost /var/log/demo.log
+"""
+
+BUILDS = [(payload, digest) for payload in rpmbuild.PAYLOADS for digest in rpmbuild.DIGESTS]
 _BUILT: dict[tuple[str, str], Path] = {}
 
 
@@ -34,8 +69,8 @@ def built(tmp_path_factory):
     def get(payload: str = "gzip", digest: str = "sha256") -> Path:
         key = (payload, digest)
         if key not in _BUILT:
-            _BUILT[key] = rpms.build(
-                tmp_path_factory.mktemp(f"rpm-{payload}-{digest}"), payload=payload, digest=digest
+            _BUILT[key] = rpmbuild.build_spec(
+                DEMO_SPEC, tmp_path_factory.mktemp(f"rpm-{payload}-{digest}"), payload=payload, digest=digest
             )
         return _BUILT[key]
 
@@ -43,15 +78,25 @@ def built(tmp_path_factory):
 
 
 def query(package: Path, fmt: str) -> str:
-    return rpms.run("rpm", "-qp", "--nosignature", "--qf", fmt, package).decode("utf-8", "surrogateescape")
+    return rpmbuild.run("rpm", "-qp", "--nosignature", "--qf", fmt, package).decode(
+        "utf-8", "surrogateescape"
+    )
 
 
 def extracted(package: Path, into: Path) -> dict[str, os.stat_result]:
     """The payload unpacked by rpm2cpio and GNU cpio: absolute path -> lstat."""
-    payload = rpms.run(rpms.tool("rpm2cpio"), package)
+    payload = rpmbuild.run(rpmbuild.tool("rpm2cpio"), package)
     into.mkdir()
-    rpms.run(
-        rpms.tool("cpio"), "-i", "-d", "-m", "--quiet", "--no-absolute-filenames", "-D", into, stdin=payload
+    rpmbuild.run(
+        rpmbuild.tool("cpio"),
+        "-i",
+        "-d",
+        "-m",
+        "--quiet",
+        "--no-absolute-filenames",
+        "-D",
+        into,
+        stdin=payload,
     )
     found = {}
     for directory, dirs, files in os.walk(into):
@@ -61,7 +106,7 @@ def extracted(package: Path, into: Path) -> dict[str, os.stat_result]:
     # cpio makes the parents of what the payload holds; the payload's own listing says which it holds.
     listed = {
         "/" + n.lstrip("./")
-        for n in rpms.run(rpms.tool("cpio"), "-t", "--quiet", stdin=payload)
+        for n in rpmbuild.run(rpmbuild.tool("cpio"), "-t", "--quiet", stdin=payload)
         .decode("utf-8", "surrogateescape")
         .splitlines()
     }
@@ -229,7 +274,7 @@ ln -s small %{buildroot}/usr/share/big/link
 def rpm2archive_listing(package: Path) -> dict[str, tuple[int, int, str, bytes]]:
     """rpm2archive's tar of the payload, streamed: path -> (mode, size, link target, small contents)."""
     with package.open("rb") as source:
-        process = subprocess.Popen([rpms.tool("rpm2archive"), "-n"], stdin=source, stdout=subprocess.PIPE)
+        process = subprocess.Popen([rpmbuild.tool("rpm2archive"), "-n"], stdin=source, stdout=subprocess.PIPE)
         listing = {}
         try:
             with tarfile.open(fileobj=process.stdout, mode="r|") as tar:
@@ -249,7 +294,7 @@ def test_stripped_cpio_of_a_package_with_a_file_past_4_gib(tmp_path, deadline):
     the index of the file in the header, then its content) that every v6 package uses; rpm 4.18 writes
     no v6 package, so this is the v6 payload as real rpm writes it. rpm2cpio refuses such a package,
     rpm2archive reads it and judges here."""
-    package = rpms.build(tmp_path / "big", BIG_SPEC, payload="zstd", digest="md5", timeout=600)
+    package = rpmbuild.build_spec(BIG_SPEC, tmp_path / "big", payload="zstd", digest="md5", timeout=600)
     archive = RpmArchive(str(package))
     assert archive.header.has(rpmheader.LONGFILESIZES)
     with deadline(120):
@@ -337,7 +382,7 @@ def newc(entries: list[tuple[str, list[int], bytes]], trailer: bool = True) -> b
 
 
 def real_cpio(package: Path) -> list[tuple[str, list[int], bytes]]:
-    return newc_entries(rpms.run(rpms.tool("rpm2cpio"), package))
+    return newc_entries(rpmbuild.run(rpmbuild.tool("rpm2cpio"), package))
 
 
 def recompressed(data: bytes, entries, **changes) -> bytes:
