@@ -1,5 +1,5 @@
 """The cron grammar corpus (tests/unit/data/cron/corpus.txt): one line a row, with what Debian's cron
-makes of it and what chkcrontab says. The unit lane checks parse_line and chkcrontab against it, the
+and cronie make of it and what chkcrontab says. The unit lane checks parse_line and chkcrontab against it, the
 oracle lane the real cron daemons."""
 
 from __future__ import annotations
@@ -15,7 +15,9 @@ from support.paths import DATA
 CORPUS = DATA / "cron" / "corpus.txt"
 # The accounts of the images the oracle lane runs cron in.
 USERS = frozenset({"root", "daemon", "www-data", "nobody"})
-DIALECTS = {"classic": crontab.CLASSIC, "trixie": crontab.TRIXIE}
+DIALECTS = {"classic": crontab.CLASSIC, "trixie": crontab.TRIXIE, "cronie": crontab.CRONIE}
+# The Debian dialects, the ones chkcrontab (a lint written for Vixie cron) is compared with.
+DEBIAN_DIALECTS = ("classic", "trixie")
 
 
 @dataclass(frozen=True)
@@ -44,8 +46,16 @@ def load_corpus(path: Path = CORPUS) -> list[Row]:
         scope, cron, chk, rest = (part.strip() for part in text.split("|", 3))
         line, end = json.JSONDecoder().raw_decode(rest)
         why = rest[end:].strip().removeprefix("|").strip()
-        verdicts = dict.fromkeys(DIALECTS, cron)
-        if "; trixie: " in cron:
-            verdicts["classic"], verdicts["trixie"] = cron.split("; trixie: ")
+        # "X", "X; trixie: Y", "X; cronie: Z" or "X; trixie: Y; cronie: Z": trixie's reading
+        # differs from X where given; cronie's is trixie's unless given.
+        first, *others = cron.split("; ")
+        verdicts = dict.fromkeys(DIALECTS, first)
+        for other in others:
+            name, _, verdict = other.partition(": ")
+            if name not in DIALECTS or not verdict:
+                raise ValueError(f"{path}:{number}: unknown verdict {other!r}")
+            verdicts[name] = verdict
+            if name == "trixie" and "cronie: " not in cron:
+                verdicts["cronie"] = verdict
         rows.append(Row(number, scope, verdicts, chk, line, why))
     return rows
