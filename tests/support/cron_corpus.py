@@ -59,3 +59,66 @@ def load_corpus(path: Path = CORPUS) -> list[Row]:
                 verdicts["cronie"] = verdict
         rows.append(Row(number, scope, verdicts, chk, line, why))
     return rows
+
+
+@dataclass(frozen=True)
+class CronieLine:
+    """A line that shows cronie's own reading: what cronie makes of it, and whether Debian's cron
+    (trixie's) reads it otherwise."""
+
+    scope: str
+    line: str
+    cronie: str  # job, env, or the words cronie logs about the line
+    debian_differs: bool
+
+    @property
+    def system(self) -> bool:
+        return self.scope == "system"
+
+    def __str__(self) -> str:
+        return f"cronie line {self.line[:60]!r} ({self.scope})"
+
+
+# Written from cronie 1.7's entry.c and env.c; the unit lane checks crontab.parse_line against them,
+# the oracle lane cronie's daemon.
+CRONIE_LINES = (
+    CronieLine("system", "~ * * * * root true", "job", True),
+    CronieLine("system", "10~20 * * * * root true", "job", False),
+    CronieLine("system", "~30 * * * * root true", "job", True),
+    CronieLine("system", "70~ * * * * root true", "bad minute", False),
+    CronieLine("system", "20~10 * * * * root true", "bad minute", True),
+    CronieLine("system", "0-64/65 * * * * root true", "job", True),
+    CronieLine("system", "0-64/60 * * * * root true", "bad minute", False),
+    CronieLine("system", "59-0 * * * * root true", "job", False),
+    CronieLine("system", "99-5 * * * * root true", "job", True),
+    CronieLine("system", "0-70/30 * * * * root true", "bad minute", False),
+    CronieLine("system", "5/10 * * * * root true", "bad minute", False),
+    CronieLine("system", "*/0 * * * * root true", "bad minute", False),
+    CronieLine("system", "1;2 * * * * root true", "bad minute", True),
+    CronieLine("system", "0 0 * JAN SUN root true", "job", False),
+    CronieLine("system", "0 0 0 * * root true", "bad day-of-month", False),
+    CronieLine("system", "0 0 1-31/40 * * root true", "job", False),
+    CronieLine("system", "0 0 * 13-15/20 * root true", "bad month", False),
+    CronieLine("system", "0 0 * * 8-7 root true", "job", True),
+    CronieLine("system", "-*/5 * * * * root true", "job", True),
+    CronieLine("system", "-@reboot root true", "job", True),
+    CronieLine("system", "- * * * * root true", "bad minute", False),
+    CronieLine("system", "0 0 * * * root -n true", "job", False),
+    CronieLine("system", "0 0 * * * root -n -n true", "bad option", True),
+    CronieLine("system", "0 0 * * * root -x true", "bad option", True),
+    CronieLine("system", "0 0 * * * root -ntrue", "bad option", True),
+    CronieLine("system", "0 0 * * * root -n", "bad option", True),
+    CronieLine("system", "0 0 * * * root", "bad command", False),
+    CronieLine("system", "0 0 * * * root\t ", "bad command", True),
+    CronieLine("system", "@daily root", "bad command", False),
+    CronieLine("system", "0 0 * * * *root true", "bad command", True),
+    CronieLine("system", "CRON_TZ=Europe/Riga", "env", False),
+    CronieLine("system", "RANDOM_DELAY=30", "env", False),
+    CronieLine("system", "MAILFROM=cron@example.com", "env", False),
+    CronieLine("system", 'PADDED=" x "', "env", False),
+    CronieLine("system", "TWICE=\"'x'\"", "env", False),
+    CronieLine("user", "-0 0 * * * true", "bad option", True),
+    CronieLine("user", "0 0 * * * -n true", "job", False),
+    CronieLine("user", "0 0 * * * -y true", "bad option", True),
+    CronieLine("user", "*/5 * * * *", "bad command", True),
+)

@@ -50,10 +50,10 @@ for item in spec["files"]:
     else:
         with open(path, "wb") as handle:
             handle.write(bytes.fromhex(item["hex"]))
-    if kind in ("dir", "file"):
-        os.chmod(path, item["mode"])
     if kind != "hardlink":  # a second name of an inode keeps the inode's owner
         os.lchown(path, item["uid"], 0)
+    if kind in ("dir", "file"):  # after chown, which clears set-id bits
+        os.chmod(path, item["mode"])
 subprocess.run(["rsyslogd"], check=True)
 deadline = time.monotonic() + 10
 while not os.path.exists("/dev/log") and time.monotonic() < deadline:

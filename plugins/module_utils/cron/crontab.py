@@ -51,7 +51,12 @@ daemon by the oracle lane):
   it, which still loads), MAILTO, MAILFROM (expanded, checked by safe_p), CONTENT_TYPE,
   CONTENT_TRANSFER_ENCODING, SHELL (default /bin/sh), HOME (the account's), PATH
   (/usr/bin:/bin:/usr/sbin:/sbin), LOGNAME and USER (always set to the account). The daemon's own
-  LANG, LC_*, RANDOM_DELAY and MAILFROM are inherited by every crontab.
+  LANG, LC_*, RANDOM_DELAY and MAILFROM are inherited by every crontab. cronie changes into HOME
+  before it runs a job and runs nothing when it cannot (``(CRON) ERROR chdir failed (/srv/app): No
+  such file or directory``); Debian's cron runs the job anyway.
+- do_command.c: in the command only ``\\%`` is unescaped (Debian's cron also makes ``\\\\`` one
+  backslash); the job's standard input is made alike. cronie logs each job it starts as ``CROND[pid]:
+  (root) CMD (command)`` unless the line starts with '-'.
 
 The rules cron applies to a whole file (owners, modes, names, bytes) are file_rules.py's; the
 anacrontab grammar is anacrontab.py's.
@@ -929,9 +934,13 @@ def _entry_of(items: list[_Item], line: str, system: bool, dialect: Dialect) -> 
             notes=notes,
         )
     if first.kind == "env":
+        if dialect.cronie and first.name == b"HOME":
+            notes.append(
+                "cronie changes into HOME before each job: a job whose HOME does not exist never runs"
+            )
         return Entry("env", line, name=_b2s(first.name), value=_b2s(first.value), notes=notes)
     command = _b2s(first.command)
-    shell_command, stdin = split_percent(command)
+    shell_command, stdin = split_percent(command, cronie=dialect.cronie)
     if system and command[:1] in (" ", "\t"):
         notes.append("the command starts with blanks: cron passes them to the shell")
     if command.endswith("\r"):
@@ -952,11 +961,11 @@ def _entry_of(items: list[_Item], line: str, system: bool, dialect: Dialect) -> 
     )
 
 
-def split_percent(command: str) -> tuple[str, str | None]:
+def split_percent(command: str, *, cronie: bool = False) -> tuple[str, str | None]:
     """What cron gives the shell and the job's standard input (do_command.c).
 
-    The first unescaped % ends the shell command; there ``\\%`` becomes % and ``\\\\`` one
-    backslash. The rest is the job's input: % becomes a newline, ``\\%`` a %, every other
+    The first unescaped % ends the shell command; there ``\\%`` becomes % and (Debian's cron, not
+    cronie) ``\\\\`` one backslash. The rest is the job's input: % becomes a newline, ``\\%`` a %, every other
     backslash stays, and a final newline is added when the input does not end with one. The input
     is None when the command holds no unescaped %.
     """
@@ -967,7 +976,7 @@ def split_percent(command: str) -> tuple[str, str | None]:
     for i, ch in enumerate(command):
         if escaped:
             escaped = False
-            if ch in "%\\":
+            if ch == "%" or (ch == "\\" and not cronie):
                 out[-1] = ch
                 continue
         elif ch == "\\":

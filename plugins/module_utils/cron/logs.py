@@ -71,7 +71,8 @@ MAX_BYTES = 64 << 20
 MAX_COMPRESSED = 64 << 20
 _CHUNK = 1 << 20
 
-PROGRAMS = ("cron", "CRON", "crond")
+# cronie's daemon is crond; the process that starts a job calls itself CROND.
+PROGRAMS = ("cron", "CRON", "crond", "CROND")
 JOURNAL_DIR = "/var/log/journal"
 # The newest entries of cron's read from the journal (its job lines make a long history).
 MAX_JOURNAL_ENTRIES = 50_000
@@ -252,7 +253,7 @@ def parse_journal(entries: list[str], log: str = "journal:" + JOURNAL_DIR) -> li
             )
         if program not in PROGRAMS or not isinstance(message, str):
             continue
-        judged = _classify(message, program == "crond")
+        judged = _classify(message, program in ("crond", "CROND"))
         if judged is None:
             continue
         try:
@@ -432,7 +433,7 @@ def parse_line(line: str, log: str = "", number: int = 0) -> LoggedError | None:
     if m is None or m.group("prog") not in PROGRAMS:
         return None
     msg = m.group("msg")
-    cronie = m.group("prog") == "crond"
+    cronie = m.group("prog") in ("crond", "CROND")
     found = _classify(msg, cronie)
     if found is None:
         return None
