@@ -216,7 +216,8 @@ def inode_wanted(
     System crontabs: owned by root, not writable by group or others; for cronie also readable by
     its owner, with no execute, set-id or sticky bit. Debian user crontabs
     (/var/spool/cron/crontabs): owned by their user, group crontab, mode 0600, as crontab(1) makes
-    them; Red Hat's (/var/spool/cron): owned by root, mode 0600.
+    them; Red Hat's (/var/spool/cron): owned by root, mode 0600. cronie accepts more (mode 0644,
+    a user crontab owned by its user): a user crontab it accepts keeps its inode as it is.
     """
     mode, uid, gid = stat.S_IMODE(cron_file.mode), cron_file.uid, cron_file.gid
     if cron_file.kind != cron_files.USER:
@@ -224,8 +225,10 @@ def inode_wanted(
         if dialect.cronie:
             mode = (mode & 0o644) | 0o400  # cronie: mode & 07533 must be 0400
         return mode, 0, gid if uid == 0 else 0
+    account = accounts.ids_by_name(accounts.read_passwd(root) or []).get(cron_file.user)
+    if dialect.cronie and mode & 0o7533 == 0o400 and uid in (0, account[0] if account else 0):
+        return mode, uid, gid
     if cron_file.path.startswith("/var/spool/cron/crontabs/"):
-        account = accounts.ids_by_name(accounts.read_passwd(root) or []).get(cron_file.user)
         crontab_gid = accounts.group_id(root, "crontab")
         return 0o600, account[0] if account else uid, crontab_gid if crontab_gid is not None else gid
     return 0o600, 0, 0
