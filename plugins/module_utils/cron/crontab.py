@@ -51,7 +51,8 @@ daemon by the oracle lane):
   it, which still loads), MAILTO, MAILFROM (expanded, checked by safe_p), CONTENT_TYPE,
   CONTENT_TRANSFER_ENCODING, SHELL (default /bin/sh), HOME (the account's), PATH
   (/usr/bin:/bin:/usr/sbin:/sbin), LOGNAME and USER (always set to the account). The daemon's own
-  LANG, LC_*, RANDOM_DELAY and MAILFROM are inherited by every crontab. cronie changes into HOME
+  LANG, LC_*, RANDOM_DELAY and MAILFROM are inherited by every crontab. CRON_CORRECT_MAIL_HEADER
+  is no word of cronie 1.7's source: to it that is an ordinary variable. cronie changes into HOME
   before it runs a job and runs nothing when it cannot (``(CRON) ERROR chdir failed (/srv/app): No
   such file or directory``); Debian's cron runs the job anyway.
 - do_command.c: in the command only ``\\%`` is unescaped (Debian's cron also makes ``\\\\`` one
