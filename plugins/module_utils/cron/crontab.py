@@ -279,12 +279,13 @@ class _Stream:
     def get_string(self, size: int, terms: bytes) -> tuple[bytes, int]:
         """What get_string stores (at most ``size - 1`` bytes) and the character that ended it."""
         m = _TERMS[terms].search(self.data, self.pos)
+        stop = len(self.data) if m is None else m.start()
+        text = self.data[self.pos : min(stop, self.pos + size - 1)]
         if m is None:
-            text, self.pos, ch = self.data[self.pos :], len(self.data), _EOF
+            self.pos, ch = len(self.data), _EOF
         else:
-            text, ch = self.data[self.pos : m.start()], self.data[m.start()]
-            self.pos = m.start() + 1
-        return text[: size - 1], ch
+            self.pos, ch = stop + 1, self.data[stop]
+        return text, ch
 
 
 def _atoi(digits: bytes) -> int:
@@ -299,6 +300,8 @@ _NAMEI, _NAME, _EQ1, _EQ2, _VALUEI, _VALUE, _FINI, _ERROR = range(8)
 
 def _env_machine(envstr: bytes, dialect: Dialect) -> tuple[bytes, bytes] | None:
     """load_env's reading of one line: (name, value), or None when it is not an assignment."""
+    if _EQUALS not in envstr:
+        return None  # every state that makes an assignment comes after an '='
     state, quote = _NAMEI, 0
     name, value = bytearray(), bytearray()
     out = name
@@ -610,11 +613,12 @@ def _load_entry_cronie(
     user = b""
 
     def fail(error: str, ch: int) -> _Item:
-        # entry.c's eof: label: skip what is left of the line, newline included.
-        count = 0
-        while count < CRONIE_MAX and ch != _NL and stream.pos < len(stream.data):
-            ch = stream.getc()
-            count += 1
+        # entry.c's eof: label: skip what is left of the line, newline included, reading at most
+        # MAX_COMMAND bytes (the rest of a longer line is read as a line of its own).
+        if ch != _NL:
+            limit = min(len(stream.data), stream.pos + CRONIE_MAX)
+            newline = stream.data.find(b"\n", stream.pos, limit)
+            stream.pos = newline + 1 if newline >= 0 else limit
         return _Item("error", error=error, special=special, fields=tuple(raw), user=user, notes=notes)
 
     # load_user's skip_comments came first: load_env gives the stream back past the blanks.
@@ -641,12 +645,11 @@ def _load_entry_cronie(
     else:
         for fld in FIELDS:
             start = stream.pos - 1 if ch != _EOF else stream.pos
-            token = stream.data[start : _NONBLANK_RUN.match(stream.data, start).end()]
             parsed = _get_list_cronie(fld, ch, stream, notes)
             if parsed is None:
                 return fail(fld.error, _EOF)
-            values, ch = parsed
-            raw.append(_b2s(token))
+            values, ch, end = parsed
+            raw.append(_b2s(stream.data[start:end]))
             schedule.append(values)
     if ch in (_NL, _STAR):
         return fail(BAD_COMMAND, ch)
@@ -712,8 +715,9 @@ def _random_delay_ok(value: bytes) -> bool:
 
 def _get_list_cronie(
     fld: Field, ch: int, stream: _Stream, notes: list[str]
-) -> tuple[frozenset[int], int] | None:
-    """cronie's get_list: the values and the first character after the field and its blanks."""
+) -> tuple[frozenset[int], int, int] | None:
+    """cronie's get_list: the values, the first character after the field and its blanks, and
+    where the field ends."""
     values: set[int] = set()
     stream.ungetc(ch)
     while True:
@@ -722,17 +726,19 @@ def _get_list_cronie(
             return None
         if ch != _COMMA:
             break
+    end = stream.pos - 1  # at the blank or newline that ended the field
     # get_range ended at a separator, so Skip_Nonblanks has nothing to do.
     ch = stream.skip_blanks(ch)
     if fld.name == "day-of-week" and (0 in values or 7 in values):
         values |= {0, 7}
-    return frozenset(values), ch
+    return frozenset(values), ch, end
 
 
 def _get_number_cronie(stream: _Stream, low: int, names: tuple[str, ...]) -> int | None:
     """cronie's get_number: alphanumerics read as a number (strtol, cut to an int) or a name."""
     data = stream.data
-    end = _ALNUM_RUN.match(data, stream.pos).end()
+    # Never look further than cronie reads: a megabyte of letters is refused after MAX_TEMPSTR.
+    end = _ALNUM_RUN.match(data, stream.pos, stream.pos + CRONIE_MAX).end()
     word = data[stream.pos : end]
     if not word or len(word) >= CRONIE_MAX:
         # The character that stopped it is given back; alphanumerics read before are not.
@@ -918,7 +924,12 @@ def _entry_of(items: list[_Item], line: str, system: bool, dialect: Dialect) -> 
     notes = [note for item in items for note in item.notes]
     error = next((item for item in items if item.kind == "error"), None)
     if error is not None:
-        if error is not first:
+        if error is not first and dialect.cronie:
+            notes.append(
+                f"cronie read this line in parts (after a NUL byte, or past {CRONIE_MAX - 1} bytes): "
+                f"a later part is refused: {error.error}"
+            )
+        elif error is not first:
             notes.append(f"the part after a NUL byte is refused by cron: {error.error}")
         if error.error == MISSING_NEWLINE:
             if dialect.skips_bad_lines:

@@ -337,7 +337,12 @@ def check(cron_file: CronFile, reader: Reader) -> CronFile:
     # The limits that make cron give up on a whole file: Debian's 10,000 lines; cronie's user
     # crontab limits (entries, assignments, a long run of comments).
     limits = crontab.TOO_MANY_LINES, crontab.TOO_MANY_ENTRIES, crontab.TOO_MANY_ENVS, crontab.TOO_MUCH_GARBAGE
-    big = data.count(b"\n") > crontab.MAX_TAB_LINES or len(data) > crontab.CRONIE_MAX_GARBAGE
+    if reader.dialect.cronie:  # only user crontabs have limits
+        big = cron_file.kind == USER and (
+            data.count(b"\n") > crontab.CRONIE_MAX_USER_ENVS or len(data) > crontab.CRONIE_MAX_GARBAGE
+        )
+    else:
+        big = data.count(b"\n") > crontab.MAX_TAB_LINES
     if cron_file.kind != ANACRONTAB and big:
         text = data.decode("utf-8", "surrogateescape")
         first = crontab.first_error(

@@ -436,3 +436,21 @@ def test_the_red_hat_cron_log_is_read(tmp_path):
     _file(tmp_path, "/var/log/cron", b"Mar  1 10:00:01 rhel crond[812]: (CRON) bad minute (/etc/cron.d/x)\n")
     (found,) = cron_logs.scan_logs(str(tmp_path))
     assert (found.log, found.kind, found.crontab) == ("/var/log/cron", "bad minute", "/etc/cron.d/x")
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "17 * * * * root true\n" + "\0" * (50 << 20) + "\n17 * * * * root true\n",
+        "x" * (5 << 20) + "\n17 * * * * root true\n",
+        "A=" + "x" * (5 << 20) + "\n17 * * * * root true\n",
+        "#" + "x" * (5 << 20) + "\n17 * * * * root true\n",
+        "0" + ",0" * 500_000 + " * * * * root true\n",
+    ],
+    ids=["50 MB of NULs", "a 5 MB word", "a 5 MB assignment", "a 5 MB comment", "a 1 MB list"],
+)
+def test_hostile_files_are_read_in_bounded_time(deadline, text):
+    with deadline(10):
+        entries = parse_text(text, True, dialect=CRONIE)
+        first_error(text, False, dialect=CRONIE)
+    assert entries[-1].kind == "job"
