@@ -16,12 +16,17 @@ cp -L /etc/resolv.conf "$dest/etc/resolv.conf"
 printf '#!/bin/sh\nexit 101\n' >"$dest/usr/sbin/policy-rc.d"
 chmod 755 "$dest/usr/sbin/policy-rc.d"
 echo "cronie-recipe: apt-get install cronie (removes cron)"
+# When the base's lists are older than the mirror (the .deb they name is gone), they are refreshed
+# and the install tried once more.
 # shellcheck disable=SC2016  # expanded by the inner shell
 unshare --mount --propagation private -- sh -c '
   dest=$1
   mount -t proc proc "$dest/proc"
-  chroot "$dest" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 \
-    --no-install-recommends cronie
+  install() {
+    chroot "$dest" env DEBIAN_FRONTEND=noninteractive apt-get install -y -q -o Dpkg::Use-Pty=0 \
+      --no-install-recommends cronie
+  }
+  install || { chroot "$dest" apt-get update -q && install; }
 ' sh "$dest"
 rm -f "$dest/usr/sbin/policy-rc.d"
 chroot "$dest" apt-get clean
