@@ -36,8 +36,10 @@ MARK_INVALID = "# lifeline-invalid"
 # Bytes that are never part of a good crontab line (tab is a blank, newline ends the line).
 _GARBAGE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]+")
 # cron.d names an admin or a package manager gave to switch a file off: never renamed into use.
+# (cronie also skips names starting with '#', an editor's autosave files.)
 _SWITCHED_OFF = re.compile(
-    r"^\.|(\.(dpkg|ucf)-[a-z]+|\.rpm(save|new|orig)|\.(bak|old|orig|save|disabled|swp|tmp)|~)$", re.IGNORECASE
+    r"^[.#]|(\.(dpkg|ucf)-[a-z]+|\.rpm(save|new|orig)|\.(bak|old|orig|save|disabled|swp|tmp)|~)$",
+    re.IGNORECASE,
 )
 
 

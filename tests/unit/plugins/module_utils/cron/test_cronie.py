@@ -454,3 +454,13 @@ def test_hostile_files_are_read_in_bounded_time(deadline, text):
         entries = parse_text(text, True, dialect=CRONIE)
         first_error(text, False, dialect=CRONIE)
     assert entries[-1].kind == "job"
+
+
+def test_names_cronie_skips_are_never_renamed_into_use(tmp_path):
+    root = red_hat_root(tmp_path)
+    _file(root, "/etc/cron.d/#autosave#", b"@daily root true\n")
+    reader = cron_files.reader_of(str(root))
+    checked = {f.path: f for f in cron_files.audit(str(root))}
+    for path in ("/etc/cron.d/#autosave#", "/etc/cron.d/app.conf.rpmnew"):
+        assert "ignored by cronie" in checked[path].ignored
+        assert crontab_repair.plan(str(root), checked[path], reader, rename_cron_d=True) is None
