@@ -19,10 +19,15 @@ description:
     another glibc release (a libc copied from elsewhere under C(/opt)), a file that differs from
     the package's recorded checksum, and loader configuration (C(ld.so.conf), C(ld.so.preload),
     system-wide C(LD_LIBRARY_PATH)) that brings in another glibc.
+  - Identifies the package from the root's own database, dpkg's or rpm's (Berkeley DB, sqlite or ndb),
+    read offline; on RPM roots also the link targets the database records. Without a database the
+    family is found by its names in the loader's directories.
   - Repairs each broken member from the first good source, in this order, the root's own file a
-    link should lead to, a copy renamed away beside it (C(libc.so.6.bak)), the root's package cache
-    (C(/var/cache/apt/archives/libc6_*.deb) of the installed version), the package file given in
-    O(source). A restored file must match the package's recorded md5sum when there is one.
+    link should lead to, a copy renamed away beside it (C(libc.so.6.bak)), the root's package caches
+    (C(/var/cache/apt/archives/libc6_*.deb); yum's C(/var/cache/yum/**/packages), dnf's
+    C(/var/cache/dnf/*/packages), zypper's C(/var/cache/zypp/packages)) holding the installed version,
+    the package file given in O(source). A restored file must match the digest its package database
+    records (md5 for dpkg, the package's own algorithm, usually sha256, for rpm).
   - Every replaced file or link is first copied under O(backup_dir) inside the root; writes are
     atomic (temporary file in the same directory, fsync, rename) and keep the owner and mode of
     the file they replace. Offending configuration lines are commented out, never deleted.
@@ -31,9 +36,10 @@ description:
 options:
   source:
     description:
-      - A Debian package file (C(libc6_VERSION_ARCH.deb)) or a directory holding one, on the host
-        running the module, used when the root has no good copy of a broken member. It must be the
-        root's own glibc package, version and architecture; any other is refused.
+      - A package file of the root's glibc (C(libc6_VERSION_ARCH.deb) or C(glibc-VERSION-RELEASE.ARCH.rpm))
+        or a directory holding one, on the host running the module, used when the root has no good
+        copy of a broken member. It must be the root's own glibc package, version and architecture;
+        any other is refused. The file's own bytes say which kind it is, never its name.
     type: path
     default: ""
   repair:
@@ -84,6 +90,8 @@ glibc:
     layout: soname files
     merged_usr: true
     package: libc6 2.36-9+deb12u4 amd64
+    database: dpkg dpkg status /var/lib/dpkg/status
+    digest: md5
     evidence: [12 of 12 system programs ask for /lib64/ld-linux-x86-64.so.2 (64-bit x86_64)]
 members:
   description: How many members of the glibc family were checked.
@@ -104,8 +112,8 @@ findings:
 actions:
   description:
     - The repair, one entry a changed path; action is relink, restore or disable (a configuration
-      line commented out); source and origin say where the good content came from; md5 is the
-      recorded checksum the restored file matched; backup is where the old one went.
+      line commented out); source and origin say where the good content came from; digest is the
+      recorded digest the restored file matched, algorithm its algorithm; backup is where the old one went.
   returned: always
   type: list
   elements: dict
@@ -116,7 +124,8 @@ actions:
       origin: /usr/lib/x86_64-linux-gnu/libc.so.6.bak
       before: missing
       after: file, md5 5f0c... (matches the package's record)
-      md5: 5f0c...
+      digest: 5f0c...
+      algorithm: md5
       backup: ""
       line: 0
 seconds:

@@ -14,20 +14,23 @@ description:
   - Reads every place a Linux system starts programs from by itself, inside O(root) and without
     running anything of it, cron (C(/etc/crontab), C(/etc/cron.d), the user crontabs of Debian and
     Red Hat, the C(/etc/cron.hourly) to C(cron.yearly) scripts), C(/etc/anacrontab), at jobs,
-    systemd units, drop-ins, timers, generators and shutdown hooks (system and user), C(/etc/rc.local),
-    C(/etc/init.d), udev rules, C(/etc/profile), C(/etc/profile.d), C(/etc/bash.bashrc) and the
-    users' shell start files, C(/etc/ld.so.preload), xdg autostart entries and C(authorized_keys).
+    systemd units, drop-ins, timers, generators and shutdown hooks (system and user), C(/etc/rc.local)
+    and C(/etc/rc.d/rc.local), C(/etc/init.d) and C(/etc/rc.d/init.d) with the runlevel links of
+    C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
+    C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
+    xdg autostart entries and C(authorized_keys).
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - Rules decide what is a finding (the crontab_repair role ships them in
     C(files/persistence_rules.yml) and lets users add their own). Each finding carries the evidence
     of its file and of the program it runs, path, owner, mode, times, sha256 and the owning
-    package read offline from the dpkg database.
+    package read offline from the root's package database.
   - With O(quarantine), a flagged job line of a crontab-like or shell file is commented out in
     place with the marker C(#lifeline-quarantine(rule-id)), after a backup under O(backup_dir);
-    a flagged startup file no package owns (unit, timer, generator, init script, udev rule,
-    autostart entry, at job, the program a job runs) is moved under O(quarantine_dir) with a
-    C(.lifeline.json) record beside it, and a unit's enablement links move with it. Files a package
+    a flagged startup file no package owns (unit, timer, generator, init script, runlevel entry,
+    Upstart job or override, udev rule, autostart entry, at job, the program a job runs) is moved
+    under O(quarantine_dir) with a C(.lifeline.json) record beside it, and the links that enable a
+    unit or start an init script move with it. Files a package
     owns are never moved (the action says what to do instead). Nothing is ever deleted.
 options:
   rules:

@@ -14,6 +14,7 @@ from pathlib import Path
 
 import pytest
 
+from support import rpmroots
 from support.roots import chroot
 from support.trees import DEBS, TREES
 
@@ -119,6 +120,38 @@ def test_a_drill_refuses_the_hosts_own_root_as_the_target_root(run_playbook, tmp
 
     assert run.status == "failed"
     assert [m for m in run.failures() if "is the host's own /" in m], run.failures()
+
+
+@pytest.mark.parametrize(
+    ("layout", "fault", "broken_says"),
+    [
+        ("rhel6", "glibc_file_deleted_yum_cache", "libc.so.6: cannot open shared object file"),
+        ("rhel8", "libc_truncated", "exit "),
+    ],
+)
+def test_an_offline_drill_recovers_an_rpm_root_from_its_package_cache(
+    run_playbook, tmp_path, layout, fault, broken_says
+):
+    """The RPM faults on a root real rpm installed (support/rpmroots.py): the recovery finds the
+    package in yum's or dnf's cache, where the planter left it."""
+    root = rpmroots.root_copy(layout, tmp_path / "root")
+    reports = tmp_path / "reports"
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="localhost",
+        drill_fault=fault,
+        drill_confirm=True,
+        drill_target_root=str(root),
+        drill_glibc_package=str(rpmroots.package_file(layout)),
+        lifeline_report_dir=str(reports),
+    )
+    assert run.status == "successful", run.failures()
+    drilled = record(reports, fault)
+    assert (drilled["result"], drilled["where"], drilled["broken"]["ok"]) == ("recovered", "offline", True)
+    assert broken_says in drilled["broken"]["said"]
+    assert chroot(root, "/bin/ls", "/").returncode == 0
+    assert chroot(root, "/usr/bin/python3", "-c", "import math").returncode == 0
 
 
 @pytest.mark.parametrize(

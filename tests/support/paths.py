@@ -12,3 +12,7 @@ DATA = REPO / "tests" / "unit" / "data"
 PLANTERS = REPO / "roles" / "drill" / "files"
 # The persistence rules the collection ships.
 RULES_FILE = REPO / "roles" / "crontab_repair" / "files" / "persistence_rules.yml"
+# Data shared beside the repository (real package databases with the output of real rpm); read in
+# place, never copied into the project.
+SHARED = REPO.parent / "shared"
+RPM_CORPUS = SHARED / "rpm-corpus"

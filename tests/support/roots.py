@@ -4,6 +4,7 @@ still mounted below one."""
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import subprocess
 from collections.abc import Iterator
 from pathlib import Path
@@ -25,6 +26,27 @@ def tmpfs(where: Path, size: str) -> Iterator[Path]:
 def chroot(root: Path, *argv: str) -> subprocess.CompletedProcess:
     """A program of ``root`` run inside it (its own loader and libraries), as its text."""
     return subprocess.run(["chroot", str(root), *argv], capture_output=True, text=True, check=False)
+
+
+# What the loader or the kernel says when a program of a root cannot start for its glibc.
+GLIBC_FAILURE_SIGNS = ("error while loading shared libraries", "version `GLIBC_", "No such file or directory")
+
+
+def fails_for_glibc(done: subprocess.CompletedProcess) -> bool:
+    """The program did not run, and the words say its loader or libraries are why."""
+    return done.returncode != 0 and any(sign in done.stderr for sign in GLIBC_FAILURE_SIGNS)
+
+
+def library_listing(root: Path, libdir: str) -> dict[str, str]:
+    """Every name in a library directory of the root: link text or md5, to compare before and after."""
+    return {
+        p.name: ("-> " + str(p.readlink()))
+        if p.is_symlink()
+        else hashlib.md5(p.read_bytes()).hexdigest()
+        if p.is_file()
+        else "dir"
+        for p in sorted((root / libdir).iterdir())
+    }
 
 
 def mounts_under(path: Path) -> list[str]:

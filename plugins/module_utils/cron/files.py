@@ -10,8 +10,9 @@ Which cron reads them is ``installed_cron``'s to say (the one place that decides
 (its dpkg package's version picks the release's reading) or cronie (RHEL, CentOS, Rocky, Alma,
 Fedora, SUSE; also Debian's ``cronie`` package). Their locations: /etc/crontab and /etc/cron.d for
 both (each with its own rules for names in cron.d); user crontabs in /var/spool/cron/crontabs/USER
-(Debian's cron, and cronie as Debian builds it) or /var/spool/cron/USER (cronie as Red Hat builds
-it). /etc/anacrontab and /etc/cron.hourly/0anacron are anacron's: /etc/anacrontab is read in the
+(Debian's cron, and cronie as Debian builds it), /var/spool/cron/USER (cronie as Red Hat builds
+it) or /var/spool/cron/tabs/USER (SUSE's; its layout is taken from SUSE's packaging, not checked
+against a SUSE cronie here). /etc/anacrontab and /etc/cron.hourly/0anacron are anacron's: /etc/anacrontab is read in the
 anacron grammar of the cron installed (cronie's anacron knows more named periods); 0anacron is a
 script run-parts runs, no crontab.
 """
@@ -23,9 +24,10 @@ import stat
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab, file_rules
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed as installed_packages
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    dpkgdb,
     rootfs,
     safewrite,
 )
@@ -48,10 +50,12 @@ _LOCATIONS = (
 )
 DEBIAN_SPOOL = "/var/spool/cron/crontabs"
 RED_HAT_SPOOL = "/var/spool/cron"
+SUSE_SPOOL = "/var/spool/cron/tabs"
 _DIRECTORIES = (
     ("/etc/cron.d", CRON_D),
     (DEBIAN_SPOOL, USER),  # Debian (cron, and its cronie package)
-    (RED_HAT_SPOOL, USER),  # Red Hat (cronie); Debian keeps only directories here
+    (SUSE_SPOOL, USER),  # SUSE (cronie)
+    (RED_HAT_SPOOL, USER),  # Red Hat (cronie); Debian and SUSE keep only directories here
 )
 # The daemons, as their packages install them.
 CRONIE_DAEMON = "/usr/sbin/crond"
@@ -241,33 +245,42 @@ class InstalledCron:
 def installed_cron(root: str) -> InstalledCron:
     """Which cron the root has: the one place that decides between Debian's cron and cronie.
 
-    In order: the dpkg database (``cronie``: Debian's build of it, spool in /var/spool/cron/crontabs;
-    ``cron``: Debian's cron, its version picks the release's reading); then the files a Red Hat
-    family root has: cronie's daemon /usr/sbin/crond (a program, not a link to another one), or,
-    with no daemon left, user crontabs right in /var/spool/cron and no crontabs/ beside them. The
-    rpm database will be asked before the files once there is a reader of it. Nothing found: the
-    stricter classic Debian reading.
+    First the root's package database (packages.installed: dpkg or rpm, read offline): ``cronie``
+    from dpkg is Debian's build of it (spool /var/spool/cron/crontabs), from rpm Red Hat's
+    (/var/spool/cron) or SUSE's (/var/spool/cron/tabs, when that directory exists); ``cron`` from
+    dpkg is Debian's cron, its version picks the release's reading. Then, with no database or none
+    that names a cron, the files: cronie's daemon /usr/sbin/crond (a program, not a link to
+    another one), Debian's /usr/sbin/cron, or, with no daemon left, user crontabs right in
+    /var/spool/cron and no crontabs/ beside them. Nothing found: the stricter classic Debian reading.
     """
     try:
-        packages = dpkgdb.installed(root)
-    except dpkgdb.PackageError:
-        packages = {}
-    if "cronie" in packages:
-        version = packages["cronie"].version
-        return InstalledCron(crontab.CRONIE, DEBIAN_SPOOL, f"dpkg: cronie {version}")
-    if "cron" in packages:
-        version = packages["cron"].version
-        return InstalledCron(crontab.dialect_for(version), DEBIAN_SPOOL, f"dpkg: cron {version}")
+        database = installed_packages.database_of(root)
+    except PackageError:
+        database = None  # an unreadable database: the files still tell
+    try:
+        cronie = database.find("cronie") if database is not None else []
+        cron = database.find("cron") if database is not None and database.manager == "dpkg" else []
+    except PackageError:
+        cronie, cron = [], []
+    if cronie:
+        package = cronie[0]
+        spool = DEBIAN_SPOOL
+        if package.manager == "rpm":
+            spool = SUSE_SPOOL if _is_directory(root, SUSE_SPOOL) else RED_HAT_SPOOL
+        return InstalledCron(crontab.CRONIE, spool, f"{package.manager}: {package.label}")
+    if cron:
+        package = cron[0]
+        return InstalledCron(crontab.dialect_for(package.version), DEBIAN_SPOOL, f"dpkg: {package.label}")
     if _is_program(root, CRONIE_DAEMON):
-        return InstalledCron(crontab.CRONIE, RED_HAT_SPOOL, f"{CRONIE_DAEMON} (cronie's daemon)")
+        spool = SUSE_SPOOL if _is_directory(root, SUSE_SPOOL) else RED_HAT_SPOOL
+        return InstalledCron(crontab.CRONIE, spool, f"{CRONIE_DAEMON} (cronie's daemon)")
     if _is_program(root, DEBIAN_DAEMON):
         return InstalledCron(crontab.CLASSIC, DEBIAN_SPOOL, f"{DEBIAN_DAEMON} (Debian's cron daemon)")
     if not _is_directory(root, DEBIAN_SPOOL) and any(
         _is_file(root, f"{RED_HAT_SPOOL}/{name}") for name in _listing(root, RED_HAT_SPOOL)
     ):
-        return InstalledCron(
-            crontab.CRONIE, RED_HAT_SPOOL, f"user crontabs in {RED_HAT_SPOOL} (cronie's spool)"
-        )
+        evidence = f"user crontabs in {RED_HAT_SPOOL} (cronie's spool)"
+        return InstalledCron(crontab.CRONIE, RED_HAT_SPOOL, evidence)
     return InstalledCron(crontab.CLASSIC, DEBIAN_SPOOL, "no cron found: the classic Debian reading")
 
 

@@ -4,7 +4,8 @@
 where a good copy of each broken member comes from.
 
 The expected state comes from the target's own package database when it has one (the files of
-libc6 and their recorded md5sums), else from the family's names found in the loader's directories.
+libc6 or glibc, their recorded digests and, for rpm, their link targets), else from the family's
+names found in the loader's directories.
 Each member is then checked as the loader would meet it: present, a link that stays in the root
 and does not dangle, an ELF file of the system's class and machine, and the system's glibc (its
 recorded checksum, or the version string glibc writes into libc and ld.so). Nothing here changes
@@ -22,7 +23,14 @@ from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, ldso
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import dpkgdb, rootfs
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import digests, installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    Database,
+    InstalledPackage,
+    PackageError,
+    PackageFile,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
 class GlibcError(LifelineError):
@@ -40,7 +48,19 @@ DPKG_ARCH = {
     "riscv64": "riscv64",
     "mips64": "mips64el",
 }
-GLIBC_PACKAGES = ("libc6", "libc6.1")
+# rpm architecture names by ELF machine name; a 32-bit x86 glibc is built for i686 (older: i586, i386).
+RPM_ARCH = {
+    "x86_64": ("x86_64",),
+    "i386": ("i686", "i586", "i386"),
+    "aarch64": ("aarch64",),
+    "arm": ("armv7hl", "armv7hnl"),
+    "ppc64le": ("ppc64le",),
+    "ppc64": ("ppc64",),
+    "s390x": ("s390x",),
+    "riscv64": ("riscv64",),
+}
+# The package holding glibc's loader and libc, by package manager.
+GLIBC_PACKAGES = {"dpkg": ("libc6", "libc6.1"), "rpm": ("glibc",)}
 
 # Members of the glibc family by file name: the loader, libc and the libraries glibc ships beside it.
 FAMILY_NAME = re.compile(
@@ -77,7 +97,9 @@ class Identity:
     libdir: str  # the directory holding libc.so.6 as the package lists it
     layout: str  # "versioned files with soname links" or "soname files"
     merged_usr: bool
-    package: str = ""  # "libc6 2.36-9+deb12u14 amd64", empty without a package database
+    package: str = ""  # "libc6 2.36-9+deb12u14 amd64", "glibc-2.28-42.el8.x86_64"; empty without a database
+    database: str = ""  # "rpm sqlite /var/lib/rpm/rpmdb.sqlite"; empty without a package database
+    digest: str = ""  # the algorithm of the package's recorded file digests: "md5", "sha256"
     evidence: list[str] = field(default_factory=list)
 
 
@@ -87,7 +109,8 @@ class Member:
 
     path: str  # inside the root, as the package lists it
     kind: str  # "file" or "link"
-    md5: str = ""  # the recorded checksum of a file; of the file a link leads to, for a link
+    digest: str = ""  # the recorded digest of a file; of the file a link leads to, for a link
+    algorithm: str = ""  # the digest's algorithm: "md5" (dpkg), "sha256" (rpm), ...
     link: str = ""  # what a link should say ("libc-2.31.so"); empty when unknown
     mode: int = 0o644
 
@@ -186,18 +209,18 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
     votes = Counter((p.interpreter, p.machine_name, p.bits) for p in programs)
     (interpreter, machine, bits), count = votes.most_common(1)[0]
     evidence = [f"{count} of {len(programs)} system programs ask for {interpreter} ({bits}-bit {machine})"]
-    pkg = _glibc_package(root, machine)
+    database, pkg = _glibc_package(root, machine, evidence)
     members = []
     if pkg is not None:
         try:
-            members = _members_from_package(root, pkg)
-        except dpkgdb.PackageError as exc:
-            evidence.append(f"package database unusable for {pkg.name}: {exc}")
+            members = _members_from_package(root, database, pkg)
+        except PackageError as exc:
+            evidence.append(f"package database unusable for {pkg.label}: {exc}")
             pkg = None
     if pkg is not None:
         version = pkg.upstream
-        evidence.append(f"package database: {pkg.name} {pkg.version} {pkg.arch}")
-        package = f"{pkg.name} {pkg.version} {pkg.arch}"
+        evidence.append(f"package database ({database.manager} {database.backend}): {pkg.label}")
+        package = pkg.label
     else:
         members = _members_from_names(root, machine, bits, interpreter)
         version = ""
@@ -210,9 +233,11 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
             version = file_version(rootfs.resolve(root, member.path).host)
     if not version:
         raise GlibcError(
-            f"{root}: cannot tell which glibc this root runs: no package database entry for libc6 and "
+            f"{root}: cannot tell which glibc this root runs: no package database entry for glibc and "
             "neither libc.so.6 nor the loader names its release; give glibc_restore_source"
         )
+    if pkg is None:
+        _expect_versioned_files(root, members, version, machine, bits)
     links = [m for m in members if m.kind == "link"]
     layout = (
         "versioned files with soname links"
@@ -229,28 +254,57 @@ def identify(root: str) -> tuple[Identity, list[Member]]:
         layout=layout,
         merged_usr=usr.startswith("/usr/"),
         package=package,
+        database=f"{database.manager} {database.backend} {database.path}" if pkg is not None else "",
+        digest=next((m.algorithm for m in members if m.algorithm), ""),
         evidence=evidence,
     )
     return identity, members
 
 
-def _glibc_package(root: str, machine: str) -> dpkgdb.Package | None:
+def _glibc_package(
+    root: str, machine: str, evidence: list[str]
+) -> tuple[Database | None, InstalledPackage | None]:
+    """The root's package database and its glibc package of the system's architecture, if any.
+
+    A database that cannot be read is said so in the evidence: the family is then found by its names,
+    and nothing is taken for "glibc is not installed".
+    """
     try:
-        installed = dpkgdb.installed(root)
-    except dpkgdb.PackageError:
-        return None
-    arch = DPKG_ARCH.get(machine)
-    for name in GLIBC_PACKAGES:
-        pkg = installed.get(f"{name}:{arch}") or installed.get(name)
-        if pkg is not None and (arch is None or pkg.arch == arch):
-            return pkg
-    return None
+        database = installed.database_of(root)
+    except PackageError as exc:
+        evidence.append(str(exc))
+        return None, None
+    if database is None:
+        evidence.append("no package database (neither dpkg's nor rpm's): the family is found by its names")
+        return None, None
+    names = GLIBC_PACKAGES.get(database.manager, ())
+    arches = (DPKG_ARCH.get(machine, ""),) if database.manager == "dpkg" else RPM_ARCH.get(machine, ("",))
+    try:
+        for name in names:
+            for arch in arches:
+                found = database.find(name, arch)
+                if found:
+                    return database, found[0]
+    except PackageError as exc:
+        evidence.append(f"{installed.UNREADABLE}{exc}")
+        return None, None
+    evidence.append(
+        f"the {database.manager} database ({database.backend} {database.path}) lists no "
+        f"{' or '.join(names)} of {machine}"
+    )
+    return database, None
 
 
-def _members_from_package(root: str, pkg: dpkgdb.Package) -> list[Member]:
-    sums = dpkgdb.md5sums(root, pkg)
-    listed = [p for p in dpkgdb.file_list(root, pkg) if FAMILY_NAME.match(os.path.basename(p))]
-    files = {p: Member(path=p, kind="file", md5=sums[p]) for p in listed if p in sums}
+def _members_from_package(root: str, database: Database, pkg: InstalledPackage) -> list[Member]:
+    """The family's files and links as the package lists them: digests as recorded, link targets as
+    recorded (rpm) or found from the files' sonames (dpkg records none)."""
+    listed = [
+        f
+        for f in database.files(pkg)
+        if FAMILY_NAME.match(os.path.basename(f.path)) and not f.ghost and f.kind in ("", "file", "link")
+    ]
+    # dpkg records no file types: a path with a recorded md5 is a file, one without may be a link.
+    files = {f.path: _file_member(f) for f in listed if f.kind == "file" or (f.kind == "" and f.digest)}
     members = list(files.values())
     by_name: dict[str, Member] = {}
     for member in files.values():
@@ -258,23 +312,44 @@ def _members_from_package(root: str, pkg: dpkgdb.Package) -> list[Member]:
         if soname:
             by_name.setdefault(soname, member)
         by_name.setdefault(_stem(os.path.basename(member.path)), member)
-    for path in listed:
-        if path in files:
+    for entry in listed:
+        if entry.path in files:
             continue
-        name = os.path.basename(path)
+        if entry.link:
+            target = files.get(os.path.normpath(os.path.join(os.path.dirname(entry.path), entry.link)))
+            members.append(_link_member(entry.path, entry.link, target))
+            continue
+        if entry.kind == "link":
+            continue  # a link whose target the database did not record: nothing to restore it to
+        name = os.path.basename(entry.path)
         target = by_name.get(name) or by_name.get(_stem(name))
         if target is None:
             continue  # a directory, or a link whose file this package does not ship
-        same_dir = os.path.dirname(target.path) == os.path.dirname(path)
+        same_dir = os.path.dirname(target.path) == os.path.dirname(entry.path)
         members.append(
-            Member(
-                path=path,
-                kind="link",
-                md5=target.md5,
-                link=os.path.basename(target.path) if same_dir else target.path,
-            )
+            _link_member(entry.path, os.path.basename(target.path) if same_dir else target.path, target)
         )
     return members
+
+
+def _file_member(entry: PackageFile) -> Member:
+    return Member(
+        path=entry.path,
+        kind="file",
+        digest=entry.digest,
+        algorithm=entry.algorithm,
+        mode=(entry.mode & 0o7777) or 0o644,
+    )
+
+
+def _link_member(path: str, link: str, target: Member | None) -> Member:
+    return Member(
+        path=path,
+        kind="link",
+        digest=target.digest if target else "",
+        algorithm=target.algorithm if target else "",
+        link=link,
+    )
 
 
 def _stem(name: str) -> str:
@@ -325,6 +400,29 @@ def _members_from_names(root: str, machine: str, bits: int, interpreter: str) ->
             path=os.path.join(libdir, "libc.so.6"), kind="file"
         )
     return list(members.values())
+
+
+def _expect_versioned_files(root: str, members: list[Member], version: str, machine: str, bits: int) -> None:
+    """Without a database, a soname link of the versioned layout (libc.so.6 -> libc-2.17.so) should
+    lead to the versioned file of the system's release, whatever it says now (a link to a foreign
+    glibc under /opt, or nothing at all when it was removed): the file beside it, else the one in
+    the loader's directories (Debian's /lib64/ld-linux-x86-64.so.2 -> /lib/x86_64-linux-gnu/ld-2.31.so)."""
+    for member in members:
+        if member.kind != "link":
+            continue
+        here = os.path.dirname(member.path)
+        versioned = f"{_stem(os.path.basename(member.path))}-{version}.so"
+        for directory in [here, *ldso.system_dirs(root, machine, bits == 64)]:
+            candidate = os.path.join(directory, versioned)
+            if candidate == member.path or member.link in (versioned, candidate):
+                break
+            try:
+                where = rootfs.resolve(root, candidate)
+            except rootfs.RootError:
+                continue
+            if not where.escaped and os.path.isfile(where.host):
+                member.link = versioned if directory == here else candidate
+                break
 
 
 def _soname_names(name: str) -> list[str]:
@@ -389,9 +487,9 @@ def check_member(root: str, identity: Identity, system: elf.ElfInfo | None, memb
             f"{path} is a {info.bits}-bit {info.machine_name} file, not {identity.machine}",
         )
     via = f" ({chain})" if chain else ""
-    if member.md5:
-        actual = dpkgdb.md5_of(where.host)
-        if actual == member.md5:
+    if member.digest:
+        actual = digests.digest_of(where.host, member.algorithm)
+        if actual == member.digest:
             return None
         version = file_version(where.host)
         if version and version != identity.version:
@@ -433,8 +531,8 @@ def good_copy(root: str, inside: str, member: Member, identity: Identity) -> boo
         return False
     if where.escaped or not os.path.isfile(where.host):
         return False
-    if member.md5:
-        return dpkgdb.md5_of(where.host) == member.md5
+    if member.digest:
+        return digests.digest_of(where.host, member.algorithm) == member.digest
     try:
         elf.read_elf(where.host)
     except elf.ElfError:

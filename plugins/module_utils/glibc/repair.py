@@ -4,14 +4,16 @@
 
 Each broken member gets its good content from the first source that has it, in this order: the
 root's own file the link should lead to (libc.so.6 -> libc-2.31.so), a copy renamed away beside
-it (libc.so.6.bak), the root's package cache (/var/cache/apt/archives/libc6_*.deb), a package
-file the user gives. A restored file must match the package's recorded checksum when there is
-one. Files are restored before the links that lead to them; every replaced file or link is
-backed up first; loader configuration that pulls in another glibc is commented out, not deleted.
+it (libc.so.6.bak), the root's package caches (apt's; yum's, dnf's and zypper's), a package file
+the user gives (.deb or .rpm). A restored file must match the digest its package database (or, with
+no database, its package file) records. Files are restored before the links that lead to them;
+every replaced file or link is backed up first; loader configuration that pulls in another glibc is
+commented out, not deleted.
 """
 
 from __future__ import annotations
 
+import fnmatch
 import glob
 import os
 import stat
@@ -19,9 +21,29 @@ from dataclasses import asdict, dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import diagnosis as glibc
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc.diagnosis import GlibcError
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import debfile, dpkgdb, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import archives, digests
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import debfile
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import DebArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    InstalledPackage,
+    PackageError,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import accounts, rootfs, safewrite
 
-PACKAGE_CACHE = "/var/cache/apt/archives"
+# Where each package manager keeps the packages it downloaded: (directory, how deep, file pattern).
+PACKAGE_CACHES = {
+    "dpkg": (("/var/cache/apt/archives", 0, "libc6*.deb"),),
+    "rpm": (
+        ("/var/cache/yum", 4, "glibc-[0-9]*.rpm"),  # yum: <arch>/<release>/<repo>/packages/
+        ("/var/cache/dnf", 2, "glibc-[0-9]*.rpm"),  # dnf: <repo>-<hash>/packages/
+        ("/var/cache/libdnf5", 2, "glibc-[0-9]*.rpm"),  # dnf5: <repo>-<hash>/packages/
+        ("/var/cache/zypp/packages", 4, "glibc-[0-9]*.rpm"),  # zypper: <repo>/<arch>/
+    ),
+}
+PACKAGE_FILES = ("libc6*.deb", "glibc-[0-9]*.rpm")
+# A cache is walked this far at most: a hostile root's cache may hold millions of entries.
+MAX_CACHE_ENTRIES = 100_000
 DISABLED = "# lifeline: disabled, it brings in another glibc: "
 
 
@@ -34,7 +56,8 @@ class Action:
     source: str  # where the good content comes from, in words
     before: str
     after: str
-    md5: str = ""  # the checksum the restored file must have, when recorded
+    digest: str = ""  # the digest the restored file must have, when recorded
+    algorithm: str = ""  # its algorithm: "md5" (dpkg), "sha256" (rpm), ...
     origin: str = ""  # the file the content comes from (inside the root for the cache and copies)
     backup: str = ""
     line: int = 0
@@ -44,15 +67,15 @@ class Action:
 
 
 @dataclass
-class Deb:
+class PackageSource:
     """A package file that holds the system's own glibc (same package, version, architecture)."""
 
-    path: str
+    path: str  # inside the root for a cache, on the rescuer for the user's file
     where: str  # "package cache" or "package file"
-    archive: debfile.DebArchive
+    archive: DebArchive | RpmArchive
 
 
-def describe(root: str, path: str) -> str:
+def describe(root: str, path: str, algorithm: str = "md5") -> str:
     """What is at ``path`` now, in a few words, for the before side of an action."""
     try:
         host = safewrite.host_path(root, path)
@@ -61,66 +84,105 @@ def describe(root: str, path: str) -> str:
     if os.path.islink(host):
         return f"link -> {os.readlink(host)}"
     if os.path.isfile(host):
-        return f"file, md5 {dpkgdb.md5_of(host)}"
+        return f"file, {algorithm} {digests.digest_of(host, algorithm)}"
     return "missing" if not os.path.lexists(host) else "not a file"
 
 
-def package_files(root: str, diagnosis: glibc.Diagnosis, source: str) -> list[Deb]:
-    """The package files holding this system's glibc: the root's cache first, then ``source``.
+def package_files(root: str, diagnosis: glibc.Diagnosis, source: str) -> list[PackageSource]:
+    """The package files holding this system's glibc: the root's caches first, then ``source``.
 
     A ``source`` of another package, version or architecture is refused with a clear error; the
-    cache's other versions are passed over.
+    caches' other versions are passed over.
     """
-    debs = []
-    cache = rootfs.resolve(root, PACKAGE_CACHE)
-    if not cache.escaped:
-        for path in sorted(glob.glob(os.path.join(cache.host, "libc6*.deb"))):
-            try:
-                deb = debfile.DebArchive(path)
-            except dpkgdb.PackageError:
-                continue
-            if not mismatch(deb, diagnosis.identity):
-                debs.append(Deb(os.path.join(PACKAGE_CACHE, os.path.basename(path)), "package cache", deb))
+    found = []
+    for inside, host in cached_packages(root, _manager(diagnosis.identity)):
+        try:
+            archive = archives.open_package(host)
+        except PackageError:
+            continue
+        if not mismatch(archive, diagnosis.identity):
+            found.append(PackageSource(inside, "package cache", archive))
     if source:
         for path in _source_files(source):
             try:
-                deb = debfile.DebArchive(path)
-            except dpkgdb.PackageError as exc:
+                archive = archives.open_package(path)
+            except PackageError as exc:
                 raise GlibcError(f"glibc_restore_source: {exc}") from exc
-            wrong = mismatch(deb, diagnosis.identity)
+            wrong = mismatch(archive, diagnosis.identity)
             if wrong:
                 raise GlibcError(
                     f"glibc_restore_source {path} {wrong}: give the package of the target's own glibc"
                 )
-            debs.append(Deb(path, "package file", deb))
-    return debs
+            found.append(PackageSource(path, "package file", archive))
+    return found
+
+
+def _manager(identity: glibc.Identity) -> str:
+    """The root's package manager ("dpkg", "rpm"), or "" when it has no database."""
+    return identity.database.split(" ", 1)[0]
+
+
+def cached_packages(root: str, manager: str) -> list[tuple[str, str]]:
+    """(path inside the root, path on the rescuer) of each glibc package file in the root's package
+    caches, newest name last; every cache when the manager is unknown. Links are never followed:
+    a cache entry leading out of the root is no package of the root's."""
+    found = []
+    caches = PACKAGE_CACHES.get(manager) or tuple(c for m in PACKAGE_CACHES.values() for c in m)
+    seen = 0
+    for base, depth, pattern in caches:
+        try:
+            where = rootfs.resolve(root, base)
+        except rootfs.RootError:
+            continue
+        if where.escaped or not os.path.isdir(where.host):
+            continue
+        for top, dirs, names in os.walk(where.host):
+            level = os.path.relpath(top, where.host).count(os.sep) + (top != where.host)
+            if level >= depth:
+                dirs[:] = []
+            seen += len(dirs) + len(names)
+            if seen > MAX_CACHE_ENTRIES:
+                return found
+            for name in sorted(names):
+                host = os.path.join(top, name)
+                if fnmatch.fnmatch(name, pattern) and stat.S_ISREG(os.lstat(host).st_mode):
+                    found.append((where.inside + host[len(where.host) :], host))
+    return found
 
 
 def _source_files(source: str) -> list[str]:
     if os.path.isdir(source):
-        found = sorted(glob.glob(os.path.join(source, "libc6*.deb")))
+        found = sorted(p for pattern in PACKAGE_FILES for p in glob.glob(os.path.join(source, pattern)))
         if not found:
-            raise GlibcError(f"glibc_restore_source {source} is a directory without libc6*.deb files")
+            raise GlibcError(
+                f"glibc_restore_source {source} is a directory without libc6*.deb or glibc-*.rpm files"
+            )
         return found
     if not os.path.isfile(source):
         raise GlibcError(f"glibc_restore_source {source} does not exist on the host running the repair")
     return [source]
 
 
-def mismatch(deb: debfile.DebArchive, identity: glibc.Identity) -> str:
-    """Why the package is not the system's glibc, in words; empty when it is."""
-    name = deb.control.get("Package", "")
-    version = deb.control.get("Version", "")
-    arch = deb.control.get("Architecture", "")
-    have = f"is {name} {version} {arch}"
-    if name not in glibc.GLIBC_PACKAGES:
-        return f"{have}, not a glibc package (libc6)"
+def mismatch(archive, identity: glibc.Identity) -> str:
+    """Why the package file is not the system's glibc, in words; empty when it is."""
+    pkg = _identity(archive)
+    have = f"is {pkg.label}"
+    manager = _manager(identity)
+    if manager and pkg.manager != manager:
+        kind = {"dpkg": "a Debian package", "rpm": "an rpm package"}
+        return f"{have}, {kind.get(pkg.manager, pkg.manager)}; the target's packages are {manager}'s"
+    if pkg.name not in glibc.GLIBC_PACKAGES.get(pkg.manager, ()):
+        return f"{have}, not a glibc package ({' or '.join(glibc.GLIBC_PACKAGES.get(pkg.manager, ()))})"
     if identity.package:
-        if identity.package != f"{name} {version} {arch}":
+        if identity.package != pkg.label:
             return f"{have}, the target has {identity.package}"
         return ""
-    upstream = dpkgdb.Package(name=name, version=version, arch=arch, status="").upstream
-    if upstream != identity.version or arch != glibc.DPKG_ARCH.get(identity.machine, arch):
+    arches = (
+        (glibc.DPKG_ARCH.get(identity.machine, pkg.arch),)
+        if pkg.manager == "dpkg"
+        else glibc.RPM_ARCH.get(identity.machine, (pkg.arch,))
+    )
+    if pkg.upstream != identity.version or pkg.arch not in arches:
         return f"{have}, the target runs glibc {identity.version} on {identity.machine}"
     return ""
 
@@ -129,7 +191,7 @@ def plan(root: str, diagnosis: glibc.Diagnosis, source: str = "") -> list[Action
     """The actions that repair every finding; raises GlibcError naming a member no source can mend."""
     by_path = {m.path: m for m in diagnosis.members}
     broken = {f.path: f for f in diagnosis.findings if f.problem != "config"}
-    debs: list[Deb] | None = None
+    sources: list[PackageSource] | None = None
     actions: list[Action] = []
     unmendable = []
     # Files first, so that a link planned after them may lead to a file restored before it.
@@ -143,20 +205,29 @@ def plan(root: str, diagnosis: glibc.Diagnosis, source: str = "") -> list[Action
         )
         if action is None and finding.renamed_away:
             copy = finding.renamed_away[0]
-            action = Action(member.path, "restore", "renamed-away copy", "", "", md5=member.md5, origin=copy)
+            action = Action(
+                member.path,
+                "restore",
+                "renamed-away copy",
+                "",
+                "",
+                digest=member.digest,
+                algorithm=member.algorithm,
+                origin=copy,
+            )
         if action is None:
-            if debs is None:
-                debs = package_files(root, diagnosis, source)
-            action = _from_package(member, debs)
+            if sources is None:
+                sources = package_files(root, diagnosis, source)
+            action = _from_package(member, sources)
         if action is None:
             unmendable.append(finding.detail)
             continue
-        action.before = describe(root, member.path)
+        action.before = describe(root, member.path, diagnosis.identity.digest or "md5")
         actions.append(action)
     if unmendable:
         raise GlibcError(
             "no good copy found for: " + "; ".join(unmendable) + ". Looked for the root's own files, copies "
-            f"renamed away beside them, {PACKAGE_CACHE}/libc6_*.deb of the installed version"
+            f"renamed away beside them, {_caches_in_words(diagnosis.identity)} of the installed version"
             + (f" and {source}" if source else "")
             + ": give the package file of the target's glibc as glibc_restore_source"
             + (f" ({diagnosis.identity.package})" if diagnosis.identity.package else "")
@@ -210,16 +281,55 @@ def _relink(
     return Action(member.path, "relink", what, "", f"link -> {member.link}", origin=target)
 
 
-def _from_package(member: glibc.Member, debs: list[Deb]) -> Action | None:
-    for deb in debs:
-        entry = deb.archive.members().get(member.path)
+def _identity(archive: DebArchive | RpmArchive) -> InstalledPackage:
+    return archive.package if isinstance(archive, RpmArchive) else archive.identity
+
+
+def _recorded_digest(archive: DebArchive | RpmArchive, path: str) -> tuple[str, str]:
+    """(digest, algorithm) the package file records for ``path``; ("", "") when it records none."""
+    if isinstance(archive, DebArchive):
+        return archive.recorded_digest(path)
+    entry = archive.members().get(path)
+    return (entry.digest, entry.algorithm) if entry is not None and entry.digest else ("", "")
+
+
+def _link_target(entry) -> str:
+    return entry.linkname if isinstance(entry, debfile.Member) else entry.link
+
+
+def _caches_in_words(identity: glibc.Identity) -> str:
+    caches = PACKAGE_CACHES.get(_manager(identity)) or tuple(c for m in PACKAGE_CACHES.values() for c in m)
+    return ", ".join(f"{base}/{'**/' if depth else ''}{pattern}" for base, depth, pattern in caches)
+
+
+def _from_package(member: glibc.Member, sources: list[PackageSource]) -> Action | None:
+    for package in sources:
+        entry = package.archive.members().get(member.path)
         if entry is None:
             continue
         if entry.kind == "link":
-            return Action(member.path, "relink", deb.where, "", f"link -> {entry.linkname}", origin=deb.path)
+            return Action(
+                member.path,
+                "relink",
+                package.where,
+                "",
+                f"link -> {_link_target(entry)}",
+                origin=package.path,
+            )
         if entry.kind in ("file", "hardlink"):
-            md5 = member.md5 or deb.archive.md5sums.get(member.path, "")
-            return Action(member.path, "restore", deb.where, "", "", md5=md5, origin=deb.path)
+            digest, algorithm = member.digest, member.algorithm
+            if not digest:
+                digest, algorithm = _recorded_digest(package.archive, member.path)
+            return Action(
+                member.path,
+                "restore",
+                package.where,
+                "",
+                "",
+                digest=digest,
+                algorithm=algorithm,
+                origin=package.path,
+            )
     return None
 
 
@@ -227,7 +337,7 @@ def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> Non
     """Carry out the plan, backing up first; a restored file whose checksum is wrong is never installed."""
     if not actions:
         return
-    debs = {}
+    opened: dict = {}
     # Every directory the plan writes to is checked before the first write, so a read-only
     # target is refused with nothing changed, backups included.
     for action in actions:
@@ -244,24 +354,27 @@ def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> Non
             action.backup = safewrite.backup(root, action.path, run_dir)
             safewrite.write_link(host, target)
             continue
-        data, mode, uid, gid = _content(root, action, source, debs)
-        digest = dpkgdb.new_md5()
+        data, mode, uid, gid = _content(root, action, opened)
+        algorithm = action.algorithm or "md5"
+        digest = digests.new_digest(algorithm)
         digest.update(data)
         actual = digest.hexdigest()
-        if action.md5 and actual != action.md5:
+        if action.digest and actual != action.digest:
             raise GlibcError(
-                f"{action.source} holds a {action.path} with md5 {actual}, but the package recorded "
-                f"{action.md5}: not installed; give a good copy as glibc_restore_source"
+                f"{action.source} holds a {action.path} with {algorithm} {actual}, but the package recorded "
+                f"{action.digest}: not installed; give a good copy as glibc_restore_source"
             )
         keep = _existing_owner(host)
         if keep:
             mode, uid, gid = keep
         action.backup = safewrite.backup(root, action.path, run_dir)
         safewrite.write_file(host, data, mode, uid, gid)
-        action.after = f"file, md5 {actual}" + (" (matches the package's record)" if action.md5 else "")
+        action.after = f"file, {algorithm} {actual}" + (
+            " (matches the package's record)" if action.digest else ""
+        )
 
 
-def _content(root: str, action: Action, source: str, debs: dict) -> tuple[bytes, int, int, int]:
+def _content(root: str, action: Action, opened: dict) -> tuple[bytes, int, int, int]:
     """(bytes, mode, uid, gid) of the good copy the action names."""
     kind, path = action.source, action.origin
     if kind == "renamed-away copy":
@@ -269,12 +382,18 @@ def _content(root: str, action: Action, source: str, debs: dict) -> tuple[bytes,
         st = os.stat(host)
         with open(host, "rb") as handle:
             return handle.read(), st.st_mode, st.st_uid, st.st_gid
-    if path not in debs:
+    if path not in opened:
         host = rootfs.resolve(root, path).host if kind == "package cache" else path
-        debs[path] = debfile.DebArchive(host)
-    deb = debs[path]
-    entry = deb.members()[action.path]
-    return deb.read(action.path), entry.mode, entry.uid, entry.gid
+        opened[path] = archives.open_package(host)
+    archive = opened[path]
+    entry = archive.members()[action.path]
+    if isinstance(entry, debfile.Member):
+        return archive.read(action.path), entry.mode, entry.uid, entry.gid
+    # rpm records owners by name: the target's own accounts say which ids they are.
+    users = accounts.ids_by_name(accounts.read_passwd(root) or [])
+    uid = 0 if entry.user == "root" else users.get(entry.user, (0, 0))[0]
+    gid = 0 if entry.group == "root" else accounts.group_id(root, entry.group) or 0
+    return archive.read(action.path), entry.mode, uid, gid
 
 
 def _existing_owner(host: str) -> tuple[int, int, int] | None:

@@ -27,13 +27,12 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
-# Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
-# Kinds whose flagged lines are commented out in place; files of the other kinds are moved.
+# Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
+# (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
 LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
-# Where the links that start an init script in a runlevel lie.
-RC_DIRS = tuple(f"/etc/rc{level}.d" for level in "0123456S")
 
 
 @dataclass
@@ -195,7 +194,7 @@ class _Planner:
             self._manual(
                 path,
                 ids,
-                f"owned by package {package}: reinstall it (apt-get install --reinstall "
+                f"owned by package {package}: reinstall it ({_reinstall(self.reader.package_manager)} "
                 f"{package.split(', ')[0]}) or edit the file; it was not moved",
             )
             return
@@ -288,6 +287,15 @@ class _Planner:
             links += [link for link, to in self._rc_links() if to == target]
         for link in links:
             self._move(link, ids, rules, f"a link that enables {item.file.path}")
+
+
+def _reinstall(manager: str) -> str:
+    """The command that puts a package's files back, for the package manager of the root."""
+    return (
+        "yum reinstall (dnf reinstall, zypper install -f)"
+        if manager == "rpm"
+        else "apt-get install --reinstall"
+    )
 
 
 def _rule_record(rule: Rule) -> dict:

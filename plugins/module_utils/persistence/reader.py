@@ -18,6 +18,8 @@ import posixpath
 import stat
 from collections.abc import Iterator
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -32,7 +34,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model 
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
-    dpkgdb,
     report_text,
     rootfs,
 )
@@ -68,7 +69,8 @@ def file_type(mode: int) -> str:
     return "other"
 
 
-def _binary(data: bytes) -> bool:
+def binary(data: bytes) -> bool:
+    """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
 
 
@@ -100,13 +102,22 @@ class RootReader:
         self.users = {a.name: a for a in self.accounts}
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
-        try:
-            self.owners = dpkgdb.owners(self.root)
-            self.package_database = True
-        except dpkgdb.PackageError as exc:
-            self.owners, self.package_database = {}, False
-            self.note("", "/var/lib/dpkg/status", f"{exc}: no file counts as owned or as unowned")
+        self.package_manager = ""
+        self.owners, self.package_database = self._read_owners()
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
+
+    def _read_owners(self) -> tuple[dict[str, list[str]], bool]:
+        """Every path a package lists -> its packages, and whether the root has a readable database."""
+        try:
+            database = installed.database_of(self.root)
+            if database is None:
+                raise PackageError("no package database (neither dpkg's nor rpm's)")
+            owners = database.owners()
+            self.package_manager = database.manager
+            return owners, True
+        except PackageError as exc:
+            self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
+            return {}, False
 
     # -- the root --------------------------------------------------------------------------------
 
@@ -305,11 +316,13 @@ class RootReader:
 
     # -- items -----------------------------------------------------------------------------------
 
-    def file_item(self, facts: FileFacts, *, runs: bool = False) -> None:
-        """The file itself as an item; ``runs`` when the location runs it as a program."""
+    def file_item(self, facts: FileFacts, *, runs: bool = False, also_names: tuple[str, ...] = ()) -> None:
+        """The file itself as an item; ``runs`` when the location runs it as a program, ``also_names``
+        the other paths that lead to it (the runlevel links that start an init script)."""
         executes = self.resolved_too([facts.path]) if runs else ()
         user = facts.account.name if facts.account else ""
-        self.items.append(Item(facts.kind, facts, user=user, executes=executes, references=executes))
+        references = tuple(dict.fromkeys([*executes, *also_names]))
+        self.items.append(Item(facts.kind, facts, user=user, executes=executes, references=references))
 
     def command_item(
         self,
@@ -354,7 +367,7 @@ class RootReader:
         if facts is None:
             return
         self.file_item(facts, runs=runs)
-        if facts.data is not None and not _binary(facts.data):
+        if facts.data is not None and not binary(facts.data):
             self.command_lines(facts)
 
     def _analyse(self, command: str, search: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:

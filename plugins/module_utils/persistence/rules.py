@@ -25,7 +25,9 @@ LOCATIONS = (
     "systemd_timer",
     "systemd_generator",  # generators and the shutdown/sleep hooks: programs systemd runs itself
     "rc_local",
-    "init_script",
+    "init_script",  # /etc/init.d, /etc/rc.d/init.d
+    "rc_link",  # an entry of a runlevel directory (rc?.d/S*, K*) that leads anywhere but init.d
+    "upstart_job",  # /etc/init/*.conf and *.override, Upstart's session jobs
     "udev",
     "shell_rc",  # /etc/profile, profile.d, bash.bashrc, users' shell start files
     "ld_preload",

@@ -3,11 +3,12 @@
 """Find what makes a root run code by itself besides what its packages installed.
 
 Every place a Linux system starts programs from unasked (cron and anacron, at jobs, systemd units,
-timers and generators, rc.local and init scripts, udev rules, login shells' files, the loader's
-preload list, desktop autostart, ssh forced commands) is read as data inside the root: nothing of
-the root runs, no link leads out of it, every read is bounded. Each line or file that starts
-something is an item, with what it runs and how often; the rules (persistence_rules) decide which
-items are findings, and each finding carries the evidence of its file and of the program it runs.
+timers and generators, rc.local, init scripts and their runlevel links, Upstart jobs, udev rules,
+login shells' files, the loader's preload list, desktop autostart, ssh forced commands) is read
+as data inside the root: nothing of the root runs, no link leads out of it, every read is bounded.
+Each line or file that starts something is an item, with what it runs and how often; the rules
+(persistence_rules) decide which items are findings, and each finding carries the evidence of its
+file and of the program it runs.
 
 The pieces: ``model`` (the data), ``reader`` (the root as the sources read it), ``sources/`` (one
 module per kind of location, each with ``collect(reader)``, run in the order of ``SOURCES``),
@@ -43,12 +44,14 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     systemd_generators,
     systemd_units,
     udev_rules,
+    upstart_jobs,
     xdg_autostart,
 )
 
 # The order findings are reported in, and the order that decides which location a file shared by
-# two belongs to (each file is read once, by the first): indicator paths last, as what no other
-# source read.
+# two belongs to (each file is read once, by the first): systemd units before rc.local (whose unit
+# says when it runs), rc.local before the init scripts (Red Hat's rc?.d/S99local leads to it),
+# indicator paths last, as what no other source read.
 SOURCES = (
     crontabs,
     anacron,
@@ -58,6 +61,7 @@ SOURCES = (
     systemd_generators,
     rc_local,
     init_scripts,
+    upstart_jobs,
     udev_rules,
     shell_files,
     ld_preload,

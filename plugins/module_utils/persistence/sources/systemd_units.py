@@ -86,10 +86,10 @@ def _unit_file(
     return reader.file(kind, path, account)
 
 
-def _unit_lines(facts: FileFacts) -> Iterator[tuple[int, str, str, str]]:
+def unit_settings(data: bytes) -> Iterator[tuple[int, str, str, str]]:
     """(line, text, key, value) of a unit file's settings, continuation lines joined."""
     pending: tuple[int, str] | None = None
-    for number, text in lines(facts.data or b""):
+    for number, text in lines(data):
         if pending:
             number, text = pending[0], pending[1] + " " + text
             pending = None
@@ -106,7 +106,7 @@ def _unit_lines(facts: FileFacts) -> Iterator[tuple[int, str, str, str]]:
 
 def _unit(reader: RootReader, facts: FileFacts) -> list[Item]:
     reader.file_item(facts)
-    settings = list(_unit_lines(facts))
+    settings = list(unit_settings(facts.data or b""))
     user = next((v for _line, _text, k, v in settings if k == "User"), "")
     if not user:
         user = facts.account.name if facts.account else "root"
@@ -119,14 +119,14 @@ def _unit(reader: RootReader, facts: FileFacts) -> list[Item]:
 
 
 def _timer_unit(facts: FileFacts) -> str:
-    unit = next((v for _line, _text, k, v in _unit_lines(facts) if k == "Unit"), "")
+    unit = next((v for _line, _text, k, v in unit_settings(facts.data or b"") if k == "Unit"), "")
     return unit or re.sub(r"\.timer$", ".service", posixpath.basename(facts.path))
 
 
 def _timer(reader: RootReader, facts: FileFacts, service: list[Item]) -> None:
     """A timer is one item: its schedule, and what its service runs."""
     intervals = []
-    for _line, _text, key, value in _unit_lines(facts):
+    for _line, _text, key, value in unit_settings(facts.data or b""):
         if key == "OnCalendar":
             intervals.append(shell_commands.calendar_minutes(value))
         elif key in ("OnUnitActiveSec", "OnUnitInactiveSec"):

@@ -2,8 +2,9 @@
 
 At the bottom, ``errors`` (the one LifelineError) and two packages that import nothing of the
 collection but it: ``target`` (a broken root read as data) and ``host`` (the rescuer's kernel and
-tools). Above them one package per concern; each imports only the bottom and itself, except that the
-persistence scan may read cron. Nothing in module_utils imports a module.
+tools). Above them ``packages`` (package databases and package files, read offline), then one
+package per concern; each imports only the layers below and itself, except that the persistence scan
+may read cron. Nothing in module_utils imports a module.
 """
 
 from __future__ import annotations
@@ -25,10 +26,11 @@ ALLOWED: dict[str, set[str]] = {
     "errors": set(),
     "target": BOTTOM,
     "host": BOTTOM,
+    "packages": BOTTOM | {"target", "host"},
     "attach": BOTTOM | {"target", "host"},
-    "glibc": BOTTOM | {"target", "host"},
-    "cron": BOTTOM | {"target", "host"},
-    "persistence": BOTTOM | {"target", "host", "cron"},
+    "glibc": BOTTOM | {"target", "host", "packages"},
+    "cron": BOTTOM | {"target", "host", "packages"},
+    "persistence": BOTTOM | {"target", "host", "packages", "cron"},
     "migrate": BOTTOM | {"target", "host"},
 }
 

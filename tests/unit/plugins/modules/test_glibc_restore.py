@@ -65,7 +65,7 @@ def test_check_mode_shows_the_plan_and_its_diff_and_changes_nothing(capsys, dead
     for action in result["actions"]:
         assert (action["action"], action["source"], action["origin"]) == ("restore", "package file", str(deb))
         assert (action["before"], action["after"], action["backup"]) == ("missing", "", "")
-        assert len(action["md5"]) == 32
+        assert len(action["digest"]) == 32 and action["algorithm"] == "md5"
     paths = [a["path"] for a in result["actions"]]
     assert result["diff"]["before"] == "".join(f"{p}: missing\n" for p in paths)
     assert result["diff"]["after"] == "".join(f"{p}: restored from package file\n" for p in paths)

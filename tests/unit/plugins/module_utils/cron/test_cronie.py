@@ -22,6 +22,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron.crontab impor
     split_percent,
 )
 
+from support import rpmbuild
 from support.cron_corpus import CRONIE_LINES, USERS, CronieLine, load_corpus
 
 
@@ -270,6 +271,38 @@ def test_detection_by_the_dpkg_database(tmp_path):
     )
     _dpkg(tmp_path, ("cron", "3.0pl1-197"))
     assert cron_files.installed_cron(str(tmp_path)).dialect is TRIXIE
+
+
+def _rpm_root(tmp_path: Path, name: str, *, suse: bool = False) -> Path:
+    """A root whose rpm database (written by real rpm) holds ``name`` with a crond program; its
+    daemon file is then removed, so that only the database can tell."""
+    package = rpmbuild.Package(name, "1.5.7", "8.el9", tmp_path / "stage", "cron daemon")
+    package.add_text("/usr/sbin/crond", b"\x7fELF", 0o755)
+    root = tmp_path / "root"
+    root.mkdir()
+    rpmbuild.install(root, rpmbuild.build(package, tmp_path / "build"))
+    (root / "usr/sbin/crond").unlink()
+    if suse:
+        (root / "var/spool/cron/tabs").mkdir(parents=True)
+    return root
+
+
+def test_detection_by_the_rpm_database(tmp_path):
+    found = cron_files.installed_cron(str(_rpm_root(tmp_path, "cronie")))
+    assert found.dialect is CRONIE and found.spool == cron_files.RED_HAT_SPOOL
+    assert found.evidence == "rpm: cronie-1.5.7-8.el9.noarch"
+
+
+def test_detection_of_suses_spool(tmp_path):
+    found = cron_files.installed_cron(str(_rpm_root(tmp_path, "cronie", suse=True)))
+    assert found.dialect is CRONIE and found.spool == cron_files.SUSE_SPOOL
+
+
+def test_an_rpm_database_without_cronie_leaves_it_to_the_files(tmp_path):
+    root = _rpm_root(tmp_path, "other-cron")
+    assert cron_files.installed_cron(str(root)).dialect is crontab.CLASSIC
+    _file(root, "/usr/sbin/crond", b"\x7fELF", 0o755)
+    assert cron_files.installed_cron(str(root)).dialect is CRONIE
 
 
 def test_detection_by_cronies_daemon(tmp_path):

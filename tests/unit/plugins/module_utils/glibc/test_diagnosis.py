@@ -124,7 +124,7 @@ def test_the_members_are_the_glibc_files_of_the_package(suite):
         digest, host = line.split("  ", 1)
         sums[host] = digest
     for member in files:
-        assert member.md5 == sums[chrooted(root, member.path)], member.path
+        assert member.digest == sums[chrooted(root, member.path)], member.path
     for member in members:
         if member.kind == "link":
             link = chrooted(root, member.path)
@@ -133,7 +133,7 @@ def test_the_members_are_the_glibc_files_of_the_package(suite):
             want = os.path.join(os.path.dirname(member.path), member.link)
             got = os.path.join(os.path.dirname(member.path), os.readlink(link))
             assert os.path.samefile(chrooted(root, want), chrooted(root, got)), member.path
-            assert member.md5 == sums[chrooted(root, want)], member.path
+            assert member.digest == sums[chrooted(root, want)], member.path
 
 
 def chrooted(root: Path, inside: str) -> str:

@@ -320,7 +320,7 @@ def test_every_fault_of_the_fixture_script(fresh, deadline, suite, fault):
     assert_repaired(root, suite, diagnosis, actions)
     for action in actions:
         if action.action == "restore":
-            assert action.after == f"file, md5 {action.md5} (matches the package's record)"
+            assert action.after == f"file, md5 {action.digest} (matches the package's record)"
 
 
 # ---- faults no fixture plants: a new user's broken systems -------------------------------------------
@@ -614,8 +614,8 @@ def test_a_restored_file_with_the_wrong_md5_is_never_installed(fresh):
     diagnosis = glibc.diagnose(str(root))
     actions = glibc_repair.plan(str(root), diagnosis, "")
     assert sources(actions) == {"libm.so.6": CACHE}
-    recorded = actions[0].md5
-    actions[0].md5 = "0" * 32
+    recorded = actions[0].digest
+    actions[0].digest = "0" * 32
     with pytest.raises(
         GlibcError, match=f"with md5 {recorded}, but the package recorded 0{{32}}: not installed"
     ):
@@ -657,10 +657,10 @@ def test_the_cache_holding_another_version_is_passed_over(fresh):
 @pytest.mark.parametrize(
     ("make", "message"),
     [
-        ("text", r"glibc_restore_source: {source} is not a Debian package \(no ar archive magic\)"),
+        ("text", r"glibc_restore_source: {source} is neither a Debian package nor an rpm package"),
         ("missing", r"glibc_restore_source {source} does not exist on the host running the repair"),
-        ("empty dir", r"glibc_restore_source {source} is a directory without libc6\*\.deb files"),
-        ("other package", r"glibc_restore_source {source} is libc-bin .*, not a glibc package \(libc6\)"),
+        ("empty dir", r"glibc_restore_source {source} is a directory without libc6\*\.deb or glibc-\*\.rpm"),
+        ("other package", r"glibc_restore_source {source} is libc-bin .*, not a glibc package \(libc6 or "),
     ],
 )
 def test_a_source_that_is_no_glibc_package_is_refused(fresh, tmp_path, make, message):
@@ -774,3 +774,27 @@ def test_one_line_naming_two_foreign_directories_is_disabled_once(fresh):
     actions = glibc_repair.plan(str(root), diagnosis)
 
     assert [(a.path, a.action, a.line) for a in actions] == [("/etc/environment", "disable", 1)]
+
+
+@pytest.mark.parametrize("fault", ["libc_foreign", "loader_link_removed"])
+def test_without_a_database_a_soname_link_goes_back_to_the_versioned_file_beside_it(fresh, deadline, fault):
+    """bullseye keeps the versioned layout (libc.so.6 -> libc-2.31.so), as RHEL 6 to 8 do: with the
+    database gone, the link that now leads to a foreign glibc (or is gone) is pointed back at the
+    file of the system's release beside it."""
+    root = fresh("bullseye")
+    shutil.rmtree(root / "var/lib/dpkg/info")
+    (root / "var/lib/dpkg/status").unlink()
+    plant_glibc(root, fault, *fault_args("bullseye", fault))
+    with deadline(60):
+        diagnosis = glibc.diagnose(str(root))
+        assert diagnosis.identity.package == "" and diagnosis.identity.version == "2.31"
+        actions = glibc_repair.plan(str(root), diagnosis, "")
+        glibc_repair.apply(str(root), actions, "", BACKUPS)
+    relinked = [a for a in actions if a.action == "relink"]
+    assert relinked and all(a.source in ("the root's own file", "the root's file") for a in relinked), actions
+    assert {a.after for a in relinked} <= {
+        "link -> libc-2.31.so",
+        "link -> ld-2.31.so",
+        "link -> /lib/x86_64-linux-gnu/ld-2.31.so",
+    }
+    assert_repaired(root, "bullseye", diagnosis, actions)

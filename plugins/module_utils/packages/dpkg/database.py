@@ -7,19 +7,22 @@ The database is read from a root directory holding a broken system (never the re
 dpkg-query applies it, and the ``info/<package>.list`` and ``.md5sums`` files. Every path inside
 the target goes through ``rootfs.resolve``, so a symlink a hostile root planted never leads out.
 
-A .deb file is read by debfile.py.
+A .deb file is read by debfile.py; DpkgDatabase gives this database the shape of every other
+(packages/model.py).
 """
 
 from __future__ import annotations
 
-import errno
-import hashlib
 import os
 import re
-import stat
 from dataclasses import dataclass
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    Database,
+    InstalledPackage,
+    PackageError,
+    PackageFile,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 ADMINDIR = "/var/lib/dpkg"
@@ -32,7 +35,6 @@ INFO = f"{ADMINDIR}/info"
 MAX_STATUS = 512 << 20
 MAX_INFO_FILE = 64 << 20
 MAX_UPDATES = 4096
-CHUNK = 1 << 20
 
 
 # The fields installed() needs, found without walking every Description and Conffiles line: a field
@@ -44,10 +46,6 @@ _STANZA_FIELDS = re.compile(
 )
 _UPDATE_NAME = re.compile(r"^[0-9]+$")
 _HEX_MD5 = re.compile(r"^[0-9a-fA-F]{32}$")
-
-
-class PackageError(LifelineError):
-    """A package database or archive cannot be used; the message says where and why."""
 
 
 @dataclass
@@ -288,32 +286,46 @@ def owners(root: str) -> dict[str, list[str]]:
     return result
 
 
-def new_md5():  # -> hashlib's md5 object
-    """An md5 for comparing with dpkg's records, not for security: FIPS mode refuses a plain md5."""
-    try:
-        return hashlib.md5(usedforsecurity=False)
-    except TypeError:  # Python 3.8 knows no usedforsecurity (and has no FIPS switch for md5)
-        return hashlib.md5()
+class DpkgDatabase(Database):
+    """The dpkg database in the shape of every package database (packages/model.py)."""
 
+    manager = "dpkg"
+    backend = "dpkg status"
+    path = STATUS
 
-def md5_of(path: str) -> str:
-    """The md5 of the rescuer's regular file ``path``, read in chunks; PackageError when it cannot be read."""
-    flags = os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0)
-    try:
-        # Look before opening: opening a device node runs its driver's code.
-        if not stat.S_ISREG(os.stat(path).st_mode):
-            raise PackageError(f"{path} is not a regular file")
-        fd = os.open(path, flags)
-    except OSError as exc:
-        raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    digest = new_md5()
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PackageError(f"{path} is not a regular file")
-        while chunk := os.read(fd, CHUNK):
-            digest.update(chunk)
-    except OSError as exc:
-        raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    finally:
-        os.close(fd)
-    return digest.hexdigest()
+    def __init__(self, root: str) -> None:
+        self.root = root
+        self._installed = installed(root)  # PackageError when the status file is missing or unreadable
+        self._by_label: dict[str, Package] = {}
+
+    def packages(self) -> list[InstalledPackage]:
+        found = []
+        for pkg in {id(p): p for p in self._installed.values()}.values():  # each once, under any key
+            common = InstalledPackage(
+                manager=self.manager,
+                name=pkg.name,
+                version=pkg.version,
+                arch=pkg.arch,
+                details={"status": pkg.status, "multi_arch": pkg.multi_arch},
+            )
+            self._by_label[common.label] = pkg
+            found.append(common)
+        return found
+
+    def find(self, name: str, arch: str = "") -> list[InstalledPackage]:
+        native = self._installed.get(name)
+        found = super().find(name, arch)
+        # dpkg's own architecture first, as installed() keys the bare name.
+        return sorted(found, key=lambda p: not (native and p.arch == native.arch))
+
+    def files(self, package: InstalledPackage) -> list[PackageFile]:
+        pkg = self._by_label.get(package.label) or Package(package.name, package.version, package.arch, "")
+        sums = md5sums(self.root, pkg)
+        return [
+            PackageFile(path=path, digest=sums.get(path, ""), algorithm="md5" if path in sums else "")
+            for path in file_list(self.root, pkg)
+            if path != "/."
+        ]
+
+    def owners(self) -> dict[str, list[str]]:
+        return owners(self.root)  # the .list files alone: the md5sums are not needed for this

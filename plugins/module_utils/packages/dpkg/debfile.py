@@ -3,36 +3,33 @@
 """Read .deb files without dpkg.
 
 A .deb is an ar archive of ``debian-binary``, ``control.tar.*`` and ``data.tar.*``; it is read with
-the standard library (xz, gzip, bzip2, lzma, uncompressed) and the ``zstd`` tool for Ubuntu's
-``.zst`` members. Header fields, sizes and tar member paths are checked before they are used; a bad
+packages/compression.py (xz, gzip, bzip2, lzma, uncompressed, and the ``zstd`` tool for Ubuntu's
+``.zst`` members). Header fields, sizes and tar member paths are checked before they are used; a bad
 archive raises PackageError naming the file and the problem.
 """
 
 from __future__ import annotations
 
-import bz2
 import contextlib
 import errno
-import gzip
 import io
-import lzma
 import os
-import shutil
 import stat
-import subprocess
 import tarfile
-import threading
-import zlib
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.target.dpkgdb import (
-    CHUNK,
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import compression
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.digests import CHUNK
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.database import (
     Package,
-    PackageError,
     absolute_path,
     parse_md5sums,
     path_lines,
+)
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
+    InstalledPackage,
+    PackageError,
 )
 
 # Caps far above what real packages hold, so a hostile archive cannot make the reader allocate without bound.
@@ -41,8 +38,6 @@ MAX_HARDLINKS = 16
 # A decompression bomb stops here instead of running for minutes; the largest Debian packages
 # unpack to a few GB.
 MAX_UNPACKED = 16 << 30
-# A reader at the end of a tar stream asks once or twice more; a loop skipping a lying size asks forever.
-MAX_READS_AT_END = 64
 AR_MAGIC = b"!<arch>\n"
 AR_HEADER = 60
 AR_FMAG = b"`\n"
@@ -91,44 +86,8 @@ class _Window(io.RawIOBase):
         return len(data)
 
 
-class _Capped(io.RawIOBase):
-    """A decompressed stream that ends a decompression bomb at ``cap`` bytes, and a reader stuck at its end.
-
-    tarfile skips a member's data by reading it block by block, and goes on asking at the end of the
-    stream: a hostile size field (base-256 allows 2**95) would keep it asking for hours.
-    """
-
-    def __init__(self, stream, cap: int, what: str) -> None:
-        super().__init__()
-        self._stream, self._left, self._cap, self._what = stream, cap, cap, what
-        self._reads_at_end = 0
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        data = self._stream.read(len(buffer))
-        if len(data) > self._left:
-            raise PackageError(f"{self._what} unpacks to more than {self._cap} bytes; not read further")
-        if not data:
-            self._reads_at_end += 1
-            if self._reads_at_end > MAX_READS_AT_END:
-                raise PackageError(
-                    f"{self._what} ends inside an entry (cut short, or a size field that lies)"
-                )
-        self._left -= len(data)
-        buffer[: len(data)] = data
-        return len(data)
-
-
-# How each data.tar / control.tar suffix dpkg writes is opened as a stream (zstd: _Zstd).
-_OPENERS = {
-    "": lambda raw: raw,
-    "xz": lzma.LZMAFile,  # also reads the old .lzma format
-    "lzma": lzma.LZMAFile,
-    "gz": lambda raw: gzip.GzipFile(fileobj=raw),
-    "bz2": bz2.BZ2File,
-}
+# How each data.tar / control.tar suffix dpkg writes is decompressed (compression's names).
+_COMPRESSIONS = {"": "", "xz": "xz", "lzma": "lzma", "gz": "gzip", "bz2": "bzip2", "zst": "zstd"}
 
 
 def _mode_kind(info: tarfile.TarInfo) -> str:
@@ -141,51 +100,6 @@ def _mode_kind(info: tarfile.TarInfo) -> str:
     if info.islnk():
         return "hardlink"
     return "other"
-
-
-class _Zstd:
-    """``zstd -dc`` over one ar member: a thread feeds it while the tar reader drains its output."""
-
-    def __init__(self, raw, what: str) -> None:
-        tool = shutil.which("zstd")
-        if tool is None:
-            raise PackageError(
-                f"{what} is compressed with zstd: the zstd tool is needed on the rescuer to read it"
-            )
-        try:
-            # stderr is read only once zstd has ended; -q keeps it to one line, far below a pipe's buffer.
-            self._process = subprocess.Popen(
-                [tool, "-dcq"], stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE
-            )
-        except OSError as exc:
-            raise PackageError(f"{what}: cannot run {tool}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        self.stdout = self._process.stdout
-        self._complaint: str | None = None
-        self._feeder = threading.Thread(target=self._feed, args=(raw,), daemon=True)
-        self._feeder.start()
-
-    def _feed(self, raw) -> None:
-        stdin = self._process.stdin
-        try:
-            while chunk := raw.read(CHUNK):
-                stdin.write(chunk)
-        except (OSError, ValueError):
-            pass  # zstd went away (it failed, or the reader stopped early and ended it)
-        finally:
-            with contextlib.suppress(OSError):
-                stdin.close()
-
-    def stop(self) -> str:
-        """End zstd (a reader that stopped early leaves it blocked on a full pipe); its complaint, if any."""
-        if self._complaint is None:
-            if self._process.poll() is None:
-                self._process.kill()
-            self._process.wait()
-            self._feeder.join(5)
-            self.stdout.close()
-            self._complaint = self._process.stderr.read(4096).decode("utf-8", "replace").strip()
-            self._process.stderr.close()
-        return f"; zstd says: {self._complaint}" if self._complaint else ""
 
 
 class DebArchive:
@@ -309,25 +223,12 @@ class DebArchive:
         what = f"{self.path}: {member.name}"
         raw = io.BufferedReader(_Window(self._handle, member.offset, member.size), CHUNK)
         suffix = member.name.rsplit(".", 1)[1] if member.name.count(".") > 1 else ""
-        if suffix not in _OPENERS and suffix != "zst":
+        if suffix not in _COMPRESSIONS:
             raise self._not_deb(f"{member.name} is compressed in a way dpkg does not write ({suffix})")
-        zstd: _Zstd | None = None
-        try:
-            if suffix == "zst":
-                zstd = _Zstd(raw, what)
-                stream = zstd.stdout
-            else:
-                stream = _OPENERS[suffix](raw)
-            capped = io.BufferedReader(_Capped(stream, self.unpacked_limit, what), CHUNK)
-            try:
-                with tarfile.open(fileobj=capped, mode="r|") as tar:
-                    yield tar
-            except (tarfile.TarError, EOFError, OSError, lzma.LZMAError, zlib.error, ValueError) as exc:
-                detail = zstd.stop() if zstd is not None else ""
-                raise PackageError(f"{what}: damaged ({exc or type(exc).__name__}){detail}") from exc
-        finally:
-            if zstd is not None:
-                zstd.stop()
+        with compression.decompressed(
+            raw, _COMPRESSIONS[suffix], what, self.unpacked_limit, damaged=(tarfile.TarError,)
+        ) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
+            yield tar
 
     def _entries(self, tar: tarfile.TarFile, what: str) -> Iterator[tuple[int, tarfile.TarInfo]]:
         """The tar's entries in order, each size checked before tarfile skips over its data."""
@@ -371,6 +272,17 @@ class DebArchive:
             status="",
             multi_arch=self.control.get("Multi-Arch", "").lower(),
         )
+
+    @property
+    def identity(self) -> InstalledPackage:
+        """The package in the shape every package manager's shares (packages/model.py)."""
+        pkg = self.package
+        return InstalledPackage(manager="dpkg", name=pkg.name, version=pkg.version, arch=pkg.arch)
+
+    def recorded_digest(self, path: str) -> tuple[str, str]:
+        """(digest, algorithm) the package records for the regular file ``path``; ("", "") if none."""
+        digest = self.md5sums.get(path, "")
+        return (digest, "md5") if digest else ("", "")
 
     # -- data.tar
 

@@ -19,12 +19,12 @@ import time
 from pathlib import Path
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import debfile, dpkgdb, rootfs
-from ansible_collections.lifeline.rescue.plugins.module_utils.target.debfile import (
-    DebArchive,
-    Package,
-    PackageError,
-)
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import compression, digests, installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.database import Package
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import DebArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 from support.runners import output
 from support.trees import SUITES, deb_of
@@ -111,7 +111,7 @@ def test_libc6_md5sums_match_the_files_of_the_tree(suite):
         tool[host] = digest
     for path, digest in sums.items():
         assert tool[hosts[path]] == digest, path
-        assert dpkgdb.md5_of(hosts[path]) == digest, path
+        assert digests.md5_of(hosts[path]) == digest, path
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -457,7 +457,7 @@ def children() -> list[str]:
 
 def test_zstd_tool_missing_is_said(tmp_path, monkeypatch):
     path = write(tmp_path, ar_of(deb_members(suffix="zst")))
-    monkeypatch.setattr(debfile.shutil, "which", lambda name: None)
+    monkeypatch.setattr(compression.shutil, "which", lambda name: None)
     with pytest.raises(
         PackageError, match=r"control.tar.zst is compressed with zstd: the zstd tool is needed"
     ):
@@ -929,12 +929,40 @@ def test_owners_of_hundreds_of_packages_is_fast(tmp_path, deadline):
 def test_md5_of(tmp_path, deadline):
     data = os.urandom(3 << 20)
     (tmp_path / "f").write_bytes(data)
-    assert dpkgdb.md5_of(str(tmp_path / "f")) == hashlib.md5(data).hexdigest()
+    assert digests.md5_of(str(tmp_path / "f")) == hashlib.md5(data).hexdigest()
     os.mkfifo(tmp_path / "fifo")
     with deadline(5):
         with pytest.raises(PackageError, match="not a regular file"):
-            dpkgdb.md5_of(str(tmp_path / "fifo"))
+            digests.md5_of(str(tmp_path / "fifo"))
         with pytest.raises(PackageError, match="not a regular file"):
-            dpkgdb.md5_of(str(tmp_path))
+            digests.md5_of(str(tmp_path))
         with pytest.raises(PackageError, match="No such file"):
-            dpkgdb.md5_of(str(tmp_path / "missing"))
+            digests.md5_of(str(tmp_path / "missing"))
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_the_dpkg_database_in_the_common_shape_says_what_dpkg_query_says(suite):
+    root = tree(suite)
+    database = installed.database_of(str(root))
+    assert isinstance(database, dpkgdb.DpkgDatabase)
+    assert database.describe() == {
+        "manager": "dpkg",
+        "backend": "dpkg status",
+        "path": "/var/lib/dpkg/status",
+    }
+    shown = output(
+        "dpkg-query", admindir(root), "-W", "-f=${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n"
+    )
+    expected = sorted(" ".join(line.split()[1:]) for line in shown.splitlines() if line.startswith("ii "))
+    assert sorted(p.label for p in database.packages()) == expected
+    (libc,) = database.find("libc6")
+    listed = {f.path: f for f in database.files(libc)}
+    assert set(listed) == set(output("dpkg-query", admindir(root), "-L", "libc6").split()) - {"/."}
+    libc_so = next(p for p, f in listed.items() if re.search(r"/libc(-[\d.]+\.so|\.so\.6)$", p) and f.digest)
+    assert listed[libc_so].algorithm == "md5"
+    assert listed[libc_so].digest == digests.md5_of(str(root) + libc_so)
+    assert database.owners()[libc_so] == ["libc6"]
+
+
+def test_a_root_without_a_package_database_has_none(tmp_path):
+    assert installed.database_of(str(tmp_path)) is None
