@@ -10,11 +10,11 @@ Which cron reads them is ``installed_cron``'s to say (the one place that decides
 (its dpkg package's version picks the release's reading) or cronie (RHEL, CentOS, Rocky, Alma,
 Fedora, SUSE; also Debian's ``cronie`` package). Their locations: /etc/crontab and /etc/cron.d for
 both (each with its own rules for names in cron.d); user crontabs in /var/spool/cron/crontabs/USER
-(Debian's cron, and cronie as Debian builds it), /var/spool/cron/USER (cronie as Red Hat builds
-it) or /var/spool/cron/tabs/USER (SUSE's; its layout is taken from SUSE's packaging, not checked
-against a SUSE cronie here). /etc/anacrontab and /etc/cron.hourly/0anacron are anacron's: /etc/anacrontab is read in the
-anacron grammar of the cron installed (cronie's anacron knows more named periods); 0anacron is a
-script run-parts runs, no crontab.
+(Debian's cron, and cronie as Debian builds it), /var/spool/cron/USER (cronie as Red Hat builds it)
+or /var/spool/cron/tabs/USER (SUSE's; its layout is taken from SUSE's packaging, not checked against
+a SUSE cronie here). /etc/anacrontab and /etc/cron.hourly/0anacron are anacron's: /etc/anacrontab is
+read in the anacron grammar of the cron installed (cronie's anacron knows more named periods);
+0anacron is a script run-parts runs, no crontab.
 """
 
 from __future__ import annotations
