@@ -16,6 +16,10 @@ description:
     C(/etc/anacrontab), inside the root (links are never followed out of it), and checks each the
     way cron does, with cron's own error words (C(bad minute), C(bad hour), C(bad day-of-month),
     C(bad month), C(bad day-of-week), C(bad username), C(bad command)).
+  - The cron is the one the root has, Debian's cron (each release's reading) or cronie, the cron of
+    the Red Hat family (found by its package, its daemon C(/usr/sbin/crond) or its spool); its own
+    rules decide every verdict (cronie skips a refused line and reads the rest of the file, skips
+    C(.rpmnew), C(.rpmsave) and C(.rpmorig) files in cron.d and reads names holding a dot).
   - Reports, per file, what makes cron refuse or ignore the whole file (owner, mode, a cron.d name
     holding a dot, a last line without a newline), the stray bytes (NUL runs, CR, other control
     bytes, invalid UTF-8, each with line and byte offset) and every line cron refuses.

@@ -16,7 +16,8 @@ description:
     order. NUL runs and other stray bytes are removed, so that a job whose line was only polluted
     comes back whole, and two lines glued together where the garbage overwrote a newline come back
     as two lines. A line that stays invalid is commented out with a C(# lifeline-invalid (ERROR))
-    marker, never dropped.
+    marker, never dropped. Each verdict is the installed cron's, Debian's cron or cronie (the Red
+    Hat family's), so on a cronie root a line only Debian's cron would refuse is kept.
   - Fixes what makes cron refuse a whole file, the owner, group- or other-writable modes, a missing
     last newline. A cron.d file cron ignores because its name holds a dot is reported with the name
     cron would read; O(rename_cron_d) renames it (names that switch a file off, such as

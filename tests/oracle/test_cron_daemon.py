@@ -15,14 +15,12 @@ parse_line says (values, quotes, %, backslashes).
 
 from __future__ import annotations
 
-import json
 import os
 import shutil
 import stat
-import subprocess
 from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
@@ -30,127 +28,21 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron import cronta
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
 from support.cron_corpus import USERS, load_corpus
-from support.paths import REPO
+from support.cron_oracle import (
+    DUMP,
+    DUMP_PROGRAM,
+    OUT,
+    Planted,
+    dump_job,
+    remove_leftovers,
+    run_daemon,
+)
 from support.trees import SUITES
 
-os.environ.setdefault("CONTAINERS_CONF", str(REPO / "tools" / "setup" / "containers.conf"))
 IMAGE = "localhost/lifeline/debian:{suite}"
-LABEL = "lifeline.oracle=cron"
 DIALECT = {"bullseye": crontab.CLASSIC, "bookworm": crontab.CLASSIC, "trixie": crontab.TRIXIE}
 DIALECT_NAME = {"bullseye": "classic", "bookworm": "classic", "trixie": "trixie"}
-DUMP = "/usr/local/bin/lifeline-dump"
-OUT = "/run/lifeline"
 ROWS = load_corpus()
-
-# Runs inside the container with its own python3: plants the files, starts rsyslogd and cron,
-# waits until cron has read everything and the expected @reboot jobs ran, prints what it saw.
-INNER = r"""
-import json, os, subprocess, sys, time
-spec = json.load(sys.stdin)
-os.makedirs(spec["out"], exist_ok=True)
-os.chmod(spec["out"], 0o1777)
-# Accounts with shadow entries: without one, PAM refuses to run the user's jobs.
-with open("/etc/passwd", "a") as passwd, open("/etc/shadow", "a") as shadow, open("/etc/group", "a") as group:
-    for name, uid in spec["users"]:
-        passwd.write(f"{name}:x:{uid}:{uid}::{spec['out']}:/bin/sh\n")
-        shadow.write(f"{name}:*:19000:0:99999:7:::\n")
-        group.write(f"{name}:x:{uid}:\n")
-for item in spec["files"]:
-    path, kind = item["path"], item["type"]
-    if kind == "dir":
-        os.mkdir(path)
-    elif kind == "symlink":
-        os.symlink(item["target"], path)
-    elif kind == "hardlink":
-        os.link(item["target"], path)
-    else:
-        with open(path, "wb") as handle:
-            handle.write(bytes.fromhex(item["hex"]))
-    if kind in ("dir", "file"):
-        os.chmod(path, item["mode"])
-    if kind != "hardlink":  # a second name of an inode keeps the inode's owner
-        os.lchown(path, item["uid"], 0)
-subprocess.run(["rsyslogd"], check=True)
-deadline = time.monotonic() + 10
-while not os.path.exists("/dev/log") and time.monotonic() < deadline:
-    time.sleep(0.05)
-quiet = {"stdin": subprocess.DEVNULL, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
-cron = subprocess.Popen(["cron", "-f"], **quiet)
-deadline = time.monotonic() + spec["timeout"]
-def syslog():
-    try:
-        with open("/var/log/syslog", "rb") as handle:
-            return handle.read()
-    except FileNotFoundError:
-        return b""
-while b"@reboot jobs" not in syslog() and time.monotonic() < deadline:
-    time.sleep(0.1)
-loaded = b"@reboot jobs" in syslog()
-def done(name):
-    return os.path.exists(os.path.join(spec["out"], name + ".done"))
-while not all(done(name) for name in spec["wait"]) and time.monotonic() < deadline:
-    time.sleep(0.1)
-time.sleep(spec["grace"])  # jobs that should not run have had their chance too
-logs = {}
-for name in os.listdir("/var/log"):
-    if name.startswith(("syslog", "cron")):
-        with open(os.path.join("/var/log", name), "rb") as handle:
-            logs[name] = handle.read().hex()
-outputs = {}
-for name in os.listdir(spec["out"]):
-    if not name.endswith(".done"):
-        with open(os.path.join(spec["out"], name), "rb") as handle:
-            outputs[name] = json.loads(handle.read())
-print(json.dumps({"loaded": loaded, "logs": logs, "outputs": outputs, "cron_alive": cron.poll() is None}))
-"""
-
-# $SHELL of the dump jobs: records argv, stdin and environment as cron handed them over.
-DUMP_PROGRAM = b"""#!/usr/bin/python3
-import json, os, sys
-name = os.environ.get("LIFELINE_JOB", "unnamed")
-decode = lambda b: b.decode("utf-8", "surrogateescape")
-record = {"argv": sys.argv[1:], "stdin": decode(sys.stdin.buffer.read()),
-          "env": {decode(k): decode(v) for k, v in os.environb.items()}}
-with open(f"/run/lifeline/{name}", "w") as handle:
-    json.dump(record, handle)
-open(f"/run/lifeline/{name}.done", "w").close()
-"""
-
-
-@dataclass
-class Planted:
-    """One file planted in the containers and what crontab.py says cron makes of it."""
-
-    path: str
-    kind: str  # "crontab", "cron.d" or "user"
-    data: bytes = b""
-    mode: int = 0o644
-    uid: int = 0
-    type: str = "file"  # file, dir, symlink, hardlink
-    target: str = ""
-    nlink: int = 1
-    link_uid: int | None = None
-    user_uid: int | None = None
-    known_user: bool = True
-    job: str = ""  # the dump job it holds, when it holds one
-    expected: dict[str, set[str]] = field(default_factory=dict)  # suite -> logged kinds
-    ignored: bool = False  # cron skips it by its name: logs nothing, runs nothing
-
-    def spec(self) -> dict[str, object]:
-        return {
-            "path": self.path,
-            "type": self.type,
-            "hex": self.data.hex(),
-            "mode": self.mode,
-            "uid": self.link_uid if self.link_uid is not None else self.uid,
-            "target": self.target,
-        }
-
-
-def dump_job(name: str, user: str | None = "root") -> bytes:
-    """Lines that make cron run the dump program at start-up as job ``name``."""
-    run = f"@reboot {user} -" if user else "@reboot -"
-    return f"SHELL={DUMP}\nLIFELINE_JOB={name}\n{run}\n".encode()
 
 
 def logged_kinds_of(entry: crontab.Entry | None) -> set[str]:
@@ -351,23 +243,8 @@ def _read_by_cron(path: str) -> bool:
     return path == "/etc/crontab" or path.startswith(("/etc/cron.d/", "/var/spool/cron/crontabs/"))
 
 
-def _podman(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:
-    return subprocess.run(["podman", *args], input=input, capture_output=True, text=True, timeout=timeout)
-
-
-def _remove_leftovers() -> None:
-    """Containers of this test left by a run that was killed (their creator pid is gone)."""
-    listed = _podman("ps", "-a", "--filter", f"label={LABEL}", "--format", "{{.Names}}")
-    for name in listed.stdout.split():
-        pid = name.rsplit("-", 1)[-1]
-        if pid.isdigit() and not os.path.exists(f"/proc/{pid}"):
-            _podman("rm", "-f", "-t", "0", name)
-
-
 def _run_suite(suite: str, root: Path) -> Run:
     image = IMAGE.format(suite=suite)
-    if _podman("image", "exists", image).returncode != 0:
-        pytest.fail(f"{image} is missing: the oracle lane needs the local images (run `make images`)")
     planted, users = case_files()
     corpus = corpus_files()
     dumped = dump_files()
@@ -384,29 +261,13 @@ def _run_suite(suite: str, root: Path) -> Run:
         "out": OUT,
         "users": users,
         "files": [dump.spec(), *(item.spec() for item in everything)],
+        "daemon": ["cron", "-f"],
+        "ready_log": "@reboot jobs",  # cron logs that it runs them once it has read everything
         "wait": wait,
         "timeout": 60,
         "grace": 1.0,
     }
-    name = f"lifeline-oracle-cron-{suite}-{os.getpid()}"
-    # --rm and a bounded sleep: even a killed test run leaves no container for long.
-    started = _podman(
-        "run", "-d", "--rm", "--name", name, "--label", LABEL, "--network", "none", image, "sleep", "600"
-    )
-    if started.returncode != 0:
-        pytest.fail(f"podman could not start {image}: {started.stderr.strip()}")
-    try:
-        ran = _podman("exec", "-i", name, "python3", "-c", INNER, input=json.dumps(spec), timeout=180)
-    finally:
-        removed = _podman("rm", "-f", "-t", "0", name)
-    if removed.returncode != 0:
-        pytest.fail(f"could not remove container {name}: {removed.stderr.strip()}")
-    if ran.returncode != 0:
-        pytest.fail(f"the {suite} container failed to run cron: {ran.stderr.strip()[-2000:]}")
-    result = json.loads(ran.stdout)
-    (root / "var" / "log").mkdir(parents=True)
-    for log, data in result["logs"].items():
-        (root / "var" / "log" / log).write_bytes(bytes.fromhex(data))
+    result = run_daemon(image, f"lifeline-oracle-cron-{suite}-{os.getpid()}", spec, root)
     return Run(
         suite, root, result["loaded"], result["cron_alive"], result["outputs"], everything, dumped, corpus
     )
@@ -416,7 +277,7 @@ def _run_suite(suite: str, root: Path) -> Run:
 def runs(tmp_path_factory) -> dict[str, Run]:
     if shutil.which("podman") is None:
         pytest.fail("podman is not installed: the oracle lane runs the real cron in containers (make apt)")
-    _remove_leftovers()
+    remove_leftovers()
     with ThreadPoolExecutor(len(SUITES)) as pool:
         futures = {suite: pool.submit(_run_suite, suite, tmp_path_factory.mktemp(suite)) for suite in SUITES}
         return {suite: future.result() for suite, future in futures.items()}

@@ -14,6 +14,11 @@
 # (not their paths) + the import changes + suite + mirror. The tree is rebuilt when its stamp
 # differs or it is missing; the image is re-imported when its label differs, it is missing, or the
 # tree was rebuilt. Otherwise nothing is done.
+#
+# With trixie, also localhost/lifeline/cronie:trixie: a copy of the trixie tree where cronie (Red
+# Hat's cron, packaged by Debian) replaced Debian's cron (tools/images/cronie-recipe.sh), imported
+# and labelled with the hash of trixie's HASH + that recipe; rebuilt when the label differs or the
+# image is missing (the copy is removed once imported). The oracle lane runs its daemon.
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -55,7 +60,14 @@ recipe_hash() {
 }
 
 image_label() {
-  podman image inspect --format '{{index .Labels "lifeline.recipe"}}' "$repository:$1" 2>/dev/null || true
+  podman image inspect --format '{{index .Labels "lifeline.recipe"}}' "${2:-$repository}:$1" 2>/dev/null || true
+}
+
+# The cronie image: built from this suite's tree.
+cronie_repository=localhost/lifeline/cronie
+cronie_suite=trixie
+cronie_hash() {
+  { recipe_hash "$cronie_suite"; cat "$here/cronie-recipe.sh"; } | sha256sum | cut -c1-64
 }
 
 # Mount points at or below a directory: a tree with the playbook lane's binds still in it must
@@ -151,6 +163,38 @@ build_one() {
   echo "images: $suite done in $((SECONDS - started))s ($what; tree $tree, image $repository:$suite ${image_id:0:12})"
 }
 
+# build_cronie: copy the suite's tree, swap cron for cronie, import it, remove the copy.
+build_cronie() {
+  local hash tree new started old_id image_id
+  hash=$(cronie_hash)
+  tree=$trees/$cronie_suite
+  new=$trees/.cronie-$cronie_suite.new
+  started=$SECONDS
+  [ -z "$(mounts_under "$tree")" ] || die "$tree has mounts below it: $(mounts_under "$tree" | xargs)"
+  safe_remove "$new"
+  "$here/cronie-recipe.sh" "$tree" "$new"
+  old_id=$(podman image inspect --format '{{.Id}}' "$cronie_repository:$cronie_suite" 2>/dev/null || true)
+  local args=()
+  for c in "${changes[@]}"; do args+=(--change "$c"); done
+  args+=(--change "LABEL lifeline.recipe=$hash" --change "LABEL lifeline.suite=$cronie_suite")
+  tar -C "$new" --numeric-owner --one-file-system --xattrs -c . |
+    podman import -q "${args[@]}" - "$cronie_repository:$cronie_suite" >/dev/null
+  image_id=$(podman image inspect --format '{{.Id}}' "$cronie_repository:$cronie_suite")
+  [ "$(image_label "$cronie_suite" "$cronie_repository")" = "$hash" ] ||
+    die "$cronie_repository:$cronie_suite does not carry label lifeline.recipe=$hash"
+  if [ -n "$old_id" ] && [ "$old_id" != "$image_id" ]; then
+    podman rmi "$old_id" >/dev/null 2>&1 || true # still used by a container: left to podman
+  fi
+  safe_remove "$new"
+  echo "images: cronie:$cronie_suite done in $((SECONDS - started))s (image $cronie_repository:$cronie_suite ${image_id:0:12})"
+}
+
+# The cronie image is wanted when its suite is; built after that suite's tree.
+cronie_wanted=""
+if [[ " ${suites[*]} " == *" $cronie_suite "* ]] && [ "$(image_label "$cronie_suite" "$cronie_repository")" != "$(cronie_hash)" ]; then
+  cronie_wanted=yes
+fi
+
 # What each suite needs.
 declare -A need
 todo=()
@@ -180,13 +224,14 @@ for suite in "${suites[@]}"; do
   plan+="${plan:+, }$suite (${need[$suite]}: $why)"
 done
 
-if [ ${#todo[@]} -eq 0 ]; then
+if [ ${#todo[@]} -eq 0 ] && [ -z "$cronie_wanted" ]; then
   echo "images: up to date (${suites[*]}: trees in $trees, images $repository:<suite>, recipe hashes match)"
   exit 0
 fi
 
-echo "images: building $plan with debootstrap minbase + podman import — the molecule lane's rescuer" \
-  "containers and the playbook lane's real Debian roots"
+[ ${#todo[@]} -eq 0 ] ||
+  echo "images: building $plan with debootstrap minbase + podman import — the molecule lane's rescuer" \
+    "containers and the playbook lane's real Debian roots"
 declare -A pids
 for suite in "${todo[@]}"; do
   log=$trees/$suite.build.log
@@ -206,3 +251,15 @@ for suite in "${failed[@]}"; do
   tail -n 25 "$trees/$suite.build.log" >&2
 done
 [ ${#failed[@]} -eq 0 ] || die "could not build: ${failed[*]} (logs: $trees/<suite>.build.log)"
+
+if [ -n "$cronie_wanted" ]; then
+  echo "images: building $cronie_repository:$cronie_suite (cronie in a copy of the $cronie_suite tree)"
+  log=$trees/cronie-$cronie_suite.build.log
+  if (build_cronie) >"$log" 2>&1; then
+    tail -n 1 "$log"
+  else
+    echo "---- last lines of $log" >&2
+    tail -n 25 "$log" >&2
+    die "could not build $cronie_repository:$cronie_suite (log: $log)"
+  fi
+fi

@@ -4,6 +4,25 @@
 names it skips in /etc/cron.d, the owners, modes, links and hard links it refuses, a last line
 without its newline; and the bytes a reader trips on (NUL and CR runs, control bytes, invalid
 UTF-8), with their lines and offsets. The grammar of the lines is crontab.py's.
+
+cronie (``cronie=True``; database.c of cronie 1.7: not_a_crontab, check_open, process_crontab)
+differs in every rule:
+
+- Names, in /etc/cron.d and in its spool alike: it skips a name starting with '.' or '#', ending in
+  '~', ``.rpmsave``, ``.rpmorig`` or ``.rpmnew``, the cluster file ``.cron.hostname``, and a name
+  too long for its 256-byte path buffer; every other name is read (dots, ``.dpkg-old`` included).
+- It opens every crontab following links (a symlink's owner is never looked at), O_NONBLOCK, then
+  judges the file opened: ``NOT REGULAR``; ``BAD FILE MODE`` unless ``mode & 07533 == 0400`` (owner
+  read, no execute bits, no group or other write, no set-id or sticky bit: 0600, 0644, 0400 pass,
+  for system and user crontabs alike); ``WRONG FILE OWNER`` unless owned by root (or, for a user
+  crontab, by that user); ``BAD LINK COUNT`` for a user crontab with more than one name (system
+  crontabs may have hard links). A user crontab of a name without an account is an ``ORPHAN``,
+  read again once the account exists.
+- It logs ``(root) BAD FILE MODE (/etc/cron.d/x)`` for a system crontab and ``(alice) ...
+  (/var/spool/cron/alice)`` for a user's. A last line without its newline is no file rule for it:
+  that line alone is lost (crontab.py).
+- cron.allow and cron.deny are read by crontab(1) only, never by the daemon: a crontab already in
+  the spool runs whatever they say (PAM's account rules still apply to its jobs).
 """
 
 from __future__ import annotations
@@ -21,6 +40,10 @@ INSECURE_USER_MODE = "INSECURE MODE (mode 0600 expected)"
 HARD_LINKS = "NUMBER OF HARD LINKS > 1"
 CANT_OPEN = "CAN'T OPEN"
 ORPHAN = "ORPHAN"
+# cronie's words for the same refusals (database.c check_open).
+CRONIE_NOT_REGULAR = "NOT REGULAR"
+CRONIE_BAD_MODE = "BAD FILE MODE"
+CRONIE_LINK_COUNT = "BAD LINK COUNT"
 FILE_RULE_WORDS = (
     WRONG_SYMLINK_OWNER,
     WRONG_FILE_OWNER,
@@ -28,7 +51,14 @@ FILE_RULE_WORDS = (
     INSECURE_MODE,
     INSECURE_USER_MODE,
     HARD_LINKS,
+    CRONIE_NOT_REGULAR,
+    CRONIE_BAD_MODE,
+    CRONIE_LINK_COUNT,
 )
+# Directories cronie reads crontabs from and the length of its path buffer (NAME_MAX + 1).
+CRONIE_CROND_DIR = "/etc/cron.d"
+CRONIE_SPOOL_DIR = "/var/spool/cron"
+_CRONIE_PATH_BUFFER = 256
 
 
 @dataclass(frozen=True)
@@ -64,6 +94,8 @@ def check_file_rules(
     user_uid: int | None = None,
     link_uid: int | None = None,
     known_user: bool = True,
+    cronie: bool = False,
+    directory: str = "",
 ) -> list[str]:
     """What cron does about a whole file before reading its lines, in cron's order (database.c).
 
@@ -75,7 +107,11 @@ def check_file_rules(
     symlink when the path is one: system crontabs may be links owned by root; cron opens user
     crontabs without following links. An empty list means cron reads the file; otherwise cron logs
     the first problem only (each names cron's words in capitals) and checks nothing further.
+    ``cronie`` applies cronie's rules instead (``directory``: where the file is, for its path
+    length limit; cron.d or the spool when not given).
     """
+    if cronie:
+        return _cronie_file_rules(name, mode, uid, kind, nlink, user_uid, known_user, directory)
     problems: list[str] = []
     if kind == "cron.d":
         if name.startswith("."):
@@ -128,6 +164,57 @@ def check_file_rules(
             f"{name}: last line has no newline: cron ignores the whole file "
             "(Missing newline before EOF, this crontab file will be ignored)"
         )
+    return problems
+
+
+def cronie_skips_name(name: str, directory: str) -> str:
+    """Why cronie's not_a_crontab (or its path buffer) skips this name in ``directory``; '' if read."""
+    if name.startswith("."):
+        return "a name starting with a dot is skipped"
+    if name.startswith("#"):
+        return "a name starting with '#' is skipped"
+    if name.endswith("~"):
+        return "a name ending in '~' is skipped"
+    for suffix in (".rpmsave", ".rpmorig", ".rpmnew"):
+        if name.endswith(suffix) and len(name) > len(suffix):
+            return f"a name ending in {suffix} (a package manager's leftover) is skipped"
+    size = len(name.encode("utf-8", "surrogateescape"))
+    if size >= 255 or len(directory) + size + 2 > _CRONIE_PATH_BUFFER:
+        return "the name is too long for cronie's path buffer"
+    return ""
+
+
+def _cronie_file_rules(
+    name: str,
+    mode: int,
+    uid: int,
+    kind: str,
+    nlink: int,
+    user_uid: int | None,
+    known_user: bool,
+    directory: str,
+) -> list[str]:
+    problems: list[str] = []
+    if kind != "crontab":
+        where = directory or (CRONIE_SPOOL_DIR if kind == "user" else CRONIE_CROND_DIR)
+        skipped = cronie_skips_name(name, where)
+        if skipped:
+            return [f"{name}: ignored by cronie: {skipped}"]
+    if kind == "user" and not known_user:
+        return [f"{name}: put aside: no account of that name owns this crontab ({ORPHAN})"]
+    if stat.S_IFMT(mode) and not stat.S_ISREG(mode):
+        problems.append(f"{name}: refused: not a regular file ({CRONIE_NOT_REGULAR})")
+    if mode & 0o7533 != 0o400:
+        problems.append(
+            f"{name}: refused: mode {stat.S_IMODE(mode):04o} is not readable by its owner only with "
+            f"no execute, group or other write, set-id or sticky bit ({CRONIE_BAD_MODE})"
+        )
+    # A user crontab whose user's uid is not known (None) is not judged by its owner.
+    if uid != 0 and (kind != "user" or (user_uid is not None and uid != user_uid)):
+        owner = "root" if kind != "user" else f"the user ({user_uid}) or root"
+        problems.append(f"{name}: refused: owned by uid {uid}, not {owner} ({WRONG_FILE_OWNER})")
+    if kind == "user" and nlink != 1:
+        problems.append(f"{name}: refused: {nlink} hard links to it ({CRONIE_LINK_COUNT})")
     return problems
 
 

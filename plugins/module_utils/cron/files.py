@@ -5,6 +5,16 @@
 Every location cron (Debian's or Red Hat's cronie) or anacron reads is listed, each file is read
 inside the root (never through a link out of it, never a device or FIFO) and checked with the
 grammar of ``crontab``: the file rules cron applies before reading a line, then each line.
+
+Which cron reads them is ``installed_cron``'s to say (the one place that decides it): Debian's cron
+(its dpkg package's version picks the release's reading) or cronie (RHEL, CentOS, Rocky, Alma,
+Fedora, SUSE; also Debian's ``cronie`` package). Their locations: /etc/crontab and /etc/cron.d for
+both (each with its own rules for names in cron.d); user crontabs in /var/spool/cron/crontabs/USER
+(Debian's cron, and cronie as Debian builds it), /var/spool/cron/USER (cronie as Red Hat builds it)
+or /var/spool/cron/tabs/USER (SUSE's; its layout is taken from SUSE's packaging, not checked against
+a SUSE cronie here). /etc/anacrontab and /etc/cron.hourly/0anacron are anacron's: /etc/anacrontab is
+read in the anacron grammar of the cron installed (cronie's anacron knows more named periods);
+0anacron is a script run-parts runs, no crontab.
 """
 
 from __future__ import annotations
@@ -14,7 +24,8 @@ import stat
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import anacrontab, crontab, file_rules
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed as installed_packages
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
     rootfs,
@@ -37,11 +48,18 @@ _LOCATIONS = (
     ("/etc/crontab", SYSTEM),
     ("/etc/anacrontab", ANACRONTAB),
 )
+DEBIAN_SPOOL = "/var/spool/cron/crontabs"
+RED_HAT_SPOOL = "/var/spool/cron"
+SUSE_SPOOL = "/var/spool/cron/tabs"
 _DIRECTORIES = (
     ("/etc/cron.d", CRON_D),
-    ("/var/spool/cron/crontabs", USER),  # Debian
-    ("/var/spool/cron", USER),  # Red Hat (cronie); Debian keeps only directories here
+    (DEBIAN_SPOOL, USER),  # Debian (cron, and its cronie package)
+    (SUSE_SPOOL, USER),  # SUSE (cronie)
+    (RED_HAT_SPOOL, USER),  # Red Hat (cronie); Debian and SUSE keep only directories here
 )
+# The daemons, as their packages install them.
+CRONIE_DAEMON = "/usr/sbin/crond"
+DEBIAN_DAEMON = "/usr/sbin/cron"
 
 
 @dataclass
@@ -85,10 +103,14 @@ class CronFile:
     lines: list[LineFinding] = field(default_factory=list)
     jobs: int = 0
 
+    skips_bad_lines: bool = False  # cronie: a refused line costs only itself
+
     @property
     def cron_reads(self) -> bool:
-        """Whether cron runs this file's jobs as it is now (one refused line makes it skip them all)."""
-        return not (self.ignored or self.unreadable or self.rules or self.lines)
+        """Whether cron runs this file's jobs as it is now (for Debian's cron one refused line makes
+        it skip them all; cronie runs the other lines)."""
+        refused_lines = bool(self.lines) and not self.skips_bad_lines
+        return not (self.ignored or self.unreadable or self.rules or refused_lines)
 
     @property
     def healthy(self) -> bool:
@@ -153,16 +175,24 @@ def locations(root: str) -> list[tuple[str, str, str]]:
     return found
 
 
-def ignored_by_name(path: str, kind: str) -> str:
-    """Why cron skips this file because of its name alone ('' when it reads it)."""
+def ignored_by_name(path: str, kind: str, reader: Reader | None = None) -> str:
+    """Why cron skips this file because of its name or directory alone ('' when it reads it)."""
+    directory, name = os.path.split(path)
+    if reader is not None and kind == USER and directory != reader.spool:
+        return f"{name}: not read: {reader.dialect.name} reads user crontabs in {reader.spool}"
+    if reader is not None and reader.dialect.cronie:
+        if kind not in (CRON_D, USER):
+            return ""
+        why = file_rules.cronie_skips_name(name, directory)
+        return f"{name}: ignored by cronie: {why}" if why else ""
     if kind != CRON_D:
         return ""
-    return "; ".join(file_rules.check_file_rules(os.path.basename(path), stat.S_IFREG, 0, b"", CRON_D))
+    return "; ".join(file_rules.check_file_rules(name, stat.S_IFREG, 0, b"", CRON_D))
 
 
-def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
+def read(root: str, path: str, kind: str, user: str = "", reader: Reader | None = None) -> CronFile:
     """Read one crontab of the root with its inode facts; an unreadable one says why."""
-    cron_file = CronFile(path=path, kind=kind, user=user, ignored=ignored_by_name(path, kind))
+    cron_file = CronFile(path=path, kind=kind, user=user, ignored=ignored_by_name(path, kind, reader))
     try:
         where = rootfs.resolve(root, path)
     except rootfs.RootError as exc:
@@ -195,24 +225,94 @@ def read(root: str, path: str, kind: str, user: str = "") -> CronFile:
 
 @dataclass
 class Reader:
-    """What decides how cron reads this root's crontabs: its accounts and its cron's dialect."""
+    """What decides how cron reads this root's crontabs: its accounts, its cron's dialect and the
+    spool directory that cron reads user crontabs from."""
 
     users: dict[str, tuple[int, int]] | None
     dialect: crontab.Dialect = crontab.CLASSIC
+    spool: str = DEBIAN_SPOOL
+
+
+@dataclass(frozen=True)
+class InstalledCron:
+    """The cron of a root: its dialect, its user spool, and what showed it (for a report)."""
+
+    dialect: crontab.Dialect
+    spool: str
+    evidence: str
+
+
+def installed_cron(root: str) -> InstalledCron:
+    """Which cron the root has: the one place that decides between Debian's cron and cronie.
+
+    First the root's package database (packages.installed: dpkg or rpm, read offline): ``cronie``
+    from dpkg is Debian's build of it (spool /var/spool/cron/crontabs), from rpm Red Hat's
+    (/var/spool/cron) or SUSE's (/var/spool/cron/tabs, when that directory exists); ``cron`` from
+    dpkg is Debian's cron, its version picks the release's reading. Then, with no database or none
+    that names a cron, the files: cronie's daemon /usr/sbin/crond (a program, not a link to
+    another one), Debian's /usr/sbin/cron, or, with no daemon left, user crontabs right in
+    /var/spool/cron and no crontabs/ beside them. Nothing found: the stricter classic Debian reading.
+    """
+    try:
+        database = installed_packages.database_of(root)
+    except PackageError:
+        database = None  # an unreadable database: the files still tell
+    try:
+        cronie = database.find("cronie") if database is not None else []
+        cron = database.find("cron") if database is not None and database.manager == "dpkg" else []
+    except PackageError:
+        cronie, cron = [], []
+    if cronie:
+        package = cronie[0]
+        spool = DEBIAN_SPOOL
+        if package.manager == "rpm":
+            spool = SUSE_SPOOL if _is_directory(root, SUSE_SPOOL) else RED_HAT_SPOOL
+        return InstalledCron(crontab.CRONIE, spool, f"{package.manager}: {package.label}")
+    if cron:
+        package = cron[0]
+        return InstalledCron(crontab.dialect_for(package.version), DEBIAN_SPOOL, f"dpkg: {package.label}")
+    if _is_program(root, CRONIE_DAEMON):
+        spool = SUSE_SPOOL if _is_directory(root, SUSE_SPOOL) else RED_HAT_SPOOL
+        return InstalledCron(crontab.CRONIE, spool, f"{CRONIE_DAEMON} (cronie's daemon)")
+    if _is_program(root, DEBIAN_DAEMON):
+        return InstalledCron(crontab.CLASSIC, DEBIAN_SPOOL, f"{DEBIAN_DAEMON} (Debian's cron daemon)")
+    if not _is_directory(root, DEBIAN_SPOOL) and any(
+        _is_file(root, f"{RED_HAT_SPOOL}/{name}") for name in _listing(root, RED_HAT_SPOOL)
+    ):
+        evidence = f"user crontabs in {RED_HAT_SPOOL} (cronie's spool)"
+        return InstalledCron(crontab.CRONIE, RED_HAT_SPOOL, evidence)
+    return InstalledCron(crontab.CLASSIC, DEBIAN_SPOOL, "no cron found: the classic Debian reading")
+
+
+def _lstat(root: str, path: str) -> os.stat_result | None:
+    """The path's own inode inside the root (a link is not followed)."""
+    try:
+        return os.lstat(rootfs.resolve(root, path, follow_last=False).host)
+    except (OSError, rootfs.RootError):
+        return None
+
+
+def _is_program(root: str, path: str) -> bool:
+    """A regular file with an execute bit (busybox's crond is a link to busybox: not cronie)."""
+    st = _lstat(root, path)
+    return st is not None and stat.S_ISREG(st.st_mode) and bool(st.st_mode & 0o111)
+
+
+def _is_directory(root: str, path: str) -> bool:
+    st = _lstat(root, path)
+    return st is not None and stat.S_ISDIR(st.st_mode)
+
+
+def _is_file(root: str, path: str) -> bool:
+    st = _lstat(root, path)
+    return st is not None and stat.S_ISREG(st.st_mode)
 
 
 def reader_of(root: str) -> Reader:
-    """The root's accounts and the dialect of its installed cron (Debian's cron changed how it reads
-    environment lines in 3.0pl1-187); the stricter classic reading when no package says otherwise."""
-    try:
-        cron = dpkgdb.find(root, "cron")
-    except dpkgdb.PackageError:
-        cron = None
+    """The root's accounts and how its installed cron reads crontabs (``installed_cron``)."""
+    cron = installed_cron(root)
     users = accounts.read_passwd(root)
-    return Reader(
-        None if users is None else accounts.ids_by_name(users),
-        crontab.dialect_for(cron.version) if cron else crontab.CLASSIC,
-    )
+    return Reader(None if users is None else accounts.ids_by_name(users), cron.dialect, cron.spool)
 
 
 def check(cron_file: CronFile, reader: Reader) -> CronFile:
@@ -233,36 +333,66 @@ def check(cron_file: CronFile, reader: Reader) -> CronFile:
             user_uid=account[0] if account and cron_file.kind == USER else None,
             link_uid=cron_file.link_uid,
             known_user=users is None or cron_file.kind != USER or account is not None,
+            cronie=reader.dialect.cronie,
+            directory=os.path.dirname(cron_file.path),
         )
         # An orphan (no account of its name) is put aside by cron, not refused: nothing to repair.
         orphan = [rule for rule in rules if file_rules.ORPHAN in rule]
         cron_file.ignored = "; ".join(filter(None, [cron_file.ignored, *orphan]))
         cron_file.rules = [rule for rule in rules if rule not in cron_file.ignored]
     cron_file.bytes = file_rules.byte_findings(data)
-    for number, entry in enumerate(parse(data, cron_file.kind, reader), start=1):
+    cron_file.skips_bad_lines = reader.dialect.skips_bad_lines and cron_file.kind != ANACRONTAB
+    for number, entry in enumerate(parse(data, cron_file.kind, reader, cron_file.user), start=1):
         if entry.kind == "job":
             cron_file.jobs += 1
         elif entry.kind == "error":
             cron_file.lines.append(LineFinding(number, entry.error, shown(entry.line), entry.notes))
-    if cron_file.kind != ANACRONTAB and data.count(b"\n") > crontab.MAX_TAB_LINES:
+    # The limits that make cron give up on a whole file: Debian's 10,000 lines; cronie's user
+    # crontab limits (entries, assignments, a long run of comments).
+    limits = crontab.TOO_MANY_LINES, crontab.TOO_MANY_ENTRIES, crontab.TOO_MANY_ENVS, crontab.TOO_MUCH_GARBAGE
+    if reader.dialect.cronie:  # only user crontabs have limits
+        big = cron_file.kind == USER and (
+            data.count(b"\n") > crontab.CRONIE_MAX_USER_ENVS or len(data) > crontab.CRONIE_MAX_GARBAGE
+        )
+    else:
+        big = data.count(b"\n") > crontab.MAX_TAB_LINES
+    if cron_file.kind != ANACRONTAB and big:
         text = data.decode("utf-8", "surrogateescape")
-        first = crontab.first_error(text, cron_file.kind != USER, users=users, dialect=reader.dialect)
-        if first is not None and first.error == crontab.TOO_MANY_LINES:
+        first = crontab.first_error(
+            text,
+            cron_file.kind != USER,
+            users=users,
+            dialect=reader.dialect,
+            privileged=is_privileged(cron_file, reader),
+        )
+        if first is not None and first.error in limits:
             cron_file.rules.append(f"{os.path.basename(cron_file.path)}: {first.error} (line {first.lineno})")
     return cron_file
 
 
-def parse(data: bytes, kind: str, reader: Reader) -> list[crontab.Entry]:
+def is_privileged(cron_file: CronFile, reader: Reader) -> bool:
+    """A user crontab of an account with uid 0 (cronie lets it switch a job's log line off)."""
+    account = (reader.users or {}).get(cron_file.user) if cron_file.kind == USER else None
+    return account is not None and account[0] == 0
+
+
+def parse(data: bytes, kind: str, reader: Reader, user: str = "") -> list[crontab.Entry]:
     """Every line of a crontab's bytes, as cron reads it (undecodable bytes kept, surrogate-escaped)."""
     text = data.decode("utf-8", "surrogateescape")
     if kind == ANACRONTAB:
-        return [
-            anacrontab.parse_line(line) for line in text.split("\n")[: -1 if text.endswith("\n") else None]
-        ]
-    return crontab.parse_text(text, kind != USER, users=reader.users, dialect=reader.dialect)
+        lines = text.split("\n")[: -1 if text.endswith("\n") else None]
+        return [anacrontab.parse_line(line, cronie=reader.dialect.cronie) for line in lines]
+    account = (reader.users or {}).get(user) if kind == USER else None
+    return crontab.parse_text(
+        text,
+        kind != USER,
+        users=reader.users,
+        dialect=reader.dialect,
+        privileged=account is not None and account[0] == 0,
+    )
 
 
 def audit(root: str) -> list[CronFile]:
     """Every crontab of the root, read and checked."""
     reader = reader_of(root)
-    return [check(read(root, path, kind, user), reader) for path, kind, user in locations(root)]
+    return [check(read(root, path, kind, user, reader), reader) for path, kind, user in locations(root)]

@@ -19,8 +19,22 @@ cronie forms from its source):
 - Debian, a file cron refuses: ``(*system*job) INSECURE MODE (group/other writable) (/etc/cron.d/job)``,
   ``(*system*) WRONG FILE OWNER (/etc/crontab)``, ``(alice) ORPHAN (no passwd entry)``; older Debian
   releases said ``(alice) WRONG INODE INFO (crontabs/alice)``.
-- cronie (Red Hat): ``crond[812]: (CRON) bad minute (/etc/crontab)``,
-  ``(root) BAD FILE MODE (/etc/cron.d/job)``, ``(root) CAN'T OPEN (/etc/cron.d/x): Permission denied``.
+- cronie (Red Hat; checked against cronie 1.7.2's daemon under rsyslog), a refused line (the other
+  lines of the file still run), a last line without its newline, a user crontab over its limits::
+
+    crond[812]: (CRON) bad minute (/etc/cron.d/job)
+    crond[812]: (CRON) missing newline before EOF (/var/spool/cron/alice)
+    crond[812]: (CRON) too many entries (/var/spool/cron/alice)
+    crond[812]: (alice) FAILED (loading cron table)
+
+  and a file it refuses: ``(root) BAD FILE MODE (/etc/cron.d/job)``, ``(root) NOT REGULAR
+  (/etc/cron.d/dir)``, ``(alice) WRONG FILE OWNER (/var/spool/cron/alice)``, ``(alice) BAD LINK
+  COUNT (/var/spool/cron/alice)``, ``(root) CAN'T OPEN (/etc/cron.d/x): Permission denied``,
+  ``(ghost) ORPHAN (no passwd entry)``. Its other ERROR lines name no crontab and are not
+  crontab errors: ``(CRON) ERROR (Only privileged user can disable logging)`` (before a "bad
+  option"), ``(CRON) ERROR (bad value of RANDOM_DELAY)``, ``(bob) ERROR (getpwnam() failed - user
+  unknown)`` (a system crontab's job for a user without an account, when it is due). On a Red Hat
+  host rsyslog writes them to /var/log/cron (cron.* there), on Debian to /var/log/syslog.
 
 Timestamps are rsyslog's traditional "Nov 22 13:20:01" (bullseye) or RFC 3339
 "2026-11-22T13:20:01.922231+00:00" (bookworm and trixie).
@@ -57,7 +71,8 @@ MAX_BYTES = 64 << 20
 MAX_COMPRESSED = 64 << 20
 _CHUNK = 1 << 20
 
-PROGRAMS = ("cron", "CRON", "crond")
+# cronie's daemon is crond; the process that starts a job calls itself CROND.
+PROGRAMS = ("cron", "CRON", "crond", "CROND")
 JOURNAL_DIR = "/var/log/journal"
 # The newest entries of cron's read from the journal (its job lines make a long history).
 MAX_JOURNAL_ENTRIES = 50_000
@@ -118,6 +133,13 @@ _CRON_ERRORS = (
     crontab.BAD_COMMAND_LEN,
     "bad option",
     "out of memory",
+)
+# cronie's words about a whole file it reads (user.c): "(CRON) too many entries (/var/spool/cron/x)".
+_CRONIE_FILE_ERRORS = (
+    crontab.MISSING_NEWLINE,
+    crontab.TOO_MANY_ENTRIES,
+    crontab.TOO_MANY_ENVS,
+    crontab.TOO_MUCH_GARBAGE,
 )
 
 
@@ -231,7 +253,7 @@ def parse_journal(entries: list[str], log: str = "journal:" + JOURNAL_DIR) -> li
             )
         if program not in PROGRAMS or not isinstance(message, str):
             continue
-        judged = _classify(message, program == "crond")
+        judged = _classify(message, program in ("crond", "CROND"))
         if judged is None:
             continue
         try:
@@ -411,7 +433,7 @@ def parse_line(line: str, log: str = "", number: int = 0) -> LoggedError | None:
     if m is None or m.group("prog") not in PROGRAMS:
         return None
     msg = m.group("msg")
-    cronie = m.group("prog") == "crond"
+    cronie = m.group("prog") in ("crond", "CROND")
     found = _classify(msg, cronie)
     if found is None:
         return None
@@ -442,6 +464,10 @@ def _classify(msg: str, cronie: bool) -> tuple[str, str] | None:
     if m is None:
         return None
     name, event, detail = m.group("name"), m.group("event"), m.group("detail")
+    if cronie and event in ("ERROR", "FAILED"):
+        return None  # cronie's ERROR and FAILED lines name no crontab (see the module's docstring)
+    if cronie and event in _CRONIE_FILE_ERRORS and name == "CRON":
+        return event, detail
     if event == "ERROR":
         why = detail.split(", this crontab file will be ignored")[0]
         kind = _IGNORED.get(why, crontab.TOO_MANY_LINES if why.startswith("crontab must not be") else why)

@@ -8,6 +8,10 @@ stood where a newline was, the two lines it glued together come back as two line
 stays invalid is commented out with a marker, never dropped. Then what makes cron refuse a whole
 file (owner, mode, a missing last newline) is fixed, and a cron.d name cron ignores is reported
 with the rename that would make cron read it.
+
+Every verdict is the installed cron's (``files.installed_cron``): on a cronie root a line is
+commented out when cronie refuses it (cronie's grammar, its own limits), a line only Debian's cron
+would refuse is kept, and the owner and mode are made what cronie accepts (no execute bit).
 """
 
 from __future__ import annotations
@@ -32,8 +36,10 @@ MARK_INVALID = "# lifeline-invalid"
 # Bytes that are never part of a good crontab line (tab is a blank, newline ends the line).
 _GARBAGE = re.compile(rb"[\x00-\x08\x0b-\x1f\x7f]+")
 # cron.d names an admin or a package manager gave to switch a file off: never renamed into use.
+# (cronie also skips names starting with '#', an editor's autosave files.)
 _SWITCHED_OFF = re.compile(
-    r"^\.|(\.(dpkg|ucf)-[a-z]+|\.rpm(save|new|orig)|\.(bak|old|orig|save|disabled|swp|tmp)|~)$", re.IGNORECASE
+    r"^[.#]|(\.(dpkg|ucf)-[a-z]+|\.rpm(save|new|orig)|\.(bak|old|orig|save|disabled|swp|tmp)|~)$",
+    re.IGNORECASE,
 )
 
 
@@ -115,23 +121,27 @@ def _text(raw: bytes) -> str:
     return raw.decode("utf-8", "surrogateescape")
 
 
-def _error(raw: bytes, kind: str, reader: cron_files.Reader) -> str:
+def _error(raw: bytes, kind: str, reader: cron_files.Reader, privileged: bool = False) -> str:
     """cron's error for one line on its own; '' when cron accepts it."""
     if kind == cron_files.ANACRONTAB:
-        entry = anacrontab.parse_line(_text(raw))
+        entry = anacrontab.parse_line(_text(raw), cronie=reader.dialect.cronie)
         # anacron runs a job with an unknown named period; only lines it skips are errors.
         return entry.error if entry.kind == "error" else ""
     entry = crontab.parse_line(
-        _text(raw), kind != cron_files.USER, users=reader.users, dialect=reader.dialect
+        _text(raw),
+        kind != cron_files.USER,
+        users=reader.users,
+        dialect=reader.dialect,
+        privileged=privileged,
     )
     return entry.error if entry.kind == "error" else ""
 
 
-def _valid(raw: bytes, kind: str, reader: cron_files.Reader) -> bool:
-    return not _error(raw, kind, reader)
+def _valid(raw: bytes, kind: str, reader: cron_files.Reader, privileged: bool = False) -> bool:
+    return not _error(raw, kind, reader, privileged)
 
 
-def _pieces(raw: bytes, kind: str, reader: cron_files.Reader) -> list[bytes]:
+def _pieces(raw: bytes, kind: str, reader: cron_files.Reader, privileged: bool = False) -> list[bytes]:
     """The parts of a polluted line between its garbage runs, glued back where they belong together.
 
     A part that is a whole valid line on its own, after a part that is too, starts a new line: the
@@ -141,7 +151,10 @@ def _pieces(raw: bytes, kind: str, reader: cron_files.Reader) -> list[bytes]:
     parts = [p for p in _GARBAGE.split(raw) if p.strip(b" \t")]
     pieces: list[bytes] = []
     for part in parts:
-        if pieces and not (_valid(pieces[-1], kind, reader) and _valid(part.lstrip(b" \t"), kind, reader)):
+        if pieces and not (
+            _valid(pieces[-1], kind, reader, privileged)
+            and _valid(part.lstrip(b" \t"), kind, reader, privileged)
+        ):
             pieces[-1] += part
         else:
             pieces.append(part if not pieces else part.lstrip(b" \t"))
@@ -152,8 +165,11 @@ def _comment(raw: bytes, reason: str) -> bytes:
     return f"{MARK_INVALID} ({reason}): ".encode() + raw
 
 
-def salvage(data: bytes, kind: str, reader: cron_files.Reader) -> Salvage:
-    """What a crontab's bytes become: every valid line kept, polluted ones cleaned, the rest commented."""
+def salvage(data: bytes, kind: str, reader: cron_files.Reader, *, privileged: bool = False) -> Salvage:
+    """What a crontab's bytes become: every valid line kept, polluted ones cleaned, the rest commented.
+
+    ``privileged``: a user crontab of uid 0 (cronie lets only root start a line with '-').
+    """
     lines = data.split(b"\n")
     last_has_newline = lines[-1] == b""
     if last_has_newline:
@@ -169,12 +185,12 @@ def salvage(data: bytes, kind: str, reader: cron_files.Reader) -> Salvage:
 
     for number, raw in enumerate(lines, start=1):
         polluted = bool(_GARBAGE.search(raw))
-        pieces = _pieces(raw, kind, reader) if polluted else [raw]
+        pieces = _pieces(raw, kind, reader, privileged) if polluted else [raw]
         if not pieces:
             record(number, "removed", "only garbage bytes and blanks", raw, None)
         for piece in pieces:
-            if not _valid(piece, kind, reader):
-                error = _error(piece, kind, reader)
+            if not _valid(piece, kind, reader, privileged):
+                error = _error(piece, kind, reader, privileged)
                 reason = f"{error} (garbage bytes removed)" if polluted else error
                 record(number, "commented", reason, raw, _comment(piece, error))
             elif polluted:
@@ -194,18 +210,27 @@ def salvage(data: bytes, kind: str, reader: cron_files.Reader) -> Salvage:
     return result
 
 
-def inode_wanted(root: str, cron_file: cron_files.CronFile) -> tuple[int, int, int]:
+def inode_wanted(
+    root: str, cron_file: cron_files.CronFile, dialect: crontab.Dialect = crontab.CLASSIC
+) -> tuple[int, int, int]:
     """The mode, uid and gid cron accepts for this file, as close to the current ones as possible.
 
-    System crontabs: owned by root, not writable by group or others. Debian user crontabs
+    System crontabs: owned by root, not writable by group or others; for cronie also readable by
+    its owner, with no execute, set-id or sticky bit. Debian user crontabs
     (/var/spool/cron/crontabs): owned by their user, group crontab, mode 0600, as crontab(1) makes
-    them; Red Hat's (/var/spool/cron): owned by root, mode 0600.
+    them; Red Hat's (/var/spool/cron): owned by root, mode 0600. cronie accepts more (mode 0644,
+    a user crontab owned by its user): a user crontab it accepts keeps its inode as it is.
     """
     mode, uid, gid = stat.S_IMODE(cron_file.mode), cron_file.uid, cron_file.gid
     if cron_file.kind != cron_files.USER:
-        return mode & ~0o022, 0, gid if uid == 0 else 0
+        mode &= ~0o022
+        if dialect.cronie:
+            mode = (mode & 0o644) | 0o400  # cronie: mode & 07533 must be 0400
+        return mode, 0, gid if uid == 0 else 0
+    account = accounts.ids_by_name(accounts.read_passwd(root) or []).get(cron_file.user)
+    if dialect.cronie and mode & 0o7533 == 0o400 and uid in (0, account[0] if account else 0):
+        return mode, uid, gid
     if cron_file.path.startswith("/var/spool/cron/crontabs/"):
-        account = accounts.ids_by_name(accounts.read_passwd(root) or []).get(cron_file.user)
         crontab_gid = accounts.group_id(root, "crontab")
         return 0o600, account[0] if account else uid, crontab_gid if crontab_gid is not None else gid
     return 0o600, 0, 0
@@ -221,11 +246,11 @@ def _rename_target(root: str, cron_file: cron_files.CronFile) -> str:
     return "" if rootfs.lexists(root, path) else path
 
 
-def baseline_problems(text: str) -> list[str]:
+def baseline_problems(text: str, dialect: crontab.Dialect = crontab.CLASSIC) -> list[str]:
     """Lines of a declared /etc/crontab that cron would refuse; the baseline must be valid itself."""
     return [
         f"line {number}: {entry.error}: {report_text.shown(entry.line)}"
-        for number, entry in enumerate(crontab.parse_text(text, True), start=1)
+        for number, entry in enumerate(crontab.parse_text(text, True, dialect=dialect), start=1)
         if entry.kind == "error"
     ]
 
@@ -250,7 +275,7 @@ def plan(
         # cron skips this file whatever it holds: offer the rename, change nothing.
         new_mode, new_uid, new_gid = stat.S_IMODE(cron_file.mode), cron_file.uid, cron_file.gid
     else:
-        new_mode, new_uid, new_gid = inode_wanted(root, cron_file)
+        new_mode, new_uid, new_gid = inode_wanted(root, cron_file, reader.dialect)
     result = FilePlan(
         path=cron_file.path,
         kind=cron_file.kind,
@@ -263,11 +288,13 @@ def plan(
         new_uid=new_uid,
         new_gid=new_gid,
     )
-    result.unlink_others = cron_file.nlink > 1 and cron_file.link_uid is None
+    # cronie refuses hard links of user crontabs only; Debian's cron of every crontab.
+    refuses_links = not reader.dialect.cronie or cron_file.kind == cron_files.USER
+    result.unlink_others = cron_file.nlink > 1 and cron_file.link_uid is None and refuses_links
     result.rename_to = rename_to
     result.rename = bool(result.rename_to) and rename_cron_d
     if baseline is not None and cron_file.kind == cron_files.SYSTEM:
-        problems = baseline_problems(baseline)
+        problems = baseline_problems(baseline, reader.dialect)
         if problems:
             raise RepairError(
                 "the declared system crontab (crontab_repair_system_jobs) has lines cron would refuse: "
@@ -275,7 +302,9 @@ def plan(
             )
         result.after = baseline.encode()
         if result.after != result.before:
-            kept = salvage(cron_file.data, cron_file.kind, reader).data.decode("utf-8", "surrogateescape")
+            kept = salvage(
+                cron_file.data, cron_file.kind, reader, privileged=cron_files.is_privileged(cron_file, reader)
+            ).data.decode("utf-8", "surrogateescape")
             dropped = [
                 line for line in kept.splitlines() if line.strip() and line not in baseline.splitlines()
             ]
@@ -295,7 +324,9 @@ def plan(
                 for line in dropped
             ]
     elif not cron_file.ignored or result.rename:
-        fixed = salvage(cron_file.data, cron_file.kind, reader)
+        fixed = salvage(
+            cron_file.data, cron_file.kind, reader, privileged=cron_files.is_privileged(cron_file, reader)
+        )
         result.after, result.actions = fixed.data, fixed.actions
     return result if result.changed or result.rename_to else None
 

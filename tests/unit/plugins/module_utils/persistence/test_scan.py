@@ -357,6 +357,18 @@ def test_without_a_package_database_nothing_counts_as_unowned(small_root, rules)
     assert "no file counts as owned or as unowned" in result.notes[0]["problem"]
 
 
+def test_on_a_cronie_root_a_job_only_cronie_reads_is_found(small_root, rules):
+    """cronie's '-' keeps a job out of its log; Debian's cron would refuse the line, cronie runs it."""
+    plant(small_root, "/usr/sbin/crond", "\x7fELF", 0o755)
+    plant(small_root, "/etc/cron.d/sysstat.conf", "-" + HIDDEN_JOB)
+    plant(small_root, "/etc/cron.d/old.rpmsave", HIDDEN_JOB)
+    plant(small_root, "/usr/bin/.sysupdate", SYSUPDATE, 0o755)
+
+    result = persistence.scan(str(small_root), rules)
+
+    assert ("exec-hidden-path", "cron", "/etc/cron.d/sysstat.conf", 1) in found(result)
+
+
 @pytest.mark.parametrize(
     ("line", "command"),
     [
