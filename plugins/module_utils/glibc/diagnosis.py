@@ -389,6 +389,8 @@ def _members_from_names(root: str, machine: str, bits: int, interpreter: str) ->
             if path in members:
                 continue
             host = os.path.join(where.host, base)
+            if not os.path.lexists(host):
+                host = os.path.join(where.host, name)  # seen only as the copy: it was what the copy is
             kind = "link" if os.path.islink(host) else "file"
             link = os.readlink(host) if kind == "link" else ""
             members[path] = Member(path=path, kind=kind, link=link)
