@@ -213,6 +213,13 @@ class RpmArchive:
                 f"{self.path} is cut short: its signature says header and payload are {recorded} bytes, "
                 f"the file holds {self.size - header_start}"
             )
+        # A v6 signature records no sizes; its header records the compressed payload's.
+        payload_size = self.header.integer(PAYLOADSIZE)
+        if payload_size and self.payload_offset + payload_size > self.size:
+            raise PackageError(
+                f"{self.path} is cut short: its header says the payload is {payload_size} bytes, "
+                f"the file holds {self.size - self.payload_offset}"
+            )
         blob = rpmheader.MAGIC + self.header.blob
         for tag, algorithm in rpmheader.HEADER_DIGESTS:
             recorded = self.signature.string(tag).lower() if self.signature.has(tag) else ""

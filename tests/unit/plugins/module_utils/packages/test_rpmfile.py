@@ -4,6 +4,7 @@ digests, judged by rpm2cpio with GNU cpio, rpm2archive and rpm -qp; hostile pack
 from __future__ import annotations
 
 import gzip
+import hashlib
 import os
 import stat
 import struct
@@ -20,7 +21,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm impor
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import rpmfile
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
 
-from support import rpmbuild
+from support import rpm_headers, rpmbuild
 from support.trees import SUITES, deb_of
 
 # A package with every kind of entry a payload holds: regular files (one executable, one larger
@@ -607,3 +608,211 @@ def test_open_package_tells_deb_from_rpm_by_magic_not_name(built, tmp_path):
     empty.write_bytes(b"")
     with pytest.raises(PackageError, match=r"is neither a Debian package nor an rpm package"):
         archives.open_package(str(empty))
+
+
+# ---- rpm v6 packages --------------------------------------------------------------------------------
+# Debian 12 has rpm 4.18 only, which writes no v6 package; so the test makes one from a real v4 package
+# the way rpm 6.0 writes it (format_v6.md; build/pack.cc, lib/signature.cc, lib/rpmlead.cc, lib/cpio.cc
+# of rpm 6.0): the lead's major 4 and no arch or os; a signature of SHA256HEADER, SHA3_256HEADER and
+# the RESERVED space only (no sizes, no MD5 or SHA1); in the main header RPMFORMAT 6, 64-bit sizes only
+# (LONGFILESIZES, LONGSIZE), PAYLOADSIZE/PAYLOADSIZEALT, the payload's sha256, sha512 and sha3-256 over
+# the compressed and the uncompressed payload, no PAYLOADSHA256ALGO; the payload the stripped cpio
+# (07070X and the file's index, what LONGFILESIZES makes rpm write) in zstd level 19, rpm 6's default
+# (rpmio.cc writes zstd frames without their content checksum).
+# rpm 6 also drops some rpmlib() requirements and adds MIME types; the reader uses neither.
+
+SHA3_256HEADER, SIG_RESERVED = 279, 999
+V6_RESERVED_SPACE = 32 + 4096  # lib/signature.cc's 32 bytes and %__gpg_reserved_space
+SIZE, LONGSIZE, FILESIZES, LONGFILESIZES, PAYLOADFLAGS = 1009, 5009, 1028, 5008, 1126
+PAYLOADSHA256ALGO, PAYLOADSHA256ALT, SOURCENEVR, ENCODING = 5093, 5097, 5120, 5062
+PAYLOADSHA512, PAYLOADSHA512ALT, PAYLOADSHA3_256, PAYLOADSHA3_256ALT = 5121, 5122, 5123, 5124
+
+
+def stripped_cpio(package: Path) -> bytes:
+    """The v4 package's payload (as rpm2cpio gives it) in the stripped form: each entry is 07070X and
+    the file's index in the header (8 hex digits), then its data; 4-byte aligned; a newc trailer."""
+    index = {f".{path}": i for i, path in enumerate(query(package, "[%{FILENAMES}\n]").splitlines())}
+    out = bytearray()
+    for name, _fields, content in real_cpio(package):
+        out += b"07070X" + f"{index[name]:08x}".encode()
+        out += b"\0" * (-len(out) % 4) + content
+        out += b"\0" * (-len(out) % 4)
+    return bytes(out) + newc([])
+
+
+def v6_of(package: Path) -> bytes:
+    """The v4 ``package`` (zstd, sha256 file digests) rewritten as rpm 6 writes a v6 package."""
+    data = package.read_bytes()
+    _sig, header_at, payload_at = layout(data)
+    archive = stripped_cpio(package)
+    compressed = rpmbuild.run(rpmbuild.tool("zstd"), "-19", "--no-check", "-q", "-c", stdin=archive)
+    digest = {
+        name: (hashlib.new(name, compressed).hexdigest(), hashlib.new(name, archive).hexdigest())
+        for name in ("sha256", "sha512", "sha3_256")
+    }
+    gone = {SIZE, FILESIZES, PAYLOADFLAGS, PAYLOADSHA256ALGO, rpmfile.PAYLOADDIGEST, PAYLOADSHA256ALT}
+    old = {
+        tag: (kind, value, count)
+        for tag, kind, value, count in rpm_headers.entries(data[header_at:payload_at])
+    }
+    assert old[rpmfile.PAYLOADCOMPRESSOR][1] == b"zstd\0"
+    sizes = struct.unpack(f">{old[FILESIZES][2]}I", old[FILESIZES][1])
+    name, version, release = (
+        old[tag][1][:-1].decode() for tag in (rpmheader.NAME, rpmheader.VERSION, rpmheader.RELEASE)
+    )
+    epoch = struct.unpack(">I", old[rpmheader.EPOCH][1])[0]
+    main = [(tag, *fields) for tag, fields in old.items() if tag not in gone] + [
+        rpm_headers.numbers(LONGSIZE, [struct.unpack(">I", old[SIZE][1])[0]], rpm_headers.INT64),
+        rpm_headers.numbers(LONGFILESIZES, list(sizes), rpm_headers.INT64),
+        rpm_headers.text(PAYLOADFLAGS, "19"),
+        rpm_headers.texts(rpmfile.PAYLOADDIGEST, [digest["sha256"][0]]),
+        rpm_headers.texts(PAYLOADSHA256ALT, [digest["sha256"][1]]),
+        rpm_headers.numbers(rpmfile.PAYLOADSIZE, [len(compressed)], rpm_headers.INT64),
+        rpm_headers.numbers(rpmfile.PAYLOADSIZEALT, [len(archive)], rpm_headers.INT64),
+        rpm_headers.numbers(rpmfile.RPMFORMAT, [6]),
+        rpm_headers.text(SOURCENEVR, f"{name}-{epoch}:{version}-{release}"),
+        rpm_headers.text(PAYLOADSHA512, digest["sha512"][0]),
+        rpm_headers.text(PAYLOADSHA512ALT, digest["sha512"][1]),
+        rpm_headers.text(PAYLOADSHA3_256, digest["sha3_256"][0]),
+        rpm_headers.text(PAYLOADSHA3_256ALT, digest["sha3_256"][1]),
+    ]
+    header = rpm_headers.MAGIC + rpm_headers.build(sorted(main))  # format_v6.md: tags strictly sorted
+    signature = rpm_headers.MAGIC + rpm_headers.build(
+        [
+            rpm_headers.text(rpmheader.SHA256HEADER, hashlib.sha256(header).hexdigest()),
+            rpm_headers.text(SHA3_256HEADER, hashlib.sha3_256(header).hexdigest()),
+            (SIG_RESERVED, rpm_headers.BIN, bytes(V6_RESERVED_SPACE), V6_RESERVED_SPACE),
+        ],
+        region_tag=rpm_headers.HEADERSIGNATURES,
+    )
+    signature += bytes(-len(signature) % 8)
+    lead = bytearray(data[:96])
+    lead[4:6] = b"\x04\x00"  # format 4.0: a v6 package
+    lead[8:10] = lead[76:78] = b"\0\0"  # archnum, osnum
+    return bytes(lead) + signature + header + compressed
+
+
+@pytest.fixture(scope="module")
+def v6(built, tmp_path_factory) -> tuple[Path, Path]:
+    """(the v4 package, the v6 package made from it)."""
+    v4 = built("zstd", "sha256")
+    path = tmp_path_factory.mktemp("v6") / "demo-v6.rpm"
+    path.write_bytes(v6_of(v4))
+    return v4, path
+
+
+def test_a_v6_package_reads_as_the_v4_package_it_was_made_from(v6, tmp_path):
+    v4, package = v6
+    old, new = RpmArchive(str(v4)), RpmArchive(str(package))
+    assert (old.format, new.format) == (4, 6)
+    assert package.read_bytes()[4] == 4 and not new.signature.has(rpmfile.SIG_SIZE)
+    assert new.header.has(LONGFILESIZES) and not new.header.has(FILESIZES)
+    assert new.unpacked_size == len(stripped_cpio(v4))
+    # What format_v6.md requires of every v6 header, which rpm 4.18 already wrote in the v4 one.
+    assert new.header.string(ENCODING) == "utf-8" and new.header.integer(rpmheader.FILEDIGESTALGO) == 8
+    identity = ("name", "epoch", "version", "release", "arch", "vendor")
+    assert [getattr(new.package, f) for f in identity] == [getattr(old.package, f) for f in identity]
+    assert new.package.details == {
+        **old.package.details,
+        "format": 6,
+        "sha256header": new.signature.string(rpmheader.SHA256HEADER),
+        "sha1header": "",  # a v6 signature has no SHA1
+    }
+    assert new.files == old.files
+    assert new.members() == old.members()
+    assert len(new.members()) == 10
+    on_disk = extracted(v4, tmp_path / "out")  # rpm2cpio and cpio judged the v4 package
+    assert {path: (m.mode, m.size if m.kind == "file" else 0) for path, m in new.members().items()} == {
+        path: (st.st_mode, st.st_size if stat.S_ISREG(st.st_mode) else 0) for path, st in on_disk.items()
+    }
+    regular = [path for path, st in on_disk.items() if stat.S_ISREG(st.st_mode)]
+    assert new.read_many(regular) == {p: (tmp_path / "out" / p[1:]).read_bytes() for p in regular}
+
+
+def test_rpm_4_18_reads_the_v6_package_as_the_reader_does(v6):
+    """rpm 4.6 and later read v6 packages (rpm's pull request 3876): rpm 4.18 judges the made package.
+    rpm2cpio refuses its stripped cpio as it does a v4 package with a file past 4 GiB; rpm2archive
+    reads it."""
+    _v4, package = v6
+    archive = RpmArchive(str(package))
+    identity = query(package, "%{NAME}\n%{EPOCH}\n%{VERSION}\n%{RELEASE}\n%{ARCH}\n%{SHA256HEADER}")
+    found = archive.package
+    assert identity.split("\n") == [
+        found.name,
+        found.epoch,
+        found.version,
+        found.release,
+        found.arch,
+        found.details["sha256header"],
+    ]
+    checked = rpmbuild.run("rpmkeys", "-Kv", package).decode()
+    assert "Header SHA256 digest: OK" in checked and "Payload SHA256 digest: OK" in checked
+    # In rpm2archive's tar a symbolic link has size 0, a hard link after the first of its set is a link
+    # to that first path, with no data; contents are compared for files under 4 KiB.
+    found = {}
+    for path, m in archive.members().items():
+        first = min((path, *m.links))
+        if first != path:
+            found[path] = (m.mode, 0, f".{first}", b"")
+        else:
+            small = m.kind == "file" and m.size < 4096
+            size = 0 if m.kind == "link" else m.size
+            found[path] = (m.mode, size, m.link, archive.read(path) if small else b"")
+    assert found == rpm2archive_listing(package)
+
+
+def v6_damaged(v4: Path, package: Path) -> dict[str, tuple[bytes, str, bool]]:
+    """id -> (package bytes, what the reader says, whether rpm 4.18 refuses it too)."""
+    data = package.read_bytes()
+    _sig, header_at, payload_at = layout(data)
+    archive = RpmArchive(str(package))
+    vendor = data.index(b"lifeline tests", header_at)
+    sha3 = archive.signature.string(SHA3_256HEADER).encode()
+    other_sha3 = sha3[:-1] + (b"0" if sha3[-1:] != b"0" else b"1")
+    recompressed = rpmbuild.run(rpmbuild.tool("zstd"), "-19", "--check", "-q", "-c", stdin=stripped_cpio(v4))
+    assert len(recompressed) > len(data) - payload_at
+    middle = payload_at + (len(data) - payload_at) // 2
+    return {
+        "header-byte": (
+            data[:vendor] + b"L" + data[vendor + 1 :],
+            r"its header does not have the sha256 digest its signature records",
+            True,
+        ),
+        # rpm 4.18 knows no SHA3_256HEADER: only the reader checks it.
+        "header-sha3": (
+            data.replace(sha3, other_sha3),
+            r"its header does not have the sha3_256 digest its signature records",
+            False,
+        ),
+        # The same cpio, its zstd frame with a checksum: every file is right, only the payload digest is not.
+        "payload-recompressed": (
+            data[:payload_at] + recompressed,
+            r"the payload's sha256 digest is [0-9a-f]{64}, the header records",
+            True,
+        ),
+        "payload-byte": (
+            data[:middle] + bytes([data[middle] ^ 0x01]) + data[middle + 1 :],
+            r"the payload's sha256 digest is [0-9a-f]{64}, the header records",
+            True,
+        ),
+        "payload-cut-short": (
+            data[: len(data) - 100],
+            r"is cut short: its header says the payload is \d+ bytes, the file holds \d+",
+            True,
+        ),
+    }
+
+
+V6_DAMAGE = ["header-byte", "header-sha3", "payload-recompressed", "payload-byte", "payload-cut-short"]
+
+
+@pytest.mark.parametrize("case", V6_DAMAGE)
+def test_a_damaged_v6_package_is_refused(case, v6, tmp_path, deadline):
+    content, problem, rpm_refuses = v6_damaged(*v6)[case]
+    path = tmp_path / "damaged.rpm"
+    path.write_bytes(content)
+    with deadline(10), pytest.raises(PackageError, match=problem) as raised:
+        RpmArchive(str(path)).members()
+    assert str(path) in str(raised.value)
+    done = subprocess.run(["rpmkeys", "-K", str(path)], capture_output=True, timeout=60)
+    assert (done.returncode != 0) == rpm_refuses, done.stdout

@@ -17,49 +17,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm impor
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import header
 
 from support import rpm_corpus
+from support.rpm_headers import INT16, INT32, INT64, STRING, build, numbers, text, texts
 from support.runners import output
 
-BIN, STRING, STRING_ARRAY, INT16, INT32, INT64 = 7, 6, 8, 3, 4, 5
-
-
 # ---- building headers ------------------------------------------------------------------------------
-
-
-def text(tag: int, value: str) -> tuple:
-    return (tag, STRING, value.encode() + b"\0", 1)
-
-
-def texts(tag: int, values: list[str]) -> tuple:
-    return (tag, STRING_ARRAY, b"".join(v.encode() + b"\0" for v in values), len(values))
-
-
-def numbers(tag: int, values: list[int], kind: int = INT32) -> tuple:
-    code = {INT16: "H", INT32: "I", INT64: "Q"}[kind]
-    return (tag, kind, struct.pack(f">{len(values)}{code}", *values), len(values))
-
-
-def build(region: list[tuple], dribbles: list[tuple] = (), *, legacy: bool = False) -> bytes:
-    """A header as rpm lays one out: an immutable region (HEADERIMMUTABLE, its trailer after the
-    region's data) holding ``region``, then ``dribbles``; ``legacy``: no region at all."""
-    index: list[tuple] = []
-    data = bytearray()
-
-    def add(tag, kind, payload, count):
-        align = {INT16: 2, INT32: 4, INT64: 8}.get(kind, 1)
-        data.extend(b"\0" * (-len(data) % align))
-        index.append((tag, kind, len(data), count))
-        data.extend(payload)
-
-    for entry in region:
-        add(*entry)
-    if not legacy:
-        trailer = len(data)
-        data.extend(struct.pack(">iIiI", 63, BIN, -16 * (len(region) + 1), 16))
-        index.insert(0, (63, BIN, trailer, 16))
-    for entry in dribbles:
-        add(*entry)
-    entries = b"".join(struct.pack(">iIiI", *entry) for entry in index)
-    return struct.pack(">II", len(index), len(data)) + entries + bytes(data)
 
 
 def identity(name="probe", version="1.0", release="1", arch="noarch") -> list[tuple]:
