@@ -194,8 +194,8 @@ def test_identity_matches_rpm_qp(built):
 
 def test_a_v6_lead_is_read(built, tmp_path):
     """v6 packages keep the lead for rpm 4 but write 4 as its major (format_v6.md, lib/rpmlead.cc).
-    rpm 4.18 writes no v6 package; the lead is covered by no digest, so a v4 package with the v6 lead
-    is what rpm 6 would lead with (the v6 payload, the stripped cpio, is tested below with real rpm)."""
+    The lead is covered by no digest, so a v4 package with the v6 lead alone must still read; the
+    whole v6 package (signature, header and payload as rpm 6 writes them) is tested further down."""
     data = built().read_bytes()
     assert data[4] == 3
     path = tmp_path / "v6-lead.rpm"
