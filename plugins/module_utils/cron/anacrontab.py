@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import re
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron.crontab import INT_MAX, Entry
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.grammar import Entry
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron.reading import INT_MAX
 
 # anacron's complaints (readtab.c), as its log lines hold them.
 INVALID = "Invalid syntax"

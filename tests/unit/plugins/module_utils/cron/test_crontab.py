@@ -5,7 +5,7 @@ from __future__ import annotations
 import time
 
 import pytest
-from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, vixie
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron.anacrontab import (
     complaint as anacron_complaint,
 )
@@ -382,7 +382,7 @@ def test_a_long_list_reads_like_cron_reads_it(item, deadline):
     """Long lists take a shortcut (each distinct range read once): same values, same refusals."""
     for index in range(len(crontab.FIELDS)):
         token = ",".join([item, "1", item] * 30).encode()
-        assert crontab._get_list(index, token) == crontab._get_list_uncached(index, token), (index, item)
+        assert vixie._get_list(index, token) == vixie._get_list_uncached(index, token), (index, item)
     with deadline(5):
         entry = parse_line(",".join([item] * 200_000) + " * * * * x", False)
     assert entry.kind == parse_line(item + " * * * * x", False).kind
