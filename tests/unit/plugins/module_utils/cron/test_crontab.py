@@ -390,11 +390,11 @@ def test_a_long_list_reads_like_cron_reads_it(item, deadline):
 
 def test_parse_text_is_fast(deadline):
     text = "17 * * * * root cd / && run-parts --report /etc/cron.hourly\n" * 10000
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(5):
         entries = parse_text(text, True)
     assert len(entries) == 10000 and {e.kind for e in entries} == {"job"}
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 # (name, mode, uid, data, kind, keywords, expected words; [] means cron reads the file). The first
@@ -472,10 +472,10 @@ def test_tab_and_newline_are_not_findings():
 
 def test_fifty_megabytes_of_nul(deadline):
     data = b"0 0 * * * root ok\n" + b"\0" * (50 << 20) + b"\n* * * * * root tail\n"
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(5):
         findings = byte_findings(data)
-    elapsed = time.monotonic() - started
+    elapsed = time.process_time() - started
     assert findings == [ByteFinding("nul", 2, 18, 0, 50 << 20)]
     assert elapsed < 1.0, f"{elapsed:.2f} s for 50 MB"
 

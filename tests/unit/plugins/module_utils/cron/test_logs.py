@@ -376,7 +376,7 @@ def test_a_gzip_bomb_is_cut(tmp_path, deadline):
     assert len(bomb) < 1 << 20
     root = _root_with_logs(tmp_path, {"syslog.2.gz": gzip.compress(_line(1)) + bomb})
     notes: list[str] = []
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(20):
         errors = scan_logs(root, notes=notes)
     assert [e.line for e in errors] == [1]
@@ -384,7 +384,7 @@ def test_a_gzip_bomb_is_cut(tmp_path, deadline):
         f"/var/log/syslog.2.gz: only the first {cron_logs.MAX_BYTES} bytes of its decompressed text were "
         "read (it holds more)"
     ]
-    assert time.monotonic() - started < 10
+    assert time.process_time() - started < 10
 
 
 def test_a_damaged_gzip_keeps_what_came_before(tmp_path):

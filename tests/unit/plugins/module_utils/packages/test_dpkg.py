@@ -784,10 +784,10 @@ def test_hostile_status_file(status, expected, tmp_path, deadline):
 def test_very_large_status_file_stays_fast(tmp_path, deadline):
     root = make_root(tmp_path, _big_status())
     assert (root / "var/lib/dpkg/status").stat().st_size > 40 << 20
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(10):
         found = dpkgdb.installed(str(root))
-    elapsed = time.perf_counter() - started
+    elapsed = time.process_time() - started
     assert len(found) == 80000  # by name:arch and by name
     assert found["pkg39999"].version == "1.39999-1"
     assert elapsed < 5, f"{elapsed:.1f} s for a 40 MB status file"
@@ -918,10 +918,10 @@ def test_owners_of_hundreds_of_packages_is_fast(tmp_path, deadline):
             f"/usr/share/p{i}/f{j}\n" for j in range(100)
         )
     root = make_root(tmp_path, "\n".join(stanzas), infos)
-    started = time.perf_counter()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(5):
         found = dpkgdb.owners(str(root))
-    assert time.perf_counter() - started < 2
+    assert time.process_time() - started < 2
     assert len(found["/usr/share"]) == 400
     assert found["/usr/share/p7/f3"] == ["p7"]
 

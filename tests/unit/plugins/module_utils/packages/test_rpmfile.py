@@ -526,11 +526,11 @@ def test_hostile_package(case, hostile, tmp_path, deadline):
     content, problem = hostile[case]
     path = tmp_path / "hostile.rpm"
     path.write_bytes(content)
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine stretches the wall clock, not this
     with deadline(5), pytest.raises(PackageError, match=problem) as raised:
         RpmArchive(str(path)).members()
     assert str(path) in str(raised.value)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
     # rpm's own check refuses the same package: the hostile input is damage, not a reader's whim.
     done = subprocess.run(["rpm", "-K", "--nosignature", str(path)], capture_output=True, timeout=60)
     assert done.returncode != 0, done.stdout
@@ -556,11 +556,11 @@ def test_truncated_package(eighth, built, tmp_path, deadline):
     data = built("xz", "sha256").read_bytes()
     path = tmp_path / "cut.rpm"
     path.write_bytes(data[: len(data) * eighth // 8])
-    started = time.monotonic()
+    started = time.process_time()
     with deadline(5), pytest.raises(PackageError, match=r"cut short") as raised:
         RpmArchive(str(path)).members()
     assert str(path) in str(raised.value)
-    assert time.monotonic() - started < 1.0
+    assert time.process_time() - started < 1.0
 
 
 def test_bomb_stops_at_the_limit_when_the_package_records_a_huge_size(hostile, tmp_path, deadline):

@@ -422,11 +422,11 @@ def test_a_50_mb_crontab_is_a_note_and_a_1_mb_line_is_read(base, rules, deadline
     long_line = "/usr/bin/true " + "x" * (1 << 20) + " ; /tmp/y"
     plant(base, "/root/.bashrc", long_line + "\n")
 
-    started = time.monotonic()
+    started = time.process_time()  # CPU time: a busy machine does not stretch it
     with deadline(20):
         result = persistence.scan(str(base), rules)
 
-    assert time.monotonic() - started < 5
+    assert time.process_time() - started < 5
     assert [n["path"] for n in result.notes] == ["/etc/cron.d/huge"]
     assert "is larger than 16777216 bytes, not read" in result.notes[0]["problem"]
     assert found(result) == {("exec-temp-dir", "shell_rc", "/root/.bashrc", 1)}
@@ -471,9 +471,9 @@ def test_stock_debian_roots_have_nothing_above_info_and_scan_fast(suite, rules, 
     root = str(debian_tree(suite))
     timings = []
     for _ in range(2):
-        started = time.monotonic()
+        started = time.process_time()  # CPU time: a busy machine does not stretch it
         result = persistence.scan(root, rules)
-        timings.append(time.monotonic() - started)
+        timings.append(time.process_time() - started)
 
     assert [f for f in result.finding_dicts() if f["severity"] != "info"] == []
     assert result.notes == []
