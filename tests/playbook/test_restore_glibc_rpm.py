@@ -127,6 +127,9 @@ def test_a_broken_rpm_root_is_restored_and_its_programs_run(
     if database:
         # The package as rpm -qa names it.
         assert report["glibc"]["package"] == f"glibc-2.36-{rpmroots.LAYOUTS[layout].release}.x86_64"
+        # The report names the database's backend and the algorithm of the digests checked.
+        assert report["glibc"]["database"] == "rpm sqlite /var/lib/rpm/rpmdb.sqlite"
+        assert report["glibc"]["digest"] == rpmroots.LAYOUTS[layout].digest
     assert mounts_under(root) == []
 
 
