@@ -11,10 +11,8 @@ archive raises PackageError naming the file and the problem.
 from __future__ import annotations
 
 import contextlib
-import errno
 import io
 import os
-import stat
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -31,6 +29,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model imp
     InstalledPackage,
     PackageError,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import PackageArchive
 
 # Caps far above what real packages hold, so a hostile archive cannot make the reader allocate without bound.
 MAX_CONTROL_MEMBER = 64 << 20
@@ -102,7 +101,7 @@ def _mode_kind(info: tarfile.TarInfo) -> str:
     return "other"
 
 
-class DebArchive:
+class DebArchive(PackageArchive):
     """A .deb file read with the standard library: ar container, control.tar.*, data.tar.*.
 
     The ar container and control.tar are read when the object is made (PackageError when the file is
@@ -113,26 +112,13 @@ class DebArchive:
     md5sums: dict[str, str]  # control.tar's md5sums by absolute path (regular files, conffiles excepted)
     conffiles: list[str]  # control.tar's conffiles: absolute paths
 
+    KIND = "a Debian package"
+
     def __init__(self, path: str) -> None:
-        self.path = path
+        super().__init__(path)
         self.unpacked_limit = MAX_UNPACKED
         self._members: dict[str, Member] | None = None
         try:
-            # O_NONBLOCK: a FIFO given as the package must not block the open; it is refused below.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        try:
-            st = os.fstat(fd)
-        except OSError as exc:
-            os.close(fd)
-            raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        self._handle = os.fdopen(fd, "rb", buffering=0) if stat.S_ISREG(st.st_mode) else None
-        if self._handle is None:
-            os.close(fd)
-            raise self._not_deb("not a regular file")
-        try:
-            self.size = st.st_size
             self._ar = self._read_ar()
             self._control_member = self._pick("control.tar")
             self._data_member = self._pick("data.tar")
@@ -141,55 +127,32 @@ class DebArchive:
             self._handle.close()
             raise
 
-    # -- lifetime
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> DebArchive:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            handle.close()
-
     # -- the ar container
-
-    def _not_deb(self, why: str) -> PackageError:
-        return PackageError(f"{self.path} is not a Debian package ({why})")
-
-    def _pread(self, size: int, offset: int) -> bytes:
-        try:
-            return os.pread(self._handle.fileno(), size, offset)
-        except OSError as exc:
-            raise PackageError(f"{self.path}: {os.strerror(exc.errno or errno.EIO)}") from exc
 
     def _read_ar(self) -> list[_ArMember]:
         if self._pread(len(AR_MAGIC), 0) != AR_MAGIC:
-            raise self._not_deb("no ar archive magic")
+            raise self.not_this_kind("no ar archive magic")
         members: list[_ArMember] = []
         offset = len(AR_MAGIC)
         # Every round moves on by at least one header, so the loop ends with the file.
         while offset < self.size:
             header = self._pread(AR_HEADER, offset)
             if len(header) < AR_HEADER:
-                raise self._not_deb(
+                raise self.not_this_kind(
                     f"ar header at offset {offset} truncated: {len(header)} of {AR_HEADER} bytes"
                 )
             if header[58:60] != AR_FMAG:
-                raise self._not_deb(f"ar header at offset {offset} has no end marker (damaged archive)")
+                raise self.not_this_kind(f"ar header at offset {offset} has no end marker (damaged archive)")
             raw_name = header[0:16].decode("ascii", "replace").rstrip(" ")
             raw_size = header[48:58].decode("ascii", "replace").strip(" ")
             if not raw_size.isdigit() or not raw_size.isascii():
-                raise self._not_deb(f"ar member {raw_name!r} at offset {offset} has size field {raw_size!r}")
+                raise self.not_this_kind(
+                    f"ar member {raw_name!r} at offset {offset} has size field {raw_size!r}"
+                )
             size = int(raw_size)
             start = offset + AR_HEADER
             if size > self.size - start:
-                raise self._not_deb(
+                raise self.not_this_kind(
                     f"ar member {raw_name!r} claims {size} bytes, only {self.size - start} remain "
                     "(truncated or damaged)"
                 )
@@ -198,21 +161,21 @@ class DebArchive:
             members.append(_ArMember(name=name, offset=start, size=size))
             offset = start + size + (size & 1)
         if not members:
-            raise self._not_deb("an empty ar archive")
+            raise self.not_this_kind("an empty ar archive")
         if members[0].name != "debian-binary":
-            raise self._not_deb(f"its first member is {members[0].name!r}, not 'debian-binary'")
+            raise self.not_this_kind(f"its first member is {members[0].name!r}, not 'debian-binary'")
         version = self._pread(min(members[0].size, 64), members[0].offset)
         if not version.startswith(b"2."):
-            raise self._not_deb(f"debian-binary says {version[:16]!r}, not format 2.x")
+            raise self.not_this_kind(f"debian-binary says {version[:16]!r}, not format 2.x")
         return members
 
     def _pick(self, stem: str) -> _ArMember:
         found = [m for m in self._ar if m.name == stem or m.name.startswith(stem + ".")]
         if not found:
             names = ", ".join(m.name for m in self._ar)
-            raise self._not_deb(f"no {stem}.* member; it holds {names}")
+            raise self.not_this_kind(f"no {stem}.* member; it holds {names}")
         if len(found) > 1:
-            raise self._not_deb(f"{len(found)} {stem}.* members: {', '.join(m.name for m in found)}")
+            raise self.not_this_kind(f"{len(found)} {stem}.* members: {', '.join(m.name for m in found)}")
         return found[0]
 
     # -- compressed tar members
@@ -224,7 +187,7 @@ class DebArchive:
         raw = io.BufferedReader(_Window(self._handle, member.offset, member.size), CHUNK)
         suffix = member.name.rsplit(".", 1)[1] if member.name.count(".") > 1 else ""
         if suffix not in _COMPRESSIONS:
-            raise self._not_deb(f"{member.name} is compressed in a way dpkg does not write ({suffix})")
+            raise self.not_this_kind(f"{member.name} is compressed in a way dpkg does not write ({suffix})")
         with compression.decompressed(
             raw, _COMPRESSIONS[suffix], what, self.unpacked_limit, damaged=(tarfile.TarError,)
         ) as stream, tarfile.open(fileobj=stream, mode="r|") as tar:
@@ -252,10 +215,10 @@ class DebArchive:
                     handle = tar.extractfile(info)
                     wanted[name] = handle.read() if handle is not None else b""
         if "/control" not in wanted:
-            raise self._not_deb(f"{self._control_member.name} holds no control file")
+            raise self.not_this_kind(f"{self._control_member.name} holds no control file")
         control = parse_control(wanted["/control"])
         if not control.get("Package"):
-            raise self._not_deb("its control file names no Package")
+            raise self.not_this_kind("its control file names no Package")
         # A conffiles line may start with a flag ("remove-on-upgrade /etc/x"); the path starts at "/".
         conffiles = [
             line[line.index("/") :] for line in path_lines(wanted.get("/conffiles", b"")) if "/" in line

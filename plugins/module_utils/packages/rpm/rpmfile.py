@@ -14,7 +14,6 @@ the uncompressed payload is capped at the size the package records.
 
 from __future__ import annotations
 
-import errno
 import hashlib
 import io
 import os
@@ -30,6 +29,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model imp
     PackageError,
     PackageFile,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import PackageArchive
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import cpio
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import header as rpmheader
 
@@ -90,34 +90,21 @@ class _Window(io.RawIOBase):
             pass
 
 
-class RpmArchive:
+class RpmArchive(PackageArchive):
     """A .rpm file read with the standard library: lead, signature, header, cpio payload.
 
     The lead and both headers are read when the object is made (PackageError when the file is no rpm
     package); the payload when members() or read() needs it.
     """
 
+    KIND = "an rpm package"
+
     def __init__(self, path: str) -> None:
-        self.path = path
+        super().__init__(path)
         self.unpacked_limit = MAX_UNPACKED
         self.zstd_time_limit = compression.ZSTD_TIME_LIMIT
         self._members: dict[str, Member] | None = None
         try:
-            # O_NONBLOCK: a FIFO given as the package must not block the open; it is refused below.
-            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-        except OSError as exc:
-            raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        try:
-            st = os.fstat(fd)
-        except OSError as exc:
-            os.close(fd)
-            raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-        if not stat.S_ISREG(st.st_mode):
-            os.close(fd)
-            raise self._not_rpm("not a regular file")
-        self._handle = os.fdopen(fd, "rb", buffering=0)
-        try:
-            self.size = st.st_size
             self.format = self._read_lead()
             self.signature, offset = self._read_header(LEAD_SIZE, "signature", signature=True)
             self.header, self.payload_offset = self._read_header(offset, "header", signature=False)
@@ -136,50 +123,25 @@ class RpmArchive:
             self._handle.close()
             raise
 
-    # -- lifetime
-
-    def close(self) -> None:
-        self._handle.close()
-
-    def __enter__(self) -> RpmArchive:
-        return self
-
-    def __exit__(self, *exc) -> None:
-        self.close()
-
-    def __del__(self) -> None:
-        handle = getattr(self, "_handle", None)
-        if handle is not None:
-            handle.close()
-
     # -- lead and headers
-
-    def _not_rpm(self, why: str) -> PackageError:
-        return PackageError(f"{self.path} is not an rpm package ({why})")
-
-    def _pread(self, size: int, offset: int) -> bytes:
-        try:
-            return os.pread(self._handle.fileno(), size, offset)
-        except OSError as exc:
-            raise PackageError(f"{self.path}: {os.strerror(exc.errno or errno.EIO)}") from exc
 
     def _read_lead(self) -> int:
         lead = self._pread(LEAD_SIZE, 0)
         if lead[:4] != LEAD_MAGIC:
-            raise self._not_rpm("no rpm lead magic")
+            raise self.not_this_kind("no rpm lead magic")
         if len(lead) < LEAD_SIZE:
-            raise self._not_rpm(f"its lead is cut short: {len(lead)} of {LEAD_SIZE} bytes")
+            raise self.not_this_kind(f"its lead is cut short: {len(lead)} of {LEAD_SIZE} bytes")
         if lead[4] not in LEAD_MAJORS:
-            raise self._not_rpm(f"lead format {lead[4]}.{lead[5]}, not 3 (v4) or 4 (v6)")
+            raise self.not_this_kind(f"lead format {lead[4]}.{lead[5]}, not 3 (v4) or 4 (v6)")
         return 6 if lead[4] == 4 else 4
 
     def _read_header(self, offset: int, what: str, signature: bool):
         """The header at ``offset`` and where what follows it starts; its sizes checked before reading it."""
         intro = self._pread(16, offset)
         if len(intro) < 16:
-            raise self._not_rpm(f"the {what} is cut short at offset {offset}")
+            raise self.not_this_kind(f"the {what} is cut short at offset {offset}")
         if intro[:8] != rpmheader.MAGIC:
-            raise self._not_rpm(f"no {what} header magic at offset {offset}")
+            raise self.not_this_kind(f"no {what} header magic at offset {offset}")
         il, dl = struct.unpack(">II", intro[8:16])
         max_il, max_dl = (
             (MAX_SIGNATURE_ENTRIES, MAX_SIGNATURE_DATA)
@@ -187,13 +149,13 @@ class RpmArchive:
             else (rpmheader.MAX_ENTRIES, rpmheader.MAX_DATA)
         )
         if not 1 <= il <= max_il or dl > max_dl:
-            raise self._not_rpm(
+            raise self.not_this_kind(
                 f"its {what} claims {il} entries and {dl} bytes of data"
                 f" (rpm allows 1 to {max_il} and {max_dl})"
             )
         size = 16 + 16 * il + dl
         if offset + size > self.size:
-            raise self._not_rpm(
+            raise self.not_this_kind(
                 f"its {what} claims {size} bytes at offset {offset}, the file ends after "
                 f"{self.size - offset} (cut short or damaged)"
             )
