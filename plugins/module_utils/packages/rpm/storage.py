@@ -20,7 +20,6 @@ from __future__ import annotations
 import errno
 import os
 import shutil
-import sqlite3
 import stat
 import struct
 import tempfile
@@ -321,6 +320,14 @@ def read_sqlite(db: DatabaseFile, companions: dict[str, DatabaseFile]) -> Blobs:
 
 
 def _sqlite_rows(copy: str, shown: str) -> Blobs:
+    try:
+        # Imported here: a python built without sqlite still reads dpkg, Berkeley DB and ndb.
+        import sqlite3
+    except ImportError as exc:
+        raise PackageError(
+            f"{shown}: this python has no sqlite3 module to read an sqlite rpm database; run the "
+            "rescue from a python that has it (every distribution's python3 does)"
+        ) from exc
     result = Blobs()
     try:
         # The copy is ours: sqlite may replay its log into it. The target's files are never opened by sqlite.

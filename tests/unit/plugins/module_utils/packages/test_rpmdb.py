@@ -552,3 +552,14 @@ def test_a_big_endian_berkeley_db_reads_as_its_little_endian_twin(entry, tmp_pat
     big = rpmdb.RpmDatabase(str(root))
     assert [(h.instance, h.blob) for h in big.headers()] == [(h.instance, h.blob) for h in little.headers()]
     assert "big-endian Berkeley DB" in big.notes
+
+
+def test_a_python_without_sqlite3_says_so_and_still_reads_berkeley_db(tmp_path, monkeypatch):
+    sqlite_root, bdb_root = tmp_path / "sqlite", tmp_path / "bdb"
+    rpm_corpus.plant("libguestfs/fedora33-glibc", sqlite_root)
+    rpm_corpus.plant("go-rpmdb/libuuid-ubi8", bdb_root)
+    monkeypatch.setitem(sys.modules, "sqlite3", None)  # "import sqlite3" raises ImportError
+    with pytest.raises(PackageError, match=r"no sqlite3 module to read an sqlite rpm database"):
+        installed.database_of(str(sqlite_root))
+    found = installed.database_of(str(bdb_root))
+    assert [p.label for p in found.packages()] == rpm_corpus.nvras("go-rpmdb/libuuid-ubi8")
