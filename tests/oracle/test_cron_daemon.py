@@ -18,31 +18,16 @@ from __future__ import annotations
 import os
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, file_rules
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
+from support import cron_oracle as oracle
 from support.cron_corpus import USERS, load_corpus
-from support.cron_oracle import (
-    DUMP,
-    NUL_FILLED_CRONTAB,
-    Accounts,
-    Planted,
-    assert_files_logged_as_predicted,
-    corpus_mismatches,
-    daemon_spec,
-    dump_job,
-    dump_mismatch,
-    file_rule_problems,
-    files_alone,
-    job_mismatches,
-    prepare_lane,
-    rfc3339,
-    run_daemon,
-)
-from support.cron_oracle import Run as OracleRun
+from support.cron_oracle import DUMP, NUL_FILLED_CRONTAB, Accounts, Planted, dump_job
 from support.trees import SUITES
 
 IMAGE = "localhost/lifeline/debian:{suite}"
@@ -62,7 +47,7 @@ def logged_kinds_of(entry: crontab.Entry | None) -> set[str]:
 
 def predicted(item: Planted, suite: str) -> tuple[set[str], bool]:
     """(kinds cron logs about the file, whether it skips the file by its name) per crontab.py."""
-    problems = file_rule_problems(item)
+    problems = oracle.file_rule_problems(item)
     if problems and "ignored by Debian cron" in problems[0]:
         return set(), True
     if problems:
@@ -100,19 +85,23 @@ def dump_files() -> list[tuple[Planted, int]]:
     return planted
 
 
+# A file of /etc/cron.d holding one dump job: cron_d(name, job, **extra).
+cron_d = partial(oracle.cron_d_job, dump_job)
+
+
 def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
     """The file-rule cases: cron.d names, owners, modes, links, a directory, newlines, lengths."""
     d = "/etc/cron.d"
     accounts = Accounts(CASE_USER_UID)
     cases = [
-        Planted(f"{d}/dotted.name", "cron.d", dump_job("f-dotted"), job="f-dotted"),
-        Planted(f"{d}/tilde~name", "cron.d", dump_job("f-tilde"), job="f-tilde"),
-        Planted(f"{d}/.hidden", "cron.d", dump_job("f-hidden"), job="f-hidden"),
-        Planted(f"{d}/owner1", "cron.d", dump_job("f-owner1"), uid=1, job="f-owner1"),
-        Planted(f"{d}/gwrite", "cron.d", dump_job("f-gwrite"), mode=0o664, job="f-gwrite"),
-        Planted(f"{d}/owrite", "cron.d", dump_job("f-owrite"), mode=0o646, job="f-owrite"),
-        Planted(f"{d}/mode755", "cron.d", dump_job("f-mode755"), mode=0o755, job="f-mode755"),
-        Planted(f"{d}/hardlink1", "cron.d", dump_job("f-hardlink"), nlink=2, job="f-hardlink"),
+        cron_d("dotted.name", "f-dotted"),
+        cron_d("tilde~name", "f-tilde"),
+        cron_d(".hidden", "f-hidden"),
+        cron_d("owner1", "f-owner1", uid=1),
+        cron_d("gwrite", "f-gwrite", mode=0o664),
+        cron_d("owrite", "f-owrite", mode=0o646),
+        cron_d("mode755", "f-mode755", mode=0o755),
+        cron_d("hardlink1", "f-hardlink", nlink=2),
         Planted(
             f"{d}/hardlink2",
             "cron.d",
@@ -174,7 +163,7 @@ def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
 
 
 @dataclass
-class Run(OracleRun):
+class Run(oracle.Run):
     suite: str
     dumped: list[tuple[Planted, int]]
 
@@ -183,7 +172,7 @@ def _run_suite(suite: str, root: Path) -> Run:
     image = IMAGE.format(suite=suite)
     planted, users = case_files()
     # Every corpus line alone in a file.
-    corpus, corpus_users = files_alone(
+    corpus, corpus_users = oracle.files_alone(
         [(row.line, row.system) for row in ROWS], SPOOL, CORPUS_USER_UID, "c", "u"
     )
     dumped = dump_files()
@@ -196,8 +185,8 @@ def _run_suite(suite: str, root: Path) -> Run:
         {item.job for item in everything if item.job and not item.expected[suite] and not item.ignored}
     )
     # cron logs that it runs the @reboot jobs once it has read everything.
-    spec = daemon_spec(users, everything, ["cron", "-f"], wait, ready_log="@reboot jobs")
-    result = run_daemon(image, f"lifeline-oracle-cron-{suite}-{os.getpid()}", spec, root)
+    spec = oracle.daemon_spec(users, everything, ["cron", "-f"], wait, ready_log="@reboot jobs")
+    result = oracle.run_daemon(image, f"lifeline-oracle-cron-{suite}-{os.getpid()}", spec, root)
     return Run(
         root, result["loaded"], result["cron_alive"], result["outputs"], everything, corpus, suite, dumped
     )
@@ -205,7 +194,7 @@ def _run_suite(suite: str, root: Path) -> Run:
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
-    prepare_lane()
+    oracle.prepare_lane()
     with ThreadPoolExecutor(len(SUITES)) as pool:
         futures = {suite: pool.submit(_run_suite, suite, tmp_path_factory.mktemp(suite)) for suite in SUITES}
         return {suite: future.result() for suite, future in futures.items()}
@@ -224,7 +213,7 @@ def test_cron_read_everything(runs, suite):
 @pytest.mark.parametrize("suite", SUITES)
 def test_every_corpus_line_as_the_corpus_says(runs, suite):
     refusal = {cron_logs.SYNTAX_ERROR}
-    wrong = corpus_mismatches(runs[suite], ROWS, DIALECT_NAME[suite], DIALECT[suite], "cron", refusal)
+    wrong = oracle.corpus_mismatches(runs[suite], ROWS, DIALECT_NAME[suite], DIALECT[suite], "cron", refusal)
     assert not wrong, f"{len(wrong)} corpus lines read otherwise by cron on {suite}:\n" + "\n".join(wrong)
 
 
@@ -232,7 +221,7 @@ def test_every_corpus_line_as_the_corpus_says(runs, suite):
 def test_every_planted_file_as_crontab_py_says(runs, suite):
     run = runs[suite]
     # The corpus files are compared above, against the corpus itself.
-    assert_files_logged_as_predicted(run, suite, f"cron on {suite}", SPOOL, run.corpus)
+    oracle.assert_files_logged_as_predicted(run, suite, f"cron on {suite}", SPOOL, run.corpus)
 
 
 @pytest.mark.parametrize("suite", SUITES)
@@ -244,7 +233,9 @@ def test_jobs_run_exactly_where_cron_accepts_the_file(runs, suite):
         for item in run.planted
         if not (item.path == "/etc/lifeline-link-target" or item.path.endswith("/ownedlink"))
     ]
-    wrong = job_mismatches(planted, run.outputs, lambda item: not item.expected[suite] and not item.ignored)
+    wrong = oracle.job_mismatches(
+        planted, run.outputs, lambda item: not item.expected[suite] and not item.ignored
+    )
     assert ("f-link" in run.outputs) is True, "the job behind the root-owned symlink in cron.d did not run"
     assert not wrong, "\n".join(wrong)
 
@@ -256,7 +247,7 @@ def test_environment_and_commands_as_parse_line_says(runs, suite):
     for item, index in run.dumped:
         row = ROWS[index]
         entry = crontab.parse_line(row.line, True, users=USERS, dialect=DIALECT[suite])
-        mismatch = dump_mismatch(entry, run.outputs.get(item.job), "cron")
+        mismatch = oracle.dump_mismatch(entry, run.outputs.get(item.job), "cron")
         if mismatch:
             wrong.append(f"{row}: {mismatch}")
     assert len(run.dumped) >= 30
@@ -277,6 +268,6 @@ def test_log_format_and_every_log_agree(runs, suite):
     if suite == "bullseye":  # rsyslog's traditional format; bookworm and trixie write RFC 3339
         assert all(e.timestamp[:3].isalpha() and len(e.timestamp) == 15 for e in in_syslog)
     else:
-        assert all(rfc3339(e.timestamp) for e in in_syslog)
+        assert all(oracle.rfc3339(e.timestamp) for e in in_syslog)
         # bookworm and trixie also log cron's facility to cron.log: the same errors.
         assert run.errors("/var/log/cron.log") == run.errors()

@@ -23,29 +23,14 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from functools import partial
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, file_rules
 
+from support import cron_oracle as oracle
 from support.cron_corpus import CRONIE_LINES, USERS, load_corpus
-from support.cron_oracle import (
-    DUMP,
-    NUL_FILLED_CRONTAB,
-    Accounts,
-    Planted,
-    assert_files_logged_as_predicted,
-    corpus_mismatches,
-    daemon_spec,
-    dump_job,
-    dump_mismatch,
-    file_rule_problems,
-    files_alone,
-    job_mismatches,
-    prepare_lane,
-    rfc3339,
-    run_daemon,
-)
-from support.cron_oracle import Run as OracleRun
+from support.cron_oracle import DUMP, NUL_FILLED_CRONTAB, Accounts, Planted, dump_job
 
 IMAGE = "localhost/lifeline/cronie:trixie"
 SUITE = "cronie"
@@ -67,7 +52,7 @@ def job(name: str, user: str | None = "root", *, prefix: str = "") -> bytes:
 
 def predicted(item: Planted) -> tuple[set[str], bool]:
     """(kinds cronie logs about the file, whether it skips the file by its name) per the cronie dialect."""
-    problems = file_rule_problems(item, cronie=True, directory=os.path.dirname(item.path))
+    problems = oracle.file_rule_problems(item, cronie=True, directory=os.path.dirname(item.path))
     if problems and "ignored by cronie" in problems[0]:
         return set(), True
     if problems:
@@ -118,33 +103,37 @@ def dump_files() -> list[tuple[Planted, str, bool]]:
     return planted
 
 
+# A file of /etc/cron.d holding one dump job: cron_d(name, job, **extra).
+cron_d = partial(oracle.cron_d_job, job)
+
+
 def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
     """cronie's file cases: names, modes, owners, links, bad lines amid good ones, user limits."""
     d = "/etc/cron.d"
     accounts = Accounts(CASE_USER_UID)
     cases = [
-        Planted(f"{d}/lifeline-ready", "cron.d", job("ready"), job="ready"),
+        cron_d("lifeline-ready", "ready"),
         # Names: cronie reads dots (Debian does not) and skips a package manager's leftovers.
-        Planted(f"{d}/dotted.name", "cron.d", job("f-dotted"), job="f-dotted"),
-        Planted(f"{d}/old.dpkg-old", "cron.d", job("f-dpkg-old"), job="f-dpkg-old"),
-        Planted(f"{d}/job.rpmnew", "cron.d", job("f-rpmnew"), job="f-rpmnew"),
-        Planted(f"{d}/job.rpmsave", "cron.d", job("f-rpmsave"), job="f-rpmsave"),
-        Planted(f"{d}/job.rpmorig", "cron.d", job("f-rpmorig"), job="f-rpmorig"),
-        Planted(f"{d}/tilde~", "cron.d", job("f-tilde"), job="f-tilde"),
-        Planted(f"{d}/#hash", "cron.d", job("f-hash"), job="f-hash"),
-        Planted(f"{d}/.hidden", "cron.d", job("f-hidden"), job="f-hidden"),
+        cron_d("dotted.name", "f-dotted"),
+        cron_d("old.dpkg-old", "f-dpkg-old"),
+        cron_d("job.rpmnew", "f-rpmnew"),
+        cron_d("job.rpmsave", "f-rpmsave"),
+        cron_d("job.rpmorig", "f-rpmorig"),
+        cron_d("tilde~", "f-tilde"),
+        cron_d("#hash", "f-hash"),
+        cron_d(".hidden", "f-hidden"),
         # Owners and modes: mode & 07533 must be 0400.
-        Planted(f"{d}/owner1", "cron.d", job("f-owner1"), uid=1, job="f-owner1"),
-        Planted(f"{d}/mode664", "cron.d", job("f-mode664"), mode=0o664, job="f-mode664"),
-        Planted(f"{d}/mode646", "cron.d", job("f-mode646"), mode=0o646, job="f-mode646"),
-        Planted(f"{d}/mode755", "cron.d", job("f-mode755"), mode=0o755, job="f-mode755"),
-        Planted(f"{d}/mode4644", "cron.d", job("f-mode4644"), mode=0o4644, job="f-mode4644"),
-        Planted(f"{d}/mode200", "cron.d", job("f-mode200"), mode=0o200, job="f-mode200"),
-        Planted(f"{d}/mode640", "cron.d", job("f-mode640"), mode=0o640, job="f-mode640"),
-        Planted(f"{d}/mode444", "cron.d", job("f-mode444"), mode=0o444, job="f-mode444"),
-        Planted(f"{d}/mode600", "cron.d", job("f-mode600"), mode=0o600, job="f-mode600"),
+        cron_d("owner1", "f-owner1", uid=1),
+        cron_d("mode664", "f-mode664", mode=0o664),
+        cron_d("mode646", "f-mode646", mode=0o646),
+        cron_d("mode755", "f-mode755", mode=0o755),
+        cron_d("mode4644", "f-mode4644", mode=0o4644),
+        cron_d("mode200", "f-mode200", mode=0o200),
+        cron_d("mode640", "f-mode640", mode=0o640),
+        cron_d("mode444", "f-mode444", mode=0o444),
+        cron_d("mode600", "f-mode600", mode=0o600),
         # Links: system crontabs may have hard links, and links are followed whoever owns them.
-        Planted(f"{d}/hardlink1", "cron.d", job("f-hardlink"), nlink=2, job="f-hardlink"),
+        cron_d("hardlink1", "f-hardlink", nlink=2),
         Planted(
             f"{d}/hardlink2", "cron.d", job("f-hardlink"), nlink=2, type="hardlink", target=f"{d}/hardlink1"
         ),
@@ -184,7 +173,7 @@ def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
         ),
         # '-' before the time fields: no CMD log line for the job.
         Planted(f"{d}/nolog", "cron.d", job("f-nolog", prefix="-"), job="f-nolog"),
-        Planted(f"{d}/log", "cron.d", job("f-log"), job="f-log"),
+        cron_d("log", "f-log"),
         Planted(
             f"{d}/mailerr",
             "cron.d",
@@ -242,7 +231,7 @@ def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
 
 
 @dataclass
-class Run(OracleRun):
+class Run(oracle.Run):
     dumped: list[tuple[Planted, str, bool]]
     lines: list[Planted]
 
@@ -261,14 +250,14 @@ class Run(OracleRun):
 
 @pytest.fixture(scope="module")
 def run(tmp_path_factory) -> Run:
-    prepare_lane()
+    oracle.prepare_lane()
     planted, users = case_files()
     # Every corpus line and every cronie line alone in a file.
-    corpus, corpus_users = files_alone(
+    corpus, corpus_users = oracle.files_alone(
         [(row.line, row.system) for row in ROWS], SPOOL, CORPUS_USER_UID, "c", "u"
     )
     cronie_lines = [(row.line, row.system) for row in CRONIE_LINES]
-    lines, line_users = files_alone(cronie_lines, SPOOL, CRONIE_LINE_USER_UID, "l", "l")
+    lines, line_users = oracle.files_alone(cronie_lines, SPOOL, CRONIE_LINE_USER_UID, "l", "l")
     dumped = dump_files()
     users += corpus_users + line_users
     everything = [*corpus, *lines, *(item for item, _, _ in dumped), *planted]
@@ -277,10 +266,10 @@ def run(tmp_path_factory) -> Run:
     wait = sorted({item.job for item in everything if item.job and not item.ignored and not refused(item)})
     spool_link = Planted(DEBIAN_BUILD_SPOOL, "user", type="symlink", target=".")
     # @reboot jobs run once cronie has read every crontab.
-    spec = daemon_spec(users, [spool_link, *everything], ["crond", "-n"], wait, ready_job="ready")
+    spec = oracle.daemon_spec(users, [spool_link, *everything], ["crond", "-n"], wait, ready_job="ready")
     spec["remove"] = [DEBIAN_BUILD_SPOOL]
     root = tmp_path_factory.mktemp("cronie")
-    result = run_daemon(IMAGE, f"lifeline-oracle-cronie-{os.getpid()}", spec, root)
+    result = oracle.run_daemon(IMAGE, f"lifeline-oracle-cronie-{os.getpid()}", spec, root)
     return Run(
         root, result["loaded"], result["cron_alive"], result["outputs"], everything, corpus, dumped, lines
     )
@@ -295,7 +284,7 @@ def test_cronie_read_everything(run):
 
 
 def test_every_corpus_line_as_the_corpus_says(run):
-    wrong = corpus_mismatches(run, ROWS, "cronie", crontab.CRONIE, "cronie", refusal=set())
+    wrong = oracle.corpus_mismatches(run, ROWS, "cronie", crontab.CRONIE, "cronie", refusal=set())
     assert not wrong, f"{len(wrong)} corpus lines read otherwise by cronie:\n" + "\n".join(wrong)
 
 
@@ -312,11 +301,13 @@ def test_every_cronie_line_as_written(run):
 
 
 def test_every_planted_file_as_the_cronie_dialect_says(run):
-    assert_files_logged_as_predicted(run, SUITE, "cronie", SPOOL, [*run.corpus, *run.lines])
+    oracle.assert_files_logged_as_predicted(run, SUITE, "cronie", SPOOL, [*run.corpus, *run.lines])
 
 
 def test_jobs_run_exactly_where_cronie_reads_them(run):
-    wrong = job_mismatches(run.planted, run.outputs, lambda item: not item.ignored and not refused(item))
+    wrong = oracle.job_mismatches(
+        run.planted, run.outputs, lambda item: not item.ignored and not refused(item)
+    )
     assert not wrong, "\n".join(wrong)
     # Where Debian's cron and cronie part ways, the jobs show it.
     for ran in ("f-dotted", "f-dpkg-old", "f-middle", "f-nonl", "f-umode644", "f-link", "f-hardlink"):
@@ -339,7 +330,7 @@ def test_environment_and_commands_as_parse_line_says(run):
             ):
                 wrong.append(f"{line!r}: cronie ran a job whose HOME does not exist, or did not say so")
             continue
-        mismatch = dump_mismatch(entry, record, "cronie")
+        mismatch = oracle.dump_mismatch(entry, record, "cronie")
         if mismatch:
             wrong.append(f"{line!r}: {mismatch}")
     assert len(run.dumped) >= 30
@@ -384,6 +375,6 @@ def test_the_nul_filled_system_crontab(run):
 
 def test_log_format_and_every_log_agree(run):
     in_syslog = run.syslog_errors("crond", more_than=50)
-    assert all(rfc3339(e.timestamp) for e in in_syslog)
+    assert all(oracle.rfc3339(e.timestamp) for e in in_syslog)
     # trixie's rsyslog also logs the cron facility to cron.log: the same errors.
     assert run.errors("/var/log/cron.log") == run.errors()

@@ -161,6 +161,11 @@ NUL_FILLED_CRONTAB = (
 )
 
 
+def cron_d_job(make: Callable[[str], bytes], name: str, job: str, **extra) -> Planted:
+    """/etc/cron.d/``name`` holding the dump job ``job`` as ``make`` writes it (the lane's own maker)."""
+    return Planted(f"/etc/cron.d/{name}", "cron.d", make(job), job=job, **extra)
+
+
 def files_alone(
     lines: Sequence[tuple[str, bool]], spool: str, first_uid: int, system_tag: str, user_tag: str
 ) -> tuple[list[Planted], list[tuple[str, int]]]:
