@@ -16,27 +16,18 @@ parse_line says (values, quotes, %, backslashes).
 from __future__ import annotations
 
 import os
-import shutil
-import stat
-from collections import defaultdict
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, file_rules
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
+from support import cron_oracle as oracle
 from support.cron_corpus import USERS, load_corpus
-from support.cron_oracle import (
-    DUMP,
-    DUMP_PROGRAM,
-    OUT,
-    Planted,
-    dump_job,
-    remove_leftovers,
-    run_daemon,
-)
+from support.cron_oracle import DUMP, NUL_FILLED_CRONTAB, Accounts, Planted, dump_job
 from support.trees import SUITES
 
 IMAGE = "localhost/lifeline/debian:{suite}"
@@ -56,19 +47,7 @@ def logged_kinds_of(entry: crontab.Entry | None) -> set[str]:
 
 def predicted(item: Planted, suite: str) -> tuple[set[str], bool]:
     """(kinds cron logs about the file, whether it skips the file by its name) per crontab.py."""
-    name = os.path.basename(item.path)
-    mode = (stat.S_IFDIR if item.type == "dir" else stat.S_IFREG) | item.mode
-    problems = file_rules.check_file_rules(
-        name,
-        mode,
-        item.uid,
-        item.data,
-        item.kind,
-        nlink=item.nlink,
-        user_uid=item.user_uid,
-        link_uid=item.link_uid,
-        known_user=item.known_user,
-    )
+    problems = oracle.file_rule_problems(item)
     if problems and "ignored by Debian cron" in problems[0]:
         return set(), True
     if problems:
@@ -82,21 +61,9 @@ def predicted(item: Planted, suite: str) -> tuple[set[str], bool]:
 
 # ---- the plan -----------------------------------------------------------------------------
 
+SPOOL = "/var/spool/cron/crontabs"
 CORPUS_USER_UID = 3000
 CASE_USER_UID = 4000
-
-
-def corpus_files() -> list[Planted]:
-    """Every corpus line alone in a file; accepted assignments and @reboot jobs also dumped."""
-    planted = []
-    for index, row in enumerate(ROWS):
-        data = row.line.encode("utf-8", "surrogateescape") + b"\n"
-        if row.system:
-            planted.append(Planted(f"/etc/cron.d/c{index:03d}", "cron.d", data))
-        else:
-            uid = CORPUS_USER_UID + index
-            planted.append(Planted(f"/var/spool/cron/crontabs/u{index:03d}", "user", data, 0o600, uid))
-    return planted
 
 
 def dump_files() -> list[tuple[Planted, int]]:
@@ -118,26 +85,23 @@ def dump_files() -> list[tuple[Planted, int]]:
     return planted
 
 
+# A file of /etc/cron.d holding one dump job: cron_d(name, job, **extra).
+cron_d = partial(oracle.cron_d_job, dump_job)
+
+
 def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
     """The file-rule cases: cron.d names, owners, modes, links, a directory, newlines, lengths."""
     d = "/etc/cron.d"
-    spool = "/var/spool/cron/crontabs"
-    users: list[tuple[str, int]] = []
-
-    def user(name: str) -> int:
-        uid = CASE_USER_UID + len(users)
-        users.append((name, uid))
-        return uid
-
+    accounts = Accounts(CASE_USER_UID)
     cases = [
-        Planted(f"{d}/dotted.name", "cron.d", dump_job("f-dotted"), job="f-dotted"),
-        Planted(f"{d}/tilde~name", "cron.d", dump_job("f-tilde"), job="f-tilde"),
-        Planted(f"{d}/.hidden", "cron.d", dump_job("f-hidden"), job="f-hidden"),
-        Planted(f"{d}/owner1", "cron.d", dump_job("f-owner1"), uid=1, job="f-owner1"),
-        Planted(f"{d}/gwrite", "cron.d", dump_job("f-gwrite"), mode=0o664, job="f-gwrite"),
-        Planted(f"{d}/owrite", "cron.d", dump_job("f-owrite"), mode=0o646, job="f-owrite"),
-        Planted(f"{d}/mode755", "cron.d", dump_job("f-mode755"), mode=0o755, job="f-mode755"),
-        Planted(f"{d}/hardlink1", "cron.d", dump_job("f-hardlink"), nlink=2, job="f-hardlink"),
+        cron_d("dotted.name", "f-dotted"),
+        cron_d("tilde~name", "f-tilde"),
+        cron_d(".hidden", "f-hidden"),
+        cron_d("owner1", "f-owner1", uid=1),
+        cron_d("gwrite", "f-gwrite", mode=0o664),
+        cron_d("owrite", "f-owrite", mode=0o646),
+        cron_d("mode755", "f-mode755", mode=0o755),
+        cron_d("hardlink1", "f-hardlink", nlink=2),
         Planted(
             f"{d}/hardlink2",
             "cron.d",
@@ -179,20 +143,9 @@ def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
         Planted(f"{d}/nulsplit", "cron.d", b"17 * * * * root run-pa\0\0\0rts --report /etc/cron.hourly\n"),
         Planted(f"{d}/nulend", "cron.d", b"17 * * * * root true\0\n"),
     ]
-    # Debian's /etc/crontab with NUL blocks written into it, as in incident 4.
-    system = (
-        b"SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\n"
-        b"17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n"
-        + b"\0" * 4096
-        + b"\n25 6\t* * *\troot\ttest -x /usr/sbin/anacron || "
-        + b"{ cd / && run-parts --report /etc/cron.daily; }\n"
-        + b"47 6\t* * 7\troot\ttest -x /usr/sbin/anacron || { cd / && run-parts "
-        + b"\0" * 512
-        + b"--report /etc/cron.weekly; }\n"
-    )
-    cases.append(Planted("/etc/crontab", "crontab", system))
+    cases.append(Planted("/etc/crontab", "crontab", NUL_FILLED_CRONTAB))
     ghost = f"SHELL={DUMP}\nLIFELINE_JOB=f-ghost\n@reboot -\n".encode()
-    cases.append(Planted(f"{spool}/ghost", "user", ghost, 0o600, known_user=False, job="f-ghost"))
+    cases.append(Planted(f"{SPOOL}/ghost", "user", ghost, 0o600, known_user=False, job="f-ghost"))
     target = Planted("/etc/lifeline-user-target", "crontab", b"@reboot -\n")
     cases.append(target)
     for name, mode, owner, extra in (
@@ -204,51 +157,26 @@ def case_files() -> tuple[list[Planted], list[tuple[str, int]]]:
         ("uhardlink", 0o600, "self", {"nlink": 2}),
         ("usymlink", 0o600, "self", {"type": "symlink", "target": target.path}),
     ):
-        uid = user(name)
-        job = f"f-{name}"
-        data = f"SHELL={DUMP}\nLIFELINE_JOB={job}\n@reboot -\n".encode()
-        owner_uid = {"root": 0, "self": uid, "other": CASE_USER_UID + 1000}[owner]
-        item = Planted(f"{spool}/{name}", "user", data, mode, owner_uid, user_uid=uid, job=job, **extra)
-        if item.type == "symlink":
-            item.link_uid, item.uid = uid, 0  # the link is the user's, its target root's
-        cases.append(item)
-        if name == "uhardlink":
-            cases.append(
-                Planted(f"/root/{name}-second-link", "user", data, type="hardlink", target=item.path)
-            )
-    return cases, users
+        data = f"SHELL={DUMP}\nLIFELINE_JOB=f-{name}\n@reboot -\n".encode()
+        cases += accounts.user_crontab(SPOOL, name, data, mode, owner, **extra)
+    return cases, accounts.users
 
 
 @dataclass
-class Run:
+class Run(oracle.Run):
     suite: str
-    root: Path  # a directory holding the container's /var/log
-    loaded: bool
-    cron_alive: bool
-    outputs: dict[str, dict[str, object]]
-    planted: list[Planted]
     dumped: list[tuple[Planted, int]]
-    corpus: list[Planted]
-
-    def errors(self, log: str = "/var/log/syslog") -> dict[str, set[str]]:
-        """Logged kinds per crontab, from one log."""
-        found: dict[str, set[str]] = defaultdict(set)
-        for error in cron_logs.scan_logs(str(self.root)):
-            if error.log == log:
-                found[error.crontab].add(error.kind)
-        return found
-
-
-def _read_by_cron(path: str) -> bool:
-    return path == "/etc/crontab" or path.startswith(("/etc/cron.d/", "/var/spool/cron/crontabs/"))
 
 
 def _run_suite(suite: str, root: Path) -> Run:
     image = IMAGE.format(suite=suite)
     planted, users = case_files()
-    corpus = corpus_files()
+    # Every corpus line alone in a file.
+    corpus, corpus_users = oracle.files_alone(
+        [(row.line, row.system) for row in ROWS], SPOOL, CORPUS_USER_UID, "c", "u"
+    )
     dumped = dump_files()
-    users = users + [(f"u{i:03d}", CORPUS_USER_UID + i) for i, row in enumerate(ROWS) if not row.system]
+    users += corpus_users
     everything = [*corpus, *(item for item, _ in dumped), *planted]
     for item in everything:
         expected, ignored = predicted(item, suite)
@@ -256,28 +184,17 @@ def _run_suite(suite: str, root: Path) -> Run:
     wait = sorted(
         {item.job for item in everything if item.job and not item.expected[suite] and not item.ignored}
     )
-    dump = Planted(DUMP, "crontab", DUMP_PROGRAM, 0o755)
-    spec = {
-        "out": OUT,
-        "users": users,
-        "files": [dump.spec(), *(item.spec() for item in everything)],
-        "daemon": ["cron", "-f"],
-        "ready_log": "@reboot jobs",  # cron logs that it runs them once it has read everything
-        "wait": wait,
-        "timeout": 60,
-        "grace": 1.0,
-    }
-    result = run_daemon(image, f"lifeline-oracle-cron-{suite}-{os.getpid()}", spec, root)
+    # cron logs that it runs the @reboot jobs once it has read everything.
+    spec = oracle.daemon_spec(users, everything, ["cron", "-f"], wait, ready_log="@reboot jobs")
+    result = oracle.run_daemon(image, f"lifeline-oracle-cron-{suite}-{os.getpid()}", spec, root)
     return Run(
-        suite, root, result["loaded"], result["cron_alive"], result["outputs"], everything, dumped, corpus
+        root, result["loaded"], result["cron_alive"], result["outputs"], everything, corpus, suite, dumped
     )
 
 
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory) -> dict[str, Run]:
-    if shutil.which("podman") is None:
-        pytest.fail("podman is not installed: the oracle lane runs the real cron in containers (make apt)")
-    remove_leftovers()
+    oracle.prepare_lane()
     with ThreadPoolExecutor(len(SUITES)) as pool:
         futures = {suite: pool.submit(_run_suite, suite, tmp_path_factory.mktemp(suite)) for suite in SUITES}
         return {suite: future.result() for suite, future in futures.items()}
@@ -295,52 +212,30 @@ def test_cron_read_everything(runs, suite):
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_every_corpus_line_as_the_corpus_says(runs, suite):
-    run = runs[suite]
-    logged = run.errors()
-    wrong = []
-    for index, row in enumerate(ROWS):
-        path = f"/etc/cron.d/c{index:03d}" if row.system else f"/var/spool/cron/crontabs/u{index:03d}"
-        verdict = row.cron[DIALECT_NAME[suite]]
-        want = set() if verdict in ("job", "env", "comment", "blank") else {verdict, cron_logs.SYNTAX_ERROR}
-        entry = crontab.parse_line(row.line, row.system, users=USERS, dialect=DIALECT[suite])
-        assert (entry.error or entry.kind) == verdict, f"parse_line disagrees with the corpus on {row}"
-        if logged.get(path, set()) != want:
-            wrong.append(f"{row}: cron logged {sorted(logged.get(path, set()))}, the corpus says {verdict!r}")
+    refusal = {cron_logs.SYNTAX_ERROR}
+    wrong = oracle.corpus_mismatches(runs[suite], ROWS, DIALECT_NAME[suite], DIALECT[suite], "cron", refusal)
     assert not wrong, f"{len(wrong)} corpus lines read otherwise by cron on {suite}:\n" + "\n".join(wrong)
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_every_planted_file_as_crontab_py_says(runs, suite):
     run = runs[suite]
-    logged = run.errors()
-    wrong = []
-    for item in run.planted:
-        if item in run.corpus or not _read_by_cron(item.path):
-            continue  # the corpus files are compared above, against the corpus itself
-        got = logged.get(item.path, set())
-        if got != item.expected[suite]:
-            wrong.append(
-                f"{item.path}: cron logged {sorted(got)}, crontab.py predicts {sorted(item.expected[suite])}"
-            )
-    unplanned = set(logged) - {item.path for item in run.planted}
-    assert not unplanned, f"cron on {suite} logged errors about files nobody planted: {sorted(unplanned)}"
-    assert not wrong, "\n".join(wrong)
+    # The corpus files are compared above, against the corpus itself.
+    oracle.assert_files_logged_as_predicted(run, suite, f"cron on {suite}", SPOOL, run.corpus)
 
 
 @pytest.mark.parametrize("suite", SUITES)
 def test_jobs_run_exactly_where_cron_accepts_the_file(runs, suite):
     run = runs[suite]
-    wrong = []
-    for item in run.planted:
-        if not item.job or item.type == "hardlink":
-            continue
-        ran = item.job in run.outputs
-        should = not item.expected[suite] and not item.ignored
-        if item.path == "/etc/lifeline-link-target" or item.path.endswith("/ownedlink"):
-            # Three files run the same job "f-link": the target itself is no crontab; alink runs it.
-            continue
-        if ran != should:
-            wrong.append(f"{item.path}: job {item.job} {'ran' if ran else 'did not run'}")
+    # Three files run the same job "f-link": the target itself is no crontab; alink runs it.
+    planted = [
+        item
+        for item in run.planted
+        if not (item.path == "/etc/lifeline-link-target" or item.path.endswith("/ownedlink"))
+    ]
+    wrong = oracle.job_mismatches(
+        planted, run.outputs, lambda item: not item.expected[suite] and not item.ignored
+    )
     assert ("f-link" in run.outputs) is True, "the job behind the root-owned symlink in cron.d did not run"
     assert not wrong, "\n".join(wrong)
 
@@ -352,22 +247,9 @@ def test_environment_and_commands_as_parse_line_says(runs, suite):
     for item, index in run.dumped:
         row = ROWS[index]
         entry = crontab.parse_line(row.line, True, users=USERS, dialect=DIALECT[suite])
-        record = run.outputs.get(item.job)
-        if entry.kind == "error":
-            if record is not None:
-                wrong.append(f"{row}: cron ran the job of a file parse_line refuses")
-            continue
-        if record is None:
-            wrong.append(f"{row}: cron did not run the dump job")
-        elif entry.kind == "env":
-            value = record["env"].get(entry.name)
-            if entry.name not in ("SHELL", "LIFELINE_JOB") and value != entry.value:
-                wrong.append(f"{row}: cron set {entry.name!r} to {value!r}, parse_line says {entry.value!r}")
-        elif (record["argv"], record["stdin"]) != (["-c", entry.shell_command], entry.stdin or ""):
-            wrong.append(
-                f"{row}: the job got {record['argv']!r} and stdin {record['stdin']!r}, parse_line says "
-                f"{entry.shell_command!r} and {entry.stdin!r}"
-            )
+        mismatch = oracle.dump_mismatch(entry, run.outputs.get(item.job), "cron")
+        if mismatch:
+            wrong.append(f"{row}: {mismatch}")
     assert len(run.dumped) >= 30
     assert not wrong, "\n".join(wrong)
 
@@ -382,13 +264,10 @@ def test_the_nul_filled_system_crontab(runs, suite):
 @pytest.mark.parametrize("suite", SUITES)
 def test_log_format_and_every_log_agree(runs, suite):
     run = runs[suite]
-    errors = cron_logs.scan_logs(str(run.root))
-    in_syslog = [e for e in errors if e.log == "/var/log/syslog"]
-    assert len(in_syslog) > 100
-    assert all(e.program == "cron" and e.pid > 0 for e in in_syslog)
+    in_syslog = run.syslog_errors("cron", more_than=100)
     if suite == "bullseye":  # rsyslog's traditional format; bookworm and trixie write RFC 3339
         assert all(e.timestamp[:3].isalpha() and len(e.timestamp) == 15 for e in in_syslog)
     else:
-        assert all(e.timestamp[4] == "-" and e.timestamp[10] == "T" for e in in_syslog)
+        assert all(oracle.rfc3339(e.timestamp) for e in in_syslog)
         # bookworm and trixie also log cron's facility to cron.log: the same errors.
         assert run.errors("/var/log/cron.log") == run.errors()

@@ -13,7 +13,7 @@ from pathlib import Path
 import pytest
 
 from support.faults import GLIBC_PLANTER
-from support.playbooks import report_of
+from support.playbooks import assert_glibc_repaired, report_of, restore_glibc
 from support.roots import chroot, fails_for_glibc, library_listing, mounts_under
 from support.trees import TREES, deb_of
 
@@ -59,14 +59,7 @@ def test_a_broken_root_is_restored_and_its_programs_run(
     before = chroot(root, "/usr/bin/python3", "-c", "pass")
     assert fails_for_glibc(before), before.stderr
 
-    extra = {"glibc_restore_source": str(deb_of(suite, "libc6"))} if with_package else {}
-    run = run_playbook(
-        "playbooks/restore-glibc.yml",
-        target_root=str(root),
-        lifeline_report_dir=str(tmp_path / "reports"),
-        **extra,
-    )
-    assert run.status == "successful", run.failures()
+    restore_glibc(run_playbook, root, tmp_path / "reports", deb_of(suite, "libc6") if with_package else None)
 
     # Independent proof: the target's own programs, and the files equal the pristine tree's.
     for argv in (
@@ -79,11 +72,7 @@ def test_a_broken_root_is_restored_and_its_programs_run(
         assert done.returncode == 0, (argv, done.stderr)
     pristine, after = lib_listing(TREES / suite), lib_listing(root)
     assert {name: after.get(name) for name in pristine} == pristine
-    report = report_of(tmp_path / "reports", "restore-glibc")
-    assert report["result"] == "repaired"
-    assert source in {a["source"] for a in report["actions"]}
-    assert report["verification"]["glibc_problems"] == []
-    assert [s["rc"] for s in report["verification"]["smoke_test"]] == [0, 0, 0, 0]
+    assert_glibc_repaired(tmp_path / "reports", source)
     assert mounts_under(root) == []
 
 

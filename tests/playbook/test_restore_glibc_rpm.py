@@ -18,7 +18,7 @@ import pytest
 
 from support import rpmroots
 from support.faults import plant_glibc
-from support.playbooks import report_of
+from support.playbooks import assert_glibc_repaired, report_of, restore_glibc
 from support.roots import chroot, fails_for_glibc, library_listing, mounts_under
 
 # The programs that must run after a repair: the shell and env a chroot needs, and python3.
@@ -107,23 +107,13 @@ def test_a_broken_rpm_root_is_restored_and_its_programs_run(
     assert fails_for_glibc(before) or before.returncode == -signal.SIGBUS, before
     database = database_state(root)
 
-    extra = {"glibc_restore_source": str(rpmroots.package_file(layout))} if with_package else {}
-    run = run_playbook(
-        "playbooks/restore-glibc.yml",
-        target_root=str(root),
-        lifeline_report_dir=str(tmp_path / "reports"),
-        **extra,
-    )
-    assert run.status == "successful", run.failures()
+    package = rpmroots.package_file(layout) if with_package else None
+    restore_glibc(run_playbook, root, tmp_path / "reports", package)
 
     assert_repaired(root, layout, tmp_path)
     # The database was read, never written (no -shm or -wal left either).
     assert database_state(root) == database
-    report = report_of(tmp_path / "reports", "restore-glibc")
-    assert report["result"] == "repaired"
-    assert source in {a["source"] for a in report["actions"]}
-    assert report["verification"]["glibc_problems"] == []
-    assert [s["rc"] for s in report["verification"]["smoke_test"]] == [0, 0, 0, 0]
+    report = assert_glibc_repaired(tmp_path / "reports", source)
     if database:
         # The package as rpm -qa names it.
         assert report["glibc"]["package"] == f"glibc-2.36-{rpmroots.LAYOUTS[layout].release}.x86_64"

@@ -11,12 +11,19 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
+import stat
 import subprocess
+from collections import defaultdict
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pytest
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import crontab, file_rules
+from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
 
+from support.cron_corpus import USERS
 from support.paths import REPO
 
 os.environ.setdefault("CONTAINERS_CONF", str(REPO / "tools" / "setup" / "containers.conf"))
@@ -139,6 +146,229 @@ def dump_job(name: str, user: str | None = "root", command: str = "-") -> bytes:
     """Lines that make cron run the dump program at start-up as job ``name``."""
     run = f"@reboot {user} {command}" if user else f"@reboot {command}"
     return f"SHELL={DUMP}\nLIFELINE_JOB={name}\n{run}\n".encode()
+
+
+# Debian's /etc/crontab with NUL blocks written into it, as in incident 4.
+NUL_FILLED_CRONTAB = (
+    b"SHELL=/bin/sh\nPATH=/usr/local/sbin:/usr/local/bin:/sbin:/bin:/usr/sbin:/usr/bin\n\n"
+    b"17 *\t* * *\troot\tcd / && run-parts --report /etc/cron.hourly\n"
+    + b"\0" * 4096
+    + b"\n25 6\t* * *\troot\ttest -x /usr/sbin/anacron || "
+    + b"{ cd / && run-parts --report /etc/cron.daily; }\n"
+    + b"47 6\t* * 7\troot\ttest -x /usr/sbin/anacron || { cd / && run-parts "
+    + b"\0" * 512
+    + b"--report /etc/cron.weekly; }\n"
+)
+
+
+def cron_d_job(make: Callable[[str], bytes], name: str, job: str, **extra) -> Planted:
+    """/etc/cron.d/``name`` holding the dump job ``job`` as ``make`` writes it (the lane's own maker)."""
+    return Planted(f"/etc/cron.d/{name}", "cron.d", make(job), job=job, **extra)
+
+
+def files_alone(
+    lines: Sequence[tuple[str, bool]], spool: str, first_uid: int, system_tag: str, user_tag: str
+) -> tuple[list[Planted], list[tuple[str, int]]]:
+    """Each (line, system) alone in a file: /etc/cron.d/<system_tag>NNN, or the crontab
+    ``spool``/<user_tag>NNN of its own account (uid ``first_uid`` + NNN). Returns the files, in the
+    order of ``lines``, and the accounts."""
+    planted, accounts = [], []
+    for index, (line, system) in enumerate(lines):
+        data = line.encode("utf-8", "surrogateescape") + b"\n"
+        if system:
+            planted.append(Planted(f"/etc/cron.d/{system_tag}{index:03d}", "cron.d", data))
+        else:
+            name, uid = f"{user_tag}{index:03d}", first_uid + index
+            planted.append(Planted(f"{spool}/{name}", "user", data, 0o600, uid, user_uid=uid))
+            accounts.append((name, uid))
+    return planted, accounts
+
+
+class Accounts:
+    """The accounts the file cases plant, one uid each from ``first_uid``."""
+
+    def __init__(self, first_uid: int) -> None:
+        self.first_uid = first_uid
+        self.users: list[tuple[str, int]] = []
+
+    def add(self, name: str) -> int:
+        uid = self.first_uid + len(self.users)
+        self.users.append((name, uid))
+        return uid
+
+    def user_crontab(
+        self, spool: str, name: str, data: bytes, mode: int, owner: str, **extra
+    ) -> list[Planted]:
+        """The crontab of a new account ``name`` running the dump job f-``name``, owned by "root",
+        "self" or "other"; a symlink is the user's and its target root's, a hard link has its second
+        name in /root."""
+        uid = self.add(name)
+        owner_uid = {"root": 0, "self": uid, "other": self.first_uid + 1000}[owner]
+        item = Planted(
+            f"{spool}/{name}", "user", data, mode, owner_uid, user_uid=uid, job=f"f-{name}", **extra
+        )
+        if item.type == "symlink":
+            item.link_uid, item.uid = uid, 0
+        if item.nlink == 1:
+            return [item]
+        return [item, Planted(f"/root/{name}-second-link", "user", data, type="hardlink", target=item.path)]
+
+
+def file_rule_problems(item: Planted, **dialect) -> list[str]:
+    """What file_rules.check_file_rules says about ``item`` as planted."""
+    mode = (stat.S_IFDIR if item.type == "dir" else stat.S_IFREG) | item.mode
+    return file_rules.check_file_rules(
+        os.path.basename(item.path),
+        mode,
+        item.uid,
+        item.data,
+        item.kind,
+        nlink=item.nlink,
+        user_uid=item.user_uid,
+        link_uid=item.link_uid,
+        known_user=item.known_user,
+        **dialect,
+    )
+
+
+def read_by_cron(path: str, spool: str) -> bool:
+    return path == "/etc/crontab" or path.startswith(("/etc/cron.d/", f"{spool}/"))
+
+
+def daemon_spec(
+    users: list[tuple[str, int]], files: list[Planted], daemon: list[str], wait: list[str], **ready
+) -> dict[str, object]:
+    """What INNER runs: the dump program and ``files`` planted, ``daemon`` started, read everything
+    once ``ready`` (ready_log: its log line, or ready_job: its start-up job), the ``wait`` jobs awaited."""
+    dump = Planted(DUMP, "crontab", DUMP_PROGRAM, 0o755)
+    return {
+        "out": OUT,
+        "users": users,
+        "files": [dump.spec(), *(item.spec() for item in files)],
+        "daemon": daemon,
+        "ready_log": "",
+        "wait": wait,
+        "timeout": 60,
+        "grace": 1.0,
+        **ready,
+    }
+
+
+@dataclass
+class Run:
+    """What one daemon made of the planted files."""
+
+    root: Path  # a directory holding the container's /var/log
+    loaded: bool
+    cron_alive: bool
+    outputs: dict[str, dict[str, object]]
+    planted: list[Planted]
+    corpus: list[Planted]  # the corpus lines' files, in the corpus's order
+
+    def logged_as(self, crontab: str) -> str | None:
+        """The planted path a logged crontab name stands for (None: no planted file)."""
+        return crontab
+
+    def errors(self, log: str = "/var/log/syslog") -> dict[str, set[str]]:
+        """Logged kinds per crontab, from one log."""
+        found: dict[str, set[str]] = defaultdict(set)
+        for error in cron_logs.scan_logs(str(self.root)):
+            path = self.logged_as(error.crontab)
+            if error.log == log and path is not None:
+                found[path].add(error.kind)
+        return found
+
+    def syslog_errors(self, program: str, more_than: int) -> list[cron_logs.LoggedError]:
+        """The errors in /var/log/syslog, more than ``more_than`` of them, each logged by ``program``."""
+        in_syslog = [e for e in cron_logs.scan_logs(str(self.root)) if e.log == "/var/log/syslog"]
+        assert len(in_syslog) > more_than
+        assert all(e.program == program and e.pid > 0 for e in in_syslog)
+        return in_syslog
+
+
+def rfc3339(timestamp: str) -> bool:
+    return timestamp[4] == "-" and timestamp[10] == "T"
+
+
+def prepare_lane() -> None:
+    if shutil.which("podman") is None:
+        pytest.fail("podman is not installed: the oracle lane runs the real cron in containers (make apt)")
+    remove_leftovers()
+
+
+# ---- what the comparisons share ----------------------------------------------------------------
+
+
+def corpus_mismatches(
+    run: Run, rows: Sequence, column: str, dialect: object, daemon: str, refusal: set[str]
+) -> list[str]:
+    """The corpus lines the daemon read otherwise than the corpus's ``column`` says: a refused line
+    logs its verdict and ``refusal``, others nothing. parse_line must agree with the corpus."""
+    logged = run.errors()
+    wrong = []
+    for row, item in zip(rows, run.corpus, strict=True):
+        verdict = row.cron[column]
+        want = set() if verdict in ("job", "env", "comment", "blank") else {verdict, *refusal}
+        entry = crontab.parse_line(row.line, row.system, users=USERS, dialect=dialect)
+        assert (entry.error or entry.kind) == verdict, f"parse_line disagrees with the corpus on {row}"
+        if logged.get(item.path, set()) != want:
+            wrong.append(
+                f"{row}: {daemon} logged {sorted(logged.get(item.path, set()))}, the corpus says {verdict!r}"
+            )
+    return wrong
+
+
+def assert_files_logged_as_predicted(
+    run: Run, suite: str, daemon: str, spool: str, compared_elsewhere: list[Planted]
+) -> None:
+    """Each planted file the daemon reads logged what was predicted for ``suite``, and no other file
+    logged anything."""
+    logged = run.errors()
+    wrong = []
+    for item in run.planted:
+        if item in compared_elsewhere or not read_by_cron(item.path, spool):
+            continue
+        got = logged.get(item.path, set())
+        if got != item.expected[suite]:
+            wrong.append(
+                f"{item.path}: {daemon} logged {sorted(got)}, predicted {sorted(item.expected[suite])}"
+            )
+    unplanned = set(logged) - {item.path for item in run.planted}
+    assert not unplanned, f"{daemon} logged errors about files nobody planted: {sorted(unplanned)}"
+    assert not wrong, "\n".join(wrong)
+
+
+def job_mismatches(
+    planted: list[Planted], outputs: dict[str, object], should_run: Callable[[Planted], bool]
+) -> list[str]:
+    """The planted files whose dump job ran where it should not, or did not where it should."""
+    wrong = []
+    for item in planted:
+        if not item.job or item.type == "hardlink":
+            continue
+        ran = item.job in outputs
+        if ran != should_run(item):
+            wrong.append(f"{item.path}: job {item.job} {'ran' if ran else 'did not run'}")
+    return wrong
+
+
+def dump_mismatch(entry: crontab.Entry, record: dict | None, daemon: str) -> str:
+    """How the dump job beside ``entry`` differs from what parse_line says of it ("" where it does not)."""
+    if entry.kind == "error":
+        return f"{daemon} ran the job of a file parse_line refuses" if record is not None else ""
+    if record is None:
+        return f"{daemon} did not run the dump job"
+    if entry.kind == "env":
+        value = record["env"].get(entry.name)
+        if entry.name not in ("SHELL", "LIFELINE_JOB") and value != entry.value:
+            return f"{daemon} set {entry.name!r} to {value!r}, parse_line says {entry.value!r}"
+        return ""
+    if (record["argv"], record["stdin"]) != (["-c", entry.shell_command], entry.stdin or ""):
+        return (
+            f"the job got {record['argv']!r} and stdin {record['stdin']!r}, parse_line says "
+            f"{entry.shell_command!r} and {entry.stdin!r}"
+        )
+    return ""
 
 
 def podman(*args: str, input: str | None = None, timeout: float = 120) -> subprocess.CompletedProcess[str]:

@@ -83,3 +83,26 @@ def report_of(report_dir: Path, playbook: str) -> dict:
     """The one JSON report ``playbook`` (restore-glibc, repair-crontab) wrote into ``report_dir``."""
     [report] = report_dir.glob(f"{playbook}-*.json")
     return json.loads(report.read_text())
+
+
+def restore_glibc(
+    run_playbook: RunPlaybook, root: Path, report_dir: Path, package: Path | None = None
+) -> Run:
+    """A restore-glibc run on ``root`` (given ``package`` as glibc_restore_source), which must succeed."""
+    extra = {"glibc_restore_source": str(package)} if package is not None else {}
+    run = run_playbook(
+        "playbooks/restore-glibc.yml", target_root=str(root), lifeline_report_dir=str(report_dir), **extra
+    )
+    assert run.status == "successful", run.failures()
+    return run
+
+
+def assert_glibc_repaired(report_dir: Path, source: str) -> dict:
+    """restore-glibc's report says it repaired the root taking ``source`` and its smoke test passed;
+    returns the report."""
+    report = report_of(report_dir, "restore-glibc")
+    assert report["result"] == "repaired"
+    assert source in {a["source"] for a in report["actions"]}
+    assert report["verification"]["glibc_problems"] == []
+    assert [s["rc"] for s in report["verification"]["smoke_test"]] == [0, 0, 0, 0]
+    return report

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import subprocess
 import time
+from pathlib import Path
 
 import pytest
 
@@ -42,3 +43,12 @@ def spawn():
         for child in started:
             child.kill()
             child.wait()
+
+
+def children() -> list[str]:
+    """The commands of this process's children still alive (or zombies nobody waited for)."""
+    names = []
+    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
+        for pid in (task / "children").read_text().split():
+            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
+    return names

@@ -26,6 +26,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debf
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
+from support.package_readers import assert_only_regular_files_open, read_refusals
+from support.processes import children
 from support.runners import output
 from support.trees import SUITES, deb_of
 from support.trees import debian_tree as tree
@@ -419,12 +421,7 @@ def test_members_are_read_once(tmp_path, monkeypatch):
 
 @pytest.mark.parametrize(
     ("path", "limit", "problem"),
-    [
-        ("/usr/bin/missing", 1 << 20, "has no /usr/bin/missing"),
-        ("/usr/bin", 1 << 20, "is a dir, not a regular file"),
-        ("/usr/bin/demo-link", 1 << 20, "is a link, not a regular file"),
-        ("/usr/share/demo.txt", 100, "is 6000 bytes, more than the 100 allowed"),
-    ],
+    read_refusals(directory="/usr/bin", link="/usr/bin/demo-link", regular="/usr/share/demo.txt", size=6000),
 )
 def test_read_refuses(path, limit, problem, tmp_path):
     deb = DebArchive(write(tmp_path, ar_of(deb_members())))
@@ -444,15 +441,6 @@ def test_zstd_reader_stopping_early_ends_zstd(tmp_path, deadline):
         for _ in range(5):
             assert deb.read("/usr/bin/demo") == b"x"
     assert children() == []
-
-
-def children() -> list[str]:
-    """The commands of this process's children still alive (or zombies nobody waited for)."""
-    names = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
-    return names
 
 
 def test_zstd_tool_missing_is_said(tmp_path, monkeypatch):
@@ -639,15 +627,10 @@ def test_decompression_bomb_stops_at_the_cap(tmp_path, deadline):
 
 
 def test_fifo_or_directory_as_deb_does_not_hang(tmp_path, deadline):
-    fifo = tmp_path / "demo.deb"
-    os.mkfifo(fifo)
     with deadline(5):
-        with pytest.raises(PackageError, match=r"not a Debian package \(not a regular file\)"):
-            DebArchive(str(fifo))
-        with pytest.raises(PackageError, match=r"not a Debian package \(not a regular file\)"):
-            DebArchive(str(tmp_path))
-        with pytest.raises(PackageError, match=r"No such file"):
-            DebArchive(str(tmp_path / "missing.deb"))
+        assert_only_regular_files_open(
+            DebArchive, tmp_path, ".deb", r"not a Debian package \(not a regular file\)"
+        )
 
 
 def test_ar_names_ending_in_slash_and_odd_sizes(tmp_path):

