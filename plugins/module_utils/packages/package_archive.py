@@ -5,9 +5,11 @@
 from __future__ import annotations
 
 import errno
+import io
 import os
 import stat
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.digests import CHUNK
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
 
 
@@ -62,3 +64,32 @@ class PackageArchive:
         handle = getattr(self, "_handle", None)
         if handle is not None:
             handle.close()
+
+
+class Window(io.RawIOBase):
+    """A read-only view of ``size`` bytes at ``offset`` of an open file (an ar member, an rpm
+    payload), fed to ``digest`` as it is read when one is given."""
+
+    def __init__(self, handle, offset: int, size: int, digest=None) -> None:
+        super().__init__()
+        self._handle, self._offset, self._left, self.digest = handle, offset, size, digest
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer) -> int:
+        want = min(len(buffer), self._left)
+        if want <= 0:
+            return 0
+        data = os.pread(self._handle.fileno(), want, self._offset)
+        buffer[: len(data)] = data
+        if self.digest is not None:
+            self.digest.update(data)
+        self._offset += len(data)
+        self._left -= len(data)
+        return len(data)
+
+    def drain(self) -> None:
+        """Read what is left, so that the digest covers the whole view."""
+        while self.read(CHUNK):
+            pass

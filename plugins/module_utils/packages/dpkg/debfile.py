@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import contextlib
 import io
-import os
 import tarfile
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
@@ -29,7 +28,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model imp
     InstalledPackage,
     PackageError,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import PackageArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import (
+    PackageArchive,
+    Window,
+)
 
 # Caps far above what real packages hold, so a hostile archive cannot make the reader allocate without bound.
 MAX_CONTROL_MEMBER = 64 << 20
@@ -62,27 +64,6 @@ class _ArMember:
     name: str
     offset: int
     size: int
-
-
-class _Window(io.RawIOBase):
-    """A read-only view of ``size`` bytes at ``offset`` of an open file: one ar member."""
-
-    def __init__(self, handle, offset: int, size: int) -> None:
-        super().__init__()
-        self._handle, self._offset, self._left = handle, offset, size
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        want = min(len(buffer), self._left)
-        if want <= 0:
-            return 0
-        data = os.pread(self._handle.fileno(), want, self._offset)
-        buffer[: len(data)] = data
-        self._offset += len(data)
-        self._left -= len(data)
-        return len(data)
 
 
 # How each data.tar / control.tar suffix dpkg writes is decompressed (compression's names).
@@ -184,7 +165,7 @@ class DebArchive(PackageArchive):
     def _tar(self, member: _ArMember) -> Iterator[tarfile.TarFile]:
         """The member as a streaming tar, decompressed by its suffix."""
         what = f"{self.path}: {member.name}"
-        raw = io.BufferedReader(_Window(self._handle, member.offset, member.size), CHUNK)
+        raw = io.BufferedReader(Window(self._handle, member.offset, member.size), CHUNK)
         suffix = member.name.rsplit(".", 1)[1] if member.name.count(".") > 1 else ""
         if suffix not in _COMPRESSIONS:
             raise self.not_this_kind(f"{member.name} is compressed in a way dpkg does not write ({suffix})")

@@ -29,7 +29,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model imp
     PackageError,
     PackageFile,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import PackageArchive
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import (
+    PackageArchive,
+    Window,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import cpio
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm import header as rpmheader
 
@@ -61,33 +64,6 @@ class Member(PackageFile):
 
     index: int = field(default=0, repr=False)  # the file's number in the header
     links: tuple = ()
-
-
-class _Window(io.RawIOBase):
-    """The payload bytes of the package file, hashed as they are read (for PAYLOADDIGEST)."""
-
-    def __init__(self, handle, offset: int, size: int, digest) -> None:
-        super().__init__()
-        self._handle, self._offset, self._left, self.digest = handle, offset, size, digest
-
-    def readable(self) -> bool:
-        return True
-
-    def readinto(self, buffer) -> int:
-        want = min(len(buffer), self._left)
-        if want <= 0:
-            return 0
-        data = os.pread(self._handle.fileno(), want, self._offset)
-        buffer[: len(data)] = data
-        if self.digest is not None:
-            self.digest.update(data)
-        self._offset += len(data)
-        self._left -= len(data)
-        return len(data)
-
-    def drain(self) -> None:
-        while self.read(CHUNK):
-            pass
 
 
 class RpmArchive(PackageArchive):
@@ -368,7 +344,7 @@ class _Payload:
     def __enter__(self) -> _Payload:
         archive = self._archive
         what = f"{archive.path}: payload"
-        self._window = _Window(
+        self._window = Window(
             archive._handle, archive.payload_offset, archive.size - archive.payload_offset, self._digest
         )
         raw = io.BufferedReader(self._window, CHUNK)
