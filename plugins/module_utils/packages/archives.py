@@ -4,15 +4,12 @@
 
 from __future__ import annotations
 
-import errno
-import os
-import stat
-
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import (
     AR_MAGIC,
     DebArchive,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.package_archive import PackageArchive
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import (
     LEAD_MAGIC,
     RpmArchive,
@@ -21,22 +18,24 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfi
 
 def open_package(path: str) -> DebArchive | RpmArchive:
     """The package file at ``path`` as a DebArchive or an RpmArchive; PackageError when it is neither."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except OSError as exc:
-        raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            raise PackageError(f"{path} is neither a Debian package nor an rpm package (not a regular file)")
-        start = os.pread(fd, len(AR_MAGIC), 0)
-    except OSError as exc:
-        raise PackageError(f"{path}: {os.strerror(exc.errno or errno.EIO)}") from exc
-    finally:
-        os.close(fd)
+    with NeitherKind(path) as opened:
+        start = opened.read_start(len(AR_MAGIC))
     if start.startswith(LEAD_MAGIC):
         return RpmArchive(path)
     if start == AR_MAGIC:
         return DebArchive(path)
-    raise PackageError(
-        f"{path} is neither a Debian package nor an rpm package (its first bytes are {start[:8]!r})"
-    )
+    raise NeitherKind.refusal(path, f"its first bytes are {start[:8]!r}")
+
+
+class NeitherKind(PackageArchive):
+    """A package file not yet known to be a .deb or an .rpm: only its first bytes are read."""
+
+    def read_start(self, size: int) -> bytes:
+        return self._pread(size, 0)
+
+    def not_this_kind(self, why: str) -> PackageError:
+        return self.refusal(self.path, why)
+
+    @staticmethod
+    def refusal(path: str, why: str) -> PackageError:
+        return PackageError(f"{path} is neither a Debian package nor an rpm package ({why})")
