@@ -185,7 +185,7 @@ def restore(module: AnsibleModule, root: str, result: dict) -> None:
     if module.check_mode:
         return
     try:
-        glibc_repair.apply(root, actions, params["source"], params["backup_dir"])
+        glibc_repair.apply(root, actions, params["backup_dir"])
     finally:
         result["actions"] = [a.as_dict() for a in actions]
     result["remaining"] = glibc.diagnose(root).as_dict()["findings"]

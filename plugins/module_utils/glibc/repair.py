@@ -25,7 +25,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages import ar
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import debfile
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg.debfile import DebArchive
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import (
-    InstalledPackage,
     PackageError,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfile import RpmArchive
@@ -165,7 +164,7 @@ def _source_files(source: str) -> list[str]:
 
 def mismatch(archive, identity: glibc.Identity) -> str:
     """Why the package file is not the system's glibc, in words; empty when it is."""
-    pkg = _identity(archive)
+    pkg = archive.identity
     have = f"is {pkg.label}"
     manager = _manager(identity)
     if manager and pkg.manager != manager:
@@ -281,22 +280,6 @@ def _relink(
     return Action(member.path, "relink", what, "", f"link -> {member.link}", origin=target)
 
 
-def _identity(archive: DebArchive | RpmArchive) -> InstalledPackage:
-    return archive.package if isinstance(archive, RpmArchive) else archive.identity
-
-
-def _recorded_digest(archive: DebArchive | RpmArchive, path: str) -> tuple[str, str]:
-    """(digest, algorithm) the package file records for ``path``; ("", "") when it records none."""
-    if isinstance(archive, DebArchive):
-        return archive.recorded_digest(path)
-    entry = archive.members().get(path)
-    return (entry.digest, entry.algorithm) if entry is not None and entry.digest else ("", "")
-
-
-def _link_target(entry) -> str:
-    return entry.linkname if isinstance(entry, debfile.Member) else entry.link
-
-
 def _caches_in_words(identity: glibc.Identity) -> str:
     caches = PACKAGE_CACHES.get(_manager(identity)) or tuple(c for m in PACKAGE_CACHES.values() for c in m)
     return ", ".join(f"{base}/{'**/' if depth else ''}{pattern}" for base, depth, pattern in caches)
@@ -313,13 +296,13 @@ def _from_package(member: glibc.Member, sources: list[PackageSource]) -> Action 
                 "relink",
                 package.where,
                 "",
-                f"link -> {_link_target(entry)}",
+                f"link -> {entry.linkname}",
                 origin=package.path,
             )
         if entry.kind in ("file", "hardlink"):
             digest, algorithm = member.digest, member.algorithm
             if not digest:
-                digest, algorithm = _recorded_digest(package.archive, member.path)
+                digest, algorithm = package.archive.recorded_digest(member.path)
             return Action(
                 member.path,
                 "restore",
@@ -333,7 +316,7 @@ def _from_package(member: glibc.Member, sources: list[PackageSource]) -> Action 
     return None
 
 
-def apply(root: str, actions: list[Action], source: str, backup_dir: str) -> None:
+def apply(root: str, actions: list[Action], backup_dir: str) -> None:
     """Carry out the plan, backing up first; a restored file whose checksum is wrong is never installed."""
     if not actions:
         return

@@ -65,6 +65,11 @@ class Member(PackageFile):
     index: int = field(default=0, repr=False)  # the file's number in the header
     links: tuple = ()
 
+    @property
+    def linkname(self) -> str:
+        """A symbolic link's target, under the name debfile.Member gives it."""
+        return self.link
+
 
 class RpmArchive(PackageArchive):
     """A .rpm file read with the standard library: lead, signature, header, cpio payload.
@@ -214,6 +219,17 @@ class RpmArchive(PackageArchive):
                 "payload": self.compression or "none",
             },
         )
+
+    @property
+    def identity(self) -> InstalledPackage:
+        """The package in the shape every package manager's shares (as DebArchive.identity)."""
+        return self.package
+
+    def recorded_digest(self, path: str) -> tuple[str, str]:
+        """(digest, algorithm) the header records for the regular file ``path``; ("", "") if none."""
+        index = self._index_of.get(path)
+        entry = self.files[index] if index is not None else None
+        return (entry.digest, entry.algorithm) if entry is not None and entry.digest else ("", "")
 
     # -- hard links
 

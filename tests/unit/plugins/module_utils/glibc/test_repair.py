@@ -315,7 +315,7 @@ def test_every_fault_of_the_fixture_script(fresh, deadline, suite, fault):
             assert_needs_the_package_file(root, diagnosis, suite)
         actions = glibc_repair.plan(str(root), diagnosis, str(source))
         assert sources(actions) == planned
-        glibc_repair.apply(str(root), actions, str(source), BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
 
     assert_repaired(root, suite, diagnosis, actions)
     for action in actions:
@@ -492,7 +492,7 @@ def test_a_fault_no_fixture_plants(fresh, deadline, case):
             assert_needs_the_package_file(root, diagnosis, suite)
         actions = glibc_repair.plan(str(root), diagnosis, str(source))
         assert sources(actions) == planned
-        glibc_repair.apply(str(root), actions, str(source), BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
 
     assert_repaired(root, suite, diagnosis, actions)
 
@@ -533,7 +533,7 @@ def test_loader_configuration_is_commented_out_and_nothing_else_changes(fresh):
         ("disable", 1),
         ("disable", environment_line + 1),
     ]
-    glibc_repair.apply(str(root), actions, "", BACKUPS)
+    glibc_repair.apply(str(root), actions, BACKUPS)
 
     marker = DISABLED.encode()
     assert (root / "etc/ld.so.preload").read_bytes() == marker + files["etc/ld.so.preload"]
@@ -561,7 +561,7 @@ def test_the_line_commented_out_is_the_line_the_finding_names(fresh, separator):
     diagnosis = glibc.diagnose(str(root))
     assert [(f.problem, f.line) for f in diagnosis.findings] == [("config", 3)]
     actions = glibc_repair.plan(str(root), diagnosis, "")
-    glibc_repair.apply(str(root), actions, "", BACKUPS)
+    glibc_repair.apply(str(root), actions, BACKUPS)
     assert (root / "etc/ld.so.conf.d/zz-old.conf").read_bytes() == original.replace(
         f"\n{OLD}".encode(), f"\n{DISABLED}{OLD}".encode()
     )
@@ -582,7 +582,7 @@ def test_two_lines_of_one_file_disabled_keep_the_original_in_the_backup(tmp_path
     original = b"LD_LIBRARY_PATH=/opt/a\nLANG=C\nLD_LIBRARY_PATH=/opt/b\n"
     (root / "etc/environment").write_bytes(original)
     actions = [Action("/etc/environment", "disable", "", "a", "", line=n) for n in (1, 3)]
-    glibc_repair.apply(str(root), actions, "", BACKUPS)
+    glibc_repair.apply(str(root), actions, BACKUPS)
     marker = DISABLED.encode()
     assert (root / "etc/environment").read_bytes() == marker + original.replace(
         b"\nLD_", b"\n" + marker + b"LD_"
@@ -601,7 +601,7 @@ def test_a_linked_configuration_file_is_backed_up_with_its_content(tmp_path):
     (root / "srv/conf/old.conf").write_bytes(original)
     os.symlink("/srv/conf/old.conf", root / "etc/ld.so.conf.d/old.conf")
     action = Action("/etc/ld.so.conf.d/old.conf", "disable", "", "x", "", line=1)
-    glibc_repair.apply(str(root), [action], "", BACKUPS)
+    glibc_repair.apply(str(root), [action], BACKUPS)
     assert os.readlink(root / "etc/ld.so.conf.d/old.conf") == "/srv/conf/old.conf"
     assert (root / "srv/conf/old.conf").read_bytes() == DISABLED.encode() + original
     saved = root / action.backup[1:]
@@ -619,7 +619,7 @@ def test_a_restored_file_with_the_wrong_md5_is_never_installed(fresh):
     with pytest.raises(
         GlibcError, match=f"with md5 {recorded}, but the package recorded 0{{32}}: not installed"
     ):
-        glibc_repair.apply(str(root), actions, "", BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
     assert not os.path.lexists(root / LIBDIR / "libm.so.6")
 
 
@@ -691,7 +691,7 @@ def test_a_root_without_a_package_database_is_repaired_by_names(fresh, deadline,
         assert kinds(diagnosis) == {"libc.so.6": "missing"}
         assert diagnosis.findings[0].renamed_away == [f"/{LIBDIR}/libc.so.6.bak"]
         actions = glibc_repair.plan(str(root), diagnosis, "")
-        glibc_repair.apply(str(root), actions, "", BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
     if suite == "bullseye":
         # The copy renamed away is the soname link itself: the link goes back, leading where it led.
         assert sources(actions) == {"libc.so.6": OWN}
@@ -729,7 +729,7 @@ def test_a_read_only_target_is_refused_and_left_unchanged(fresh, read_only):
     diagnosis = glibc.diagnose(str(target))
     actions = glibc_repair.plan(str(target), diagnosis, "")
     with pytest.raises((safewrite.WriteError, GlibcError)) as refused:
-        glibc_repair.apply(str(target), actions, "", BACKUPS)
+        glibc_repair.apply(str(target), actions, BACKUPS)
     assert "read-only" in str(refused.value) and "remount" in str(refused.value), refused.value
     assert listing(target) == before
 
@@ -746,7 +746,7 @@ def test_a_read_only_part_of_the_target_stops_the_repair_before_any_change(fresh
     actions = glibc_repair.plan(str(root), diagnosis, "")
     assert [a.action for a in actions] == ["restore", "disable"]
     with pytest.raises(safewrite.WriteError, match="read-only filesystem: remount it read-write"):
-        glibc_repair.apply(str(root), actions, "", BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
     assert listing(root) == before
 
 
@@ -794,7 +794,7 @@ def test_without_a_database_a_soname_link_goes_back_to_the_versioned_file_beside
         diagnosis = glibc.diagnose(str(root))
         assert diagnosis.identity.package == "" and diagnosis.identity.version == "2.31"
         actions = glibc_repair.plan(str(root), diagnosis, "")
-        glibc_repair.apply(str(root), actions, "", BACKUPS)
+        glibc_repair.apply(str(root), actions, BACKUPS)
     relinked = [a for a in actions if a.action == "relink"]
     assert relinked and all(a.source in ("the root's own file", "the root's file") for a in relinked), actions
     assert {a.after for a in relinked} <= {

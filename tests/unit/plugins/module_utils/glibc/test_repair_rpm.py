@@ -51,7 +51,7 @@ def test_libm_deleted_comes_back_from_every_cache_of_the_family(tmp_path, cache)
     assert [(a.path, a.source, a.origin, a.algorithm) for a in actions] == [
         ("/lib64/libm.so.6", "package cache", f"/{CACHES[cache]}/{package.name}", "sha256")
     ]
-    glibc_repair.apply(str(root), actions, "", BACKUPS)
+    glibc_repair.apply(str(root), actions, BACKUPS)
     repaired_by_rpm(root, "rhel9", tmp_path)
 
 
@@ -68,7 +68,7 @@ def test_the_database_where_rhel_10_keeps_it_is_read_through_the_link(tmp_path):
     actions = glibc_repair.plan(str(root), diagnosis, "")
     # The database records libc.so.6 as a link to libc-2.36.so: it goes back as that link.
     assert [(a.action, a.after) for a in actions] == [("relink", "link -> libc-2.36.so")]
-    glibc_repair.apply(str(root), actions, "", BACKUPS)
+    glibc_repair.apply(str(root), actions, BACKUPS)
     assert os.readlink(root / "usr/lib64/libc.so.6") == "libc-2.36.so"
     repaired_by_rpm(root, "rhel8", tmp_path)
 

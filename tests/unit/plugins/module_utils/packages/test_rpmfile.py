@@ -24,6 +24,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.packages.rpm.rpmfi
 from support import rpm_headers, rpmbuild
 from support.package_readers import assert_only_regular_files_open, read_refusals
 from support.processes import children
+from support.runners import output
 from support.trees import SUITES, deb_of
 
 # A package with every kind of entry a payload holds: regular files (one executable, one larger
@@ -806,3 +807,17 @@ def test_a_damaged_v6_package_is_refused(case, v6, tmp_path, deadline):
     assert str(path) in str(raised.value)
     done = subprocess.run(["rpmkeys", "-K", str(path)], capture_output=True, timeout=60)
     assert (done.returncode != 0) == rpm_refuses, done.stdout
+
+
+def test_both_archives_answer_restore_glibc_alike(built):
+    """identity, recorded_digest and linkname, as DebArchive gives them, judged by rpm -qp."""
+    path = built("gzip", "sha256")
+    archive = RpmArchive(str(path))
+    assert archive.identity.label == output("rpm", "-qp", str(path)).strip()
+    shown = output("rpm", "-qp", "--qf", "[%{FILENAMES}\t%{FILEDIGESTS}\t%{FILELINKTOS}\n]", str(path))
+    for line in shown.splitlines():
+        name, digest, link = line.split("\t")
+        assert archive.recorded_digest(name) == ((digest, "sha256") if digest else ("", ""))
+        if link:
+            assert archive.members()[name].linkname == link
+    assert archive.recorded_digest("/no/such/file") == ("", "")
