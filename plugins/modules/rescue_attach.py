@@ -20,6 +20,10 @@ description:
     C(/proc), C(/sys) and C(/run) into it for a chroot step.
   - A root on LVM is activated, the volume group renamed on the fly when the rescuer has one of the
     same name (and back when detached); a rescuer without device-mapper gets one clear error.
+  - A LUKS1 or LUKS2 partition or logical volume is unlocked with O(luks_key_file) or
+    O(luks_passphrase) when the root is not found outside it, under a device-mapper name of its own
+    (C(lifeline-<mount point>-<n>)), and looked into in turn: LVM on LUKS and LUKS on LVM both work.
+    The mapping is closed when detached.
   - A volume group with the UUID of one active on the rescuer (a disk copied from the rescuer's own
     image) is refused before anything is activated, since activating it would give back the
     rescuer's own volumes.
@@ -58,6 +62,18 @@ options:
     description: Bind the rescuer's C(/dev), C(/dev/pts), C(/proc), C(/sys) and C(/run) into the root.
     type: bool
     default: false
+  luks_key_file:
+    description:
+      - A key file on the rescuer that unlocks the target's LUKS volumes (its whole content is the key,
+        as C(cryptsetup --key-file) reads it).
+      - Needed only when the root is inside LUKS; without it and O(luks_passphrase) such a target fails,
+        naming its LUKS volumes.
+    type: path
+  luks_passphrase:
+    description:
+      - A passphrase that unlocks the target's LUKS volumes, given to C(cryptsetup) on its standard
+        input, never on a command line; not logged.
+    type: str
 extends_documentation_fragment:
   - lifeline.rescue.attributes
 attributes:
@@ -69,7 +85,8 @@ attributes:
   diff_mode:
     support: none
 notes:
-  - Needs C(losetup), C(partx), C(blkid) and C(mount) from util-linux on the rescuer, and C(lvm2) for LVM.
+  - Needs C(losetup), C(partx), C(blkid) and C(mount) from util-linux on the rescuer, C(lvm2) for LVM, and
+    C(cryptsetup) (Debian's C(cryptsetup-bin)) for LUKS.
 seealso:
   - module: lifeline.rescue.rescue_detach
 author:
@@ -87,6 +104,11 @@ EXAMPLES = r"""
     target_device: /dev/vdb
     target_partition: LABEL=cloudimg-rootfs
     bind_api: true
+
+- name: Attach a disk whose root is on LVM inside LUKS, unlocked with a key file
+  lifeline.rescue.rescue_attach:
+    target_device: /dev/vdb
+    luks_key_file: /root/vdb.key
 
 - name: Check a root a rescue system already mounted
   lifeline.rescue.rescue_attach:
@@ -124,7 +146,9 @@ volumes:
   returned: always
   type: list
   elements: dict
-  sample: [{name: partition 1, fstype: ext4, uuid: 1f0b..., device: /dev/loop3p1, number: 1}]
+  sample: [{name: partition 1, fstype: ext4, uuid: 1f0b..., device: /dev/loop3p1, number: 1},
+           {name: inside LUKS partition 2, fstype: LVM2_member, luks: partition 2,
+            device: /dev/mapper/lifeline-mnt-lifeline-1}]
 root_volume:
   description: The volume mounted as the root.
   returned: when an image or a device was attached
@@ -170,6 +194,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.target import attach
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import luks
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
@@ -187,13 +212,26 @@ def argument_spec() -> dict:
             "default": ["/boot", "/boot/efi", "/usr", "/var"],
         },
         "bind_api": {"type": "bool", "default": False},
+        "luks_key_file": {"type": "path"},
+        "luks_passphrase": {"type": "str", "no_log": True},
     }
+
+
+def luks_key(params: dict) -> luks.Key | None:
+    if params["luks_key_file"]:
+        return luks.Key(key_file=params["luks_key_file"])
+    if params["luks_passphrase"]:
+        return luks.Key(passphrase=params["luks_passphrase"].encode("utf-8", "surrogateescape"))
+    return None
 
 
 def run_module() -> None:
     module = AnsibleModule(
         argument_spec=argument_spec(),
-        mutually_exclusive=[("target_root", "target_image", "target_device")],
+        mutually_exclusive=[
+            ("target_root", "target_image", "target_device"),
+            ("luks_key_file", "luks_passphrase"),
+        ],
         supports_check_mode=True,
     )
     params = module.params
@@ -204,6 +242,7 @@ def run_module() -> None:
         mount_point=root,
         check_mode=module.check_mode,
         state_file=state_file_for(root),
+        luks_key=luks_key(params),
     )
     kind = next((k for k in ("root", "image", "device") if params[f"target_{k}"]), "live")
     result = {

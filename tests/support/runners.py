@@ -28,12 +28,14 @@ def tool_error(argv: list[str], rc: int, words: str) -> ToolError:
 def tool_runner(
     env: Mapping[str, str] = ENV, extra: Callable[[list[str]], list[str]] | None = None
 ) -> Runner:
-    """A Runner over the real tools. ``extra(argv)`` gives arguments the command runs with but its
-    ToolError does not name (the LVM tests' device filter)."""
+    """A Runner over the real tools (``stdin``: bytes given to the tool as they are). ``extra(argv)``
+    gives arguments the command runs with but its ToolError does not name (the LVM tests' device
+    filter)."""
 
-    def run(argv: list[str]) -> str:
+    def run(argv: list[str], stdin: bytes | None = None) -> str:
         done = subprocess.run(
             [*argv, *(extra(argv) if extra else [])],
+            input=None if stdin is None else stdin.decode("utf-8", "surrogateescape"),
             capture_output=True,
             env=dict(env),
             check=False,
@@ -57,24 +59,29 @@ def execute(argv: list[str]) -> tuple[int, str, str]:
 
 
 class FakeRunner:
-    """Records every argv; answers from ``replies`` (argv prefix -> stdout, or a ToolError to raise),
-    else from ``otherwise`` (a Runner), else with "" ."""
+    """Records every argv (and in ``stdin`` what each call gave on standard input, None for none);
+    answers from ``replies`` (argv prefix -> stdout, or a ToolError to raise), else from
+    ``otherwise`` (a Runner), else with "" ."""
 
     def __init__(
         self, replies: dict[tuple[str, ...], str | ToolError] | None = None, otherwise: Runner | None = None
     ):
         self.calls: list[list[str]] = []
+        self.stdin: list[bytes | None] = []
         self.replies = replies or {}
         self.otherwise = otherwise
 
-    def __call__(self, argv: list[str]) -> str:
+    def __call__(self, argv: list[str], stdin: bytes | None = None) -> str:
         self.calls.append(list(argv))
+        self.stdin.append(stdin)
         for prefix, reply in self.replies.items():
             if tuple(argv[: len(prefix)]) == prefix:
                 if isinstance(reply, ToolError):
                     raise reply
                 return reply
-        return self.otherwise(argv) if self.otherwise else ""
+        if self.otherwise is None:
+            return ""
+        return self.otherwise(argv) if stdin is None else self.otherwise(argv, stdin=stdin)
 
 
 def output(*argv: str | Path, ok: tuple[int, ...] = (0,)) -> str:

@@ -2,11 +2,14 @@
 # The VM lane's disks: small bootable bookworm systems made from Debian packages only, each booted
 # by its own GRUB (BIOS), reached by ssh with the lane's key.
 #
-#   tools/images/build-vm-disks.sh   -> $LIFELINE_CACHE/vm/disks/{patient,rescue,mover}.img + vm/id_ed25519
+#   tools/images/build-vm-disks.sh   -> $LIFELINE_CACHE/vm/disks/{patient,rescue,mover,vault}.img,
+#                                       vm/disks/vault.key + vm/id_ed25519
 #
 #   patient.img  root on LVM (vg0/root): the host that breaks (incidents 2, 3 and 4)
 #   rescue.img   root on LVM as well, its volume group also named vg0 (another UUID): the rescuer
 #   mover.img    root on a plain partition (vda1): the host whose root moves into LVM (incident 5)
+#   vault.img    /boot on vda1, vda2 LUKS2 holding vg0/root (LVM on LUKS), unlocked at boot by the
+#                key file in its initramfs; vault.key beside it is that key, for the rescuer
 #
 # This machine's kernel has no device-mapper, so the host only debootstraps a tree and partitions
 # the disk files; a builder VM booted from the tree (an ext4 image made by mkfs.ext4 -d, no mount)
@@ -20,7 +23,7 @@ cd "$(dirname "$0")/../.."
 cache=${LIFELINE_CACHE:-/var/cache/lifeline}/vm
 mirror=${LIFELINE_MIRROR:-http://deb.debian.org/debian}
 suite=bookworm
-packages=linux-image-amd64,grub-pc,lvm2,systemd-sysv,udev,dbus,openssh-server,cron,python3,initramfs-tools,kmod,iproute2,procps,lsof,psmisc,e2fsprogs
+packages=linux-image-amd64,grub-pc,lvm2,cryptsetup,cryptsetup-initramfs,systemd-sysv,udev,dbus,openssh-server,cron,python3,initramfs-tools,kmod,iproute2,procps,lsof,psmisc,e2fsprogs
 layout=tools/images/vm-lay-out.sh
 mkdir -p "$cache/debs" "$cache/disks"
 exec 9>"$cache/.build.lock"
@@ -31,11 +34,12 @@ key=$cache/id_ed25519
 
 # Content only: a moved file, or this script called by another path, rebuilds nothing.
 recipe=$(cat "$self" "$layout" "$key.pub" | sha256sum | cut -c1-16)
-if [ "$(cat "$cache/disks.stamp" 2>/dev/null)" = "$recipe" ] && [ -s "$cache/disks/mover.img" ]; then
+if [ "$(cat "$cache/disks.stamp" 2>/dev/null)" = "$recipe" ] && [ -s "$cache/disks/vault.img" ] &&
+  [ -s "$cache/disks/vault.key" ]; then
   echo "vm disks: up to date ($cache/disks, recipe $recipe)"
   exit 0
 fi
-echo "vm disks: building patient, rescue and mover disks in $cache (a few minutes, once per recipe)"
+echo "vm disks: building patient, rescue, mover and vault disks in $cache (a few minutes, once per recipe)"
 start=$SECONDS
 
 # 1. The tree, once per package list (its own deb cache: the machine's holds one libc6 per suite).
@@ -81,16 +85,21 @@ EOF
 # mkinitramfs spends a minute per hundred modules (update-initramfs runs in the migration test).
 echo MODULES=dep >"$tree/etc/initramfs-tools/conf.d/lifeline-vm"
 install -m 755 "$layout" "$tree/sbin/lifeline-lay-out"
+# The vault's LUKS key: made for each build, given to the builder in its root, kept beside the disk.
+head -c 64 /dev/urandom >"$work/vault.key"
+install -d -m 700 "$tree/etc/keys"
+install -m 400 "$work/vault.key" "$tree/etc/keys/vault.key"
 
-# 3. The builder's root and the three disks (msdos labels; type 8e = Linux LVM, 83 = Linux).
+# 3. The builder's root and the four disks (msdos labels; type 8e = Linux LVM, 83 = Linux; the
+# vault's /boot first, then its LUKS partition).
 truncate -s 3G "$work/builder.img"
 mkfs.ext4 -q -F -d "$tree" "$work/builder.img"
-rm -f "$tree/sbin/lifeline-lay-out"
-for disk in patient:8e rescue:8e mover:83; do
+rm -rf "$tree/sbin/lifeline-lay-out" "$tree/etc/keys"
+for disk in patient:',,8e,*' rescue:',,8e,*' mover:',,83,*' vault:',256M,83,*\n,,83'; do
   name=${disk%%:*}
   rm -f "$work/$name.img"
   truncate -s 2G "$work/$name.img"
-  printf 'label: dos\n,,%s,*\n' "${disk#*:}" | sfdisk -q "$work/$name.img"
+  printf 'label: dos\n%b\n' "${disk#*:}" | sfdisk -q "$work/$name.img"
 done
 kernel=$(find "$tree/boot" -name 'vmlinuz-*' | sort -V | tail -n 1)
 initrd=$(find "$tree/boot" -name 'initrd.img-*' | sort -V | tail -n 1)
@@ -102,12 +111,14 @@ timeout 1200 qemu-system-x86_64 -accel tcg -m 1024 -smp 2 -nographic -no-reboot 
   -drive "file=$work/patient.img,if=virtio,format=raw" \
   -drive "file=$work/rescue.img,if=virtio,format=raw" \
   -drive "file=$work/mover.img,if=virtio,format=raw" \
+  -drive "file=$work/vault.img,if=virtio,format=raw" \
   >"$cache/builder.log" 2>&1 || true
 if ! grep -aq "LIFELINE LAY-OUT DONE" "$cache/builder.log"; then
   tail -n 60 "$cache/builder.log" >&2
   echo "vm disks: the builder VM did not finish (log above; all of it in $cache/builder.log)" >&2
   exit 1
 fi
-for name in patient rescue mover; do mv "$work/$name.img" "$cache/disks/$name.img"; done
+for name in patient rescue mover vault; do mv "$work/$name.img" "$cache/disks/$name.img"; done
+install -m 600 "$work/vault.key" "$cache/disks/vault.key"
 echo "$recipe" >"$cache/disks.stamp"
 echo "vm disks: built in $((SECONDS - start))s ($cache/disks)"

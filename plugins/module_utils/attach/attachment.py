@@ -18,7 +18,7 @@ import tempfile
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, lvm, mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, luks, lvm, mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError, Volume
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
@@ -90,6 +90,9 @@ class Attachment:
     candidates: list[dict] = field(default_factory=list)
     not_mounted: list[str] = field(default_factory=list)
     root_volume: Volume | None = None
+    readonly: bool = False
+    # Unlocks the target's LUKS volumes; kept out of repr, and never written to the state file.
+    luks_key: luks.Key | None = field(default=None, repr=False)
 
     # ---- recording -------------------------------------------------------------------------------
 
@@ -428,6 +431,44 @@ class Attachment:
                     disks.volume_from(info, lv=f"{name}/{lv['lv_name']}", device=lv["lv_path"])
                 )
 
+    # ---- LUKS ------------------------------------------------------------------------------------
+
+    def locked_luks(self) -> list[Volume]:
+        """The LUKS volumes found so far that this attachment has not unlocked."""
+        unlocked = {s["device"] for s in self.steps if s["action"] == "luks_open"}
+        return [v for v in self.volumes if v.fstype == "crypto_LUKS" and v.device not in unlocked]
+
+    def open_luks(self, volumes: list[Volume]) -> None:
+        """Unlock ``volumes`` with the key given; what each holds joins the volumes."""
+        names = ", ".join(v.describe() for v in volumes)
+        if not disks.has_device_mapper():
+            raise AttachError(
+                f"the target's root is probably inside LUKS ({names}), but this rescuer's kernel has no "
+                "device-mapper ('device-mapper' is not in /proc/misc): load it (modprobe dm_mod) or "
+                "attach the disk to a rescuer that has it"
+            )
+        if self.luks_key is None:
+            raise AttachError(
+                f"no root found outside LUKS, and no key was given for the LUKS volumes {names}: set "
+                "target_luks_key_file (a key file on the rescuer) or target_luks_passphrase "
+                "(options luks_key_file, luks_passphrase of rescue_attach)"
+            )
+        taken = {s["name"] for s in self.steps if s["action"] == "luks_open"}
+        for volume in volumes:
+            header = luks.header(self.run, volume.device)
+            what = f"{volume.name} (LUKS{header.version} UUID={header.uuid or volume.uuid})"
+            name = luks.mapping_name(self.mount_point, taken)
+            luks.open_volume(self.run, volume.device, name, self.luks_key, what, readonly=self.readonly)
+            taken.add(name)
+            self._record(
+                {"action": "luks_open", "name": name, "device": volume.device},
+                f"unlocked {what} as /dev/mapper/{name}" + (" (read-only)" if self.readonly else ""),
+            )
+            inside = f"{luks.MAPPER_DIR}/{name}"
+            self.volumes.append(
+                disks.volume_from(disks.probe(self.run, inside), device=inside, luks=volume.name)
+            )
+
 
 def _root_evidence(top: str, fstype: str) -> dict:
     try:
@@ -491,6 +532,7 @@ UNDO_WORDS = {
     "loop": "detach {device} ({backing})",
     "vg_activate": "deactivate volume group {vg}",
     "vg_rename": "rename volume group {to} back to {from}",
+    "luks_open": "close LUKS mapping {name} ({device})",
     "mkdir": "remove {path}",
 }
 
@@ -560,6 +602,10 @@ def _undo_one(run: Runner, step: dict) -> str:
     if action == "vg_rename":
         lvm.rename_vg(run, step["config"], step["uuid"], step["from"])
         return f"renamed volume group {step['to']} back to {step['from']}"
+    if action == "luks_open":
+        if luks.close(run, step["name"]):
+            return f"closed LUKS mapping {step['name']} ({step['device']})"
+        return ""
     if action == "mkdir":
         try:
             os.rmdir(step["path"])

@@ -23,6 +23,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Volume
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 KINDS = ("root", "image", "device")
@@ -84,21 +85,41 @@ def attach_disk(
         return table
     disk = job.attach_loop(path) if is_image else os.path.realpath(path)
     job.map_partitions(disk, is_loop=is_image)
-    pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
-    try:
-        volume, subvolume = job.choose_root(partition)
-    except NoRootFound:
-        if not pvs:
-            raise
-        job.activate_lvm(pvs)  # its logical volumes join the candidates
-        job.candidates.clear()
-        volume, subvolume = job.choose_root(partition)
+    volume, subvolume = find_root(job, partition)
     job.mount_root(volume, subvolume)
     if fstab_mounts:
         job.mount_fstab(fstab_mounts)
     if bind_api:
         job.bind_api()
     return table
+
+
+def find_root(job: Attachment, partition: str) -> tuple[Volume, str]:
+    """Look for the root; not found, open one more layer and look again, until nothing new opens:
+    LVM on LUKS and LUKS on LVM both come out. (volume, btrfs subvolume or "")."""
+    activated: set[str] = set()
+    while True:
+        try:
+            return job.choose_root(partition)
+        except NoRootFound:
+            if not _open_next_layer(job, activated):
+                raise
+            job.candidates.clear()
+
+
+def _open_next_layer(job: Attachment, activated: set[str]) -> bool:
+    """Unlock the LUKS volumes not yet open, else activate the LVM physical volumes not yet in
+    ``activated``; what they hold joins the volumes. False when nothing is left to open."""
+    locked = job.locked_luks()
+    if locked:
+        job.open_luks(locked)
+        return True
+    pvs = [v for v in job.volumes if v.fstype == "LVM2_member" and v.device not in activated]
+    if not pvs:
+        return False
+    activated.update(v.device for v in pvs)
+    job.activate_lvm(pvs)
+    return True
 
 
 def attach(

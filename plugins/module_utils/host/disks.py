@@ -47,11 +47,14 @@ class Volume:
     size: int = 0  # bytes
     device: str = ""  # the block device once attached
     lv: str = ""  # "vg/lv" for a logical volume
+    luks: str = ""  # the name of the LUKS volume this is the unlocked content of ("partition 2")
 
     @property
     def name(self) -> str:
         if self.lv:
             return self.lv
+        if self.luks:
+            return f"inside LUKS {self.luks}"
         return f"partition {self.number}" if self.number else "whole disk"
 
     def describe(self) -> str:

@@ -4,12 +4,18 @@
 
 from __future__ import annotations
 
-from typing import Callable, List
+from typing import Callable
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 
-# (argv) -> stdout; raises ToolError with the tool's own message when it fails.
-Runner = Callable[[List[str]], str]
+# run(argv) -> stdout; raises ToolError with the tool's own message when it fails. A caller with
+# secret input passes it as ``run(argv, stdin=b"...")`` (never in argv); every other call has one
+# argument, so a Runner that takes argv alone serves them.
+Runner = Callable[..., str]
+# What to install for a tool that is missing, when it is not util-linux's or lvm2's.
+PACKAGES = {
+    "cryptsetup": "cryptsetup-bin on Debian and Ubuntu, cryptsetup on Red Hat and SUSE",
+}
 
 
 class ToolError(LifelineError):
@@ -20,16 +26,22 @@ def module_runner(module) -> Runner:
     """A Runner built on AnsibleModule.run_command; tools are looked up once, so a missing one says so."""
     paths: dict[str, str] = {}
 
-    def run(argv: list[str]) -> str:
+    def run(argv: list[str], stdin: bytes | None = None) -> str:
         tool = argv[0]
         if tool not in paths:
             found = module.get_bin_path(tool, required=False, opt_dirs=["/usr/sbin", "/sbin"])
             if not found:
-                raise ToolError(
-                    f"{tool} is not installed on this rescuer; install it (util-linux, lvm2) and retry"
-                )
+                package = PACKAGES.get(tool, "util-linux, lvm2")
+                raise ToolError(f"{tool} is not installed on this rescuer; install it ({package}) and retry")
             paths[tool] = found
-        rc, out, err = module.run_command([paths[tool], *argv[1:]], environ_update={"LC_ALL": "C"})
+        command = [paths[tool], *argv[1:]]
+        if stdin is None:
+            rc, out, err = module.run_command(command, environ_update={"LC_ALL": "C"})
+        else:
+            # binary_data: the bytes as given, without the newline run_command would add.
+            rc, out, err = module.run_command(
+                command, environ_update={"LC_ALL": "C"}, data=stdin, binary_data=True
+            )
         if rc != 0:
             raise ToolError(f"{' '.join(argv)} failed (exit {rc}): {(err or out).strip()}")
         return out

@@ -13,13 +13,15 @@ class FakeModule:
         self.tools, self.result = tools, result
         self.lookups: list[tuple[str, bool, list[str]]] = []
         self.commands: list[tuple[list[str], dict]] = []
+        self.stdin: list[dict] = []
 
     def get_bin_path(self, tool, required=False, opt_dirs=None):
         self.lookups.append((tool, required, opt_dirs))
         return self.tools.get(tool)
 
-    def run_command(self, argv, environ_update=None):
+    def run_command(self, argv, environ_update=None, **stdin):
         self.commands.append((argv, environ_update))
+        self.stdin.append(stdin)
         return self.result
 
 
@@ -36,12 +38,35 @@ def test_runs_the_tool_found_with_a_parseable_locale():
     assert module.lookups == [("blkid", False, ["/usr/sbin", "/sbin"])], "looked up once"
 
 
-def test_a_missing_tool_says_what_to_install():
+@pytest.mark.parametrize(
+    ("tool", "package"),
+    [
+        ("partx", "util-linux, lvm2"),
+        ("cryptsetup", "cryptsetup-bin on Debian and Ubuntu, cryptsetup on Red Hat"),
+    ],
+)
+def test_a_missing_tool_says_what_to_install(tool, package):
     module = FakeModule({})
 
-    with pytest.raises(ToolError, match="partx is not installed on this rescuer; install it"):
-        module_runner(module)(["partx", "--show", "/dev/vdb"])
+    with pytest.raises(ToolError, match=f"{tool} is not installed on this rescuer; install it") as raised:
+        module_runner(module)([tool, "--show", "/dev/vdb"])
+    assert package in str(raised.value)
     assert module.commands == []
+
+
+def test_stdin_goes_to_the_tool_as_bytes_and_never_on_its_command_line():
+    module = FakeModule({"cryptsetup": "/usr/sbin/cryptsetup"})
+    run = module_runner(module)
+
+    run(["cryptsetup", "open", "--key-file=-", "/dev/vdb2", "n"], stdin=b"s3cret")
+    run(["cryptsetup", "status", "n"])
+
+    assert module.commands == [
+        (["/usr/sbin/cryptsetup", "open", "--key-file=-", "/dev/vdb2", "n"], {"LC_ALL": "C"}),
+        (["/usr/sbin/cryptsetup", "status", "n"], {"LC_ALL": "C"}),
+    ]
+    # binary_data: run_command adds no newline, which would become part of the key.
+    assert module.stdin == [{"data": b"s3cret", "binary_data": True}, {}]
 
 
 @pytest.mark.parametrize(
