@@ -19,7 +19,12 @@ def run_playbook(tmp_path, request) -> playbooks.RunPlaybook:
 @pytest.fixture(scope="session")
 def vm_disks() -> Path:
     """The cached disks of tools/images/build-vm-disks.sh (`make vm-disks`); the lane fails without them."""
-    missing = [name for name in ("patient", "rescue", "mover") if not (DISKS / f"{name}.img").is_file()]
+    missing = [
+        f"{name}.img"
+        for name in ("patient", "rescue", "mover", "vault")
+        if not (DISKS / f"{name}.img").is_file()
+    ]
+    missing += [] if (DISKS / "vault.key").is_file() else ["vault.key"]
     if missing or not KEY.is_file():
         pytest.fail(f"VM disks {missing or ''} or the key {KEY} are missing: run `make vm-disks`")
     return DISKS

@@ -1,4 +1,5 @@
-"""Incidents 2, 4 and 5 end to end in qemu VMs: roots on LVM, real boots, Ansible over real ssh.
+"""Incidents 2, 4 and 5 end to end in qemu VMs: roots on LVM and on LVM inside LUKS, real boots,
+Ansible over real ssh.
 
 Every proof comes from the VMs themselves: they boot (or not), sshd answers (or not), the kernel's
 mount table, LVM's and device-mapper's own listings, and cron's log in the systemd journal.
@@ -6,6 +7,7 @@ mount table, LVM's and device-mapper's own listings, and cron's log in the syste
 
 from __future__ import annotations
 
+import json
 import time
 from pathlib import Path
 
@@ -184,3 +186,113 @@ def test_live_root_moves_from_a_partition_into_a_new_logical_volume_and_boots_fr
     fstab = mover.ssh("findmnt --fstab --noheadings --output SOURCE /").stdout.strip()
     uuid = mover.ssh("blkid -s UUID -o value /dev/mapper/vg1-root").stdout.strip()
     assert fstab == f"UUID={uuid}", fstab
+
+
+# A target whose root is LUKS on LVM, made on the rescuer itself (its passphrase goes through Ansible).
+SEALED_PASSPHRASE = "sealed passphrase 5b1e"
+MAKE_SEALED = f"""set -e
+pvcreate -q {{disk}}
+vgcreate -q vgsealed {{disk}}
+lvcreate -q -n sealed -L 256M vgsealed
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \\
+  --pbkdf-force-iterations 1000 --key-file=- /dev/vgsealed/sealed
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup open --key-file=- /dev/vgsealed/sealed made
+mkfs.ext4 -q /dev/mapper/made
+mkdir -p /mnt/made && mount /dev/mapper/made /mnt/made
+mkdir /mnt/made/etc /mnt/made/root && echo ID=sealed > /mnt/made/etc/os-release && : > /mnt/made/etc/fstab
+umount /mnt/made && cryptsetup close made && vgchange -q -an vgsealed
+"""
+READ_SEALED = f"""set -e
+vgchange -q -ay vgsealed
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup open --readonly --key-file=- /dev/vgsealed/sealed check
+mount -o ro /dev/mapper/check /mnt/made
+cat /mnt/made/root/lifeline-marker
+umount /mnt/made && cryptsetup close check && vgchange -q -an vgsealed
+"""
+
+
+def crypt_mappings(vm: VM) -> list[str]:
+    """The names of the dm-crypt mappings active in ``vm`` (device-mapper's own listing)."""
+    listed = vm.ssh("dmsetup ls --target crypt").stdout.splitlines()
+    return [line.split()[0] for line in listed if line.strip() and line.strip() != "No devices found"]
+
+
+def test_vault_with_its_root_on_lvm_inside_luks_repaired_with_its_key_file_then_boots(
+    vm_disks, vms, tmp_path, run_playbook
+):
+    vault_disk = overlay(vm_disks / "vault.img", tmp_path / "vault.qcow2")
+    vault = vms("vault", [vault_disk]).boot()
+    assert root_source(vault) == "/dev/mapper/vg0-root"
+    assert crypt_mappings(vault) == ["vda2_crypt"]
+
+    # Incident 2 on the vault: libc.so.6 pointed at a foreign glibc, then the plug pulled.
+    vault.copy_in(FOREIGN_LIBC, "/root/libc-2.31.so")
+    vault.copy_in(PLANTERS / "glibc.sh", "/root/glibc.sh")
+    vault.ssh("sync && sh /root/glibc.sh / libc_foreign /root/libc-2.31.so", check=False)
+    assert vault.ssh("true", check=False).returncode != 0, "ssh still works with a foreign libc"
+    time.sleep(15)  # ext4 commits its journal every 5 s: the new link is on the disk
+    vault.pull_the_plug()
+
+    rescue = vms("rescue", [overlay(vm_disks / "rescue.img", tmp_path / "rescue.qcow2")]).boot()
+    rescue.copy_in(libc6_package(), "/root/libc6.deb")
+    rescue.copy_in(vm_disks / "vault.key", "/root/vault.key")
+    device = rescue.attach(vault_disk, "vault")
+    inventory = rescue.inventory(tmp_path / "rescue.json")
+
+    glibc = run_playbook(
+        "playbooks/restore-glibc.yml",
+        inventory=inventory,
+        target_device=device,
+        target_luks_key_file="/root/vault.key",
+        glibc_restore_source="/root/libc6.deb",
+        lifeline_report_dir=str(tmp_path / "reports"),
+    )
+    assert glibc.rc == 0, glibc.failures()
+    [attached] = glibc.results("Attach the broken system and find its root")
+    steps = attached["steps"]
+    # Unlocked first, then its volume group (named like the rescuer's) renamed and activated.
+    assert [s["action"] for s in steps if s["action"] != "mount"][-3:] == [
+        "luks_open",
+        "vg_rename",
+        "vg_activate",
+    ]
+    [opened] = [s for s in steps if s["action"] == "luks_open"]
+    assert opened["device"] == f"{device}2" and opened["name"].startswith("lifeline-mnt-lifeline-")
+    assert attached["root_volume"]["lv"] == "vg0_lifeline/root"
+
+    # Nothing of the vault's is left on the rescuer: no crypt mapping, only its own vg0-root.
+    assert crypt_mappings(rescue) == []
+    assert rescue.ssh("dmsetup ls --target linear | cut -f1").stdout.split() == ["vg0-root"]
+    status = rescue.ssh(f"cryptsetup status {opened['name']}", check=False)
+    assert status.returncode == 4 and "is inactive" in status.stdout, status
+    assert (
+        rescue.ssh(
+            "findmnt --noheadings --list --output TARGET | grep -c '^/mnt/'", check=False
+        ).stdout.strip()
+        == "0"
+    )
+    assert root_source(rescue) == "/dev/mapper/vg0-root"
+
+    # LUKS on LVM: a logical volume that is LUKS2 holding ext4, unlocked with a passphrase, written
+    # through rescue_mount, then read back by cryptsetup and mount by hand.
+    sealed = rescue.attach(blank_disk(tmp_path / "sealed.qcow2"), "sealed")
+    rescue.ssh(MAKE_SEALED.format(disk=sealed))
+    written = run_playbook(
+        "write-into-target.yml",
+        inventory=inventory,
+        target_device=sealed,
+        target_luks_passphrase=SEALED_PASSPHRASE,
+        marker="written through LUKS on LVM",
+    )
+    assert written.rc == 0, written.failures()
+    assert SEALED_PASSPHRASE not in json.dumps(written.events), "the passphrase reached Ansible's output"
+    assert crypt_mappings(rescue) == []
+    assert rescue.ssh(READ_SEALED).stdout.strip() == "written through LUKS on LVM"
+    rescue.power_off()
+
+    # The vault boots from its repaired disk, unlocking itself, and runs python3.
+    vault.boot()
+    assert root_source(vault) == "/dev/mapper/vg0-root"
+    assert vault.ssh("ls /usr/bin >/dev/null && python3 -c 'print(6 * 7)'").stdout.strip() == "42"
+    libc = vault.ssh("readlink -f /lib/x86_64-linux-gnu/libc.so.6").stdout.strip()
+    assert libc == "/usr/lib/x86_64-linux-gnu/libc.so.6", libc
