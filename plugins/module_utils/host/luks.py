@@ -14,7 +14,11 @@ import re
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    Runner,
+    ToolError,
+    ToolMissing,
+)
 
 MAPPER_DIR = "/dev/mapper"
 # device-mapper names are at most 127 bytes; the slug is cut well below that.
@@ -57,6 +61,8 @@ def header(run: Runner, device: str) -> Header:
     """The LUKS version and UUID of ``device`` from its header (``cryptsetup luksDump``)."""
     try:
         text = run(["cryptsetup", "luksDump", device])
+    except ToolMissing:
+        raise
     except ToolError as exc:
         raise LuksError(f"{device} has no LUKS header cryptsetup can read: {exc}") from exc
     found = dict(re.findall(r"^(Version|UUID):\s*(\S+)\s*$", text, flags=re.MULTILINE))

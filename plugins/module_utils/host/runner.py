@@ -22,6 +22,10 @@ class ToolError(LifelineError):
     """A tool of the rescuer is missing or failed; the message holds its command line and its words."""
 
 
+class ToolMissing(ToolError):
+    """A tool is not installed on the rescuer; the message says which package has it."""
+
+
 def module_runner(module) -> Runner:
     """A Runner built on AnsibleModule.run_command; tools are looked up once, so a missing one says so."""
     paths: dict[str, str] = {}
@@ -32,7 +36,9 @@ def module_runner(module) -> Runner:
             found = module.get_bin_path(tool, required=False, opt_dirs=["/usr/sbin", "/sbin"])
             if not found:
                 package = PACKAGES.get(tool, "util-linux, lvm2")
-                raise ToolError(f"{tool} is not installed on this rescuer; install it ({package}) and retry")
+                raise ToolMissing(
+                    f"{tool} is not installed on this rescuer; install it ({package}) and retry"
+                )
             paths[tool] = found
         command = [paths[tool], *argv[1:]]
         if stdin is None:

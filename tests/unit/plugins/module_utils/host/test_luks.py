@@ -130,9 +130,15 @@ def test_close_of_a_mapping_already_closed_does_nothing():
 
 def test_close_without_cryptsetup_says_so():
     """A missing tool is not an inactive mapping: the step stays to be undone."""
-    run = FakeRunner({("cryptsetup",): luks.ToolError("cryptsetup is not installed on this rescuer")})
-    with pytest.raises(luks.ToolError, match="not installed"):
+    run = FakeRunner({("cryptsetup",): luks.ToolMissing("cryptsetup is not installed on this rescuer")})
+    with pytest.raises(luks.ToolMissing, match="not installed"):
         luks.close(run, "n")
+
+
+def test_a_missing_cryptsetup_is_not_a_missing_header():
+    run = FakeRunner({("cryptsetup",): luks.ToolMissing("cryptsetup is not installed on this rescuer")})
+    with pytest.raises(luks.ToolMissing, match=r"^cryptsetup is not installed on this rescuer$"):
+        luks.header(run, "/dev/vdb2")
 
 
 # ---- mapping names ----------------------------------------------------------------------------------
