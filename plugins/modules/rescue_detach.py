@@ -12,8 +12,9 @@ short_description: Undo an attachment made by rescue_attach, in reverse order
 version_added: "0.1.0"
 description:
   - Reads the state file that M(lifeline.rescue.rescue_attach) wrote for O(mount_point) and undoes
-    its steps newest first; unmounts, deactivates and renames back volume groups, removes partition
-    mappings and device nodes it created, detaches the loop device, removes directories it created.
+    its steps newest first; unmounts, deactivates and renames back volume groups, closes the LUKS
+    mappings it opened, removes partition mappings and device nodes it created, detaches the loop
+    device, removes directories it created.
   - A step already undone by hand is skipped. When a step cannot be undone (a mount held by a
     process), it stops there, names the processes, and keeps the remaining steps in the state file
     so that running it again finishes the job; nothing is forced or lost.
