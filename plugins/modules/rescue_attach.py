@@ -212,7 +212,7 @@ def argument_spec() -> dict:
             "default": ["/boot", "/boot/efi", "/usr", "/var"],
         },
         "bind_api": {"type": "bool", "default": False},
-        "luks_key_file": {"type": "path"},
+        "luks_key_file": {"type": "path", "no_log": False},  # a path, not the key
         "luks_passphrase": {"type": "str", "no_log": True},
     }
 
