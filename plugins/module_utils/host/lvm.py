@@ -9,6 +9,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import stat
 import tempfile
 from dataclasses import dataclass, field
@@ -53,13 +54,14 @@ def rename_vg(run: Runner, config: str, uuid: str, name: str) -> None:
     vgrename refuses a name whose /dev/NAME exists ("already exists in filesystem"), which is
     the case when a rescuer's own group bears the name its patient's group is given back. For the
     rename LVM is pointed at an empty device directory: a rename of an inactive group makes no
-    device node.
+    device node. A physical volume that is itself a device-mapper device (a LUKS mapping) makes
+    device-mapper create its control node there (mapper/control), removed with the directory.
     """
     empty = tempfile.mkdtemp(prefix="lifeline-lvm-dev-")
     try:
         run(["vgrename", "--config", f'{config} devices {{ dir = "{empty}" }}', uuid, name])
     finally:
-        os.rmdir(empty)
+        shutil.rmtree(empty)
 
 
 @dataclass

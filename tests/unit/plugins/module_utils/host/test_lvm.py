@@ -156,3 +156,21 @@ def test_bad_names_and_sizes_are_refused_before_any_tool_runs(vg, lv, size, mess
 
     with pytest.raises(DiskError, match=message.replace("(", r"\(").replace("'", "'")):
         lvm.plan_volume(run, vg, lv, ["/dev/null"], size)
+
+
+def test_rename_vg_removes_what_device_mapper_made_in_its_device_directory():
+    """A physical volume that is a LUKS mapping makes device-mapper create mapper/control in the
+    device directory vgrename is given; the rename must still end cleanly, leaving nothing."""
+    seen: list[Path] = []
+
+    def vgrename(argv: list[str]) -> str:
+        directory = Path(argv[2].rsplit('dir = "', 1)[1].rstrip('" }'))
+        (directory / "mapper").mkdir()
+        (directory / "mapper" / "control").write_text("")
+        seen.append(directory)
+        return ""
+
+    lvm.rename_vg(vgrename, lvm.only_devices_config(["/dev/mapper/lifeline-mnt-1"]), "Xy12-ab", "vg0")
+
+    assert len(seen) == 1 and seen[0].name.startswith("lifeline-lvm-dev-")
+    assert not seen[0].exists()
