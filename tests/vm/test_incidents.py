@@ -203,11 +203,11 @@ mkdir /mnt/made/etc /mnt/made/root && echo ID=sealed > /mnt/made/etc/os-release 
 umount /mnt/made && cryptsetup close made && vgchange -q -an vgsealed
 """
 READ_SEALED = f"""set -e
-vgchange -q -ay vgsealed
+vgchange -q -ay vgsealed >/dev/null
 printf %s '{SEALED_PASSPHRASE}' | cryptsetup open --readonly --key-file=- /dev/vgsealed/sealed check
 mount -o ro /dev/mapper/check /mnt/made
 cat /mnt/made/root/lifeline-marker
-umount /mnt/made && cryptsetup close check && vgchange -q -an vgsealed
+umount /mnt/made && cryptsetup close check && vgchange -q -an vgsealed >/dev/null
 """
 
 
