@@ -94,7 +94,7 @@ def test_a_raw_disk_whose_guest_wrote_a_qcow2_header_is_raw_only_when_forced(tmp
         handle.truncate(8 * MIB)
 
     # By its header it is a qcow2 overlay of a file that is not an image: refused, never followed.
-    with pytest.raises(ImageError, match=rf"{secret}, which is not a disk image"):
+    with pytest.raises(ImageError, match=rf"{secret} as its backing file, which is not a disk image"):
         images.inspect(tool_run, str(disk))
     forced = images.inspect(tool_run, str(disk), forced="raw")
     assert (forced.format, forced.header_says, forced.exported) == ("raw", "qcow2", False)
