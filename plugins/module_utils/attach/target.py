@@ -76,8 +76,8 @@ def attach_disk(
     path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
     _refuse_wrong_kind(path, is_image)
     if is_image:
+        job.refuse_busy_image(path)  # first: the processes holding it say more than qemu's lock
         job.image = images.inspect(job.run, path, image_format, job.readonly)
-        job.refuse_busy_image(path)
         if not job.readonly:
             _refuse_shared_base(job.image)
         _say_what_the_image_is(job)
