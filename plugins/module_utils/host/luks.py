@@ -65,7 +65,9 @@ def header(run: Runner, device: str) -> Header:
         raise
     except ToolError as exc:
         raise LuksError(f"{device} has no LUKS header cryptsetup can read: {exc}") from exc
-    found = dict(re.findall(r"^(Version|UUID):\s*(\S+)\s*$", text, flags=re.MULTILINE))
+    found: dict[str, str] = {}
+    for key, value in re.findall(r"^(Version|UUID):\s*(\S+)\s*$", text, flags=re.MULTILINE):
+        found.setdefault(key, value)  # the header's own, before any section of the dump
     return Header(version=found.get("Version", "?"), uuid=found.get("UUID", ""))
 
 
