@@ -30,7 +30,7 @@ description:
     same name (and back when detached); a rescuer without device-mapper gets one clear error.
   - A LUKS1 or LUKS2 partition or logical volume is unlocked with O(luks_key_file) or
     O(luks_passphrase) when the root is not found outside it, under a device-mapper name of its own
-    (C(lifeline-<mount point>-<n>)), and looked into in turn: LVM on LUKS and LUKS on LVM both work.
+    (C(lifeline-<mount point>-<n>)), and looked into in turn, so LVM on LUKS and LUKS on LVM both work.
     The mapping is closed when detached.
   - A volume group with the UUID of one active on the rescuer (a disk copied from the rescuer's own
     image) is refused before anything is activated, since activating it would give back the
