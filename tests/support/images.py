@@ -109,13 +109,14 @@ def read_back(image: Path, scratch: Path, *convert_args: str) -> Iterator[Path]:
 @dataclass(frozen=True)
 class HostState:
     """What the kernel and /proc show that an attachment makes: loop devices with their backing files,
-    qemu-storage-daemon processes, FUSE mounts, mounts anywhere, state records and export files."""
+    qemu-storage-daemon processes with their command lines, FUSE mounts, mounts anywhere, attachment
+    records with their text, and export files."""
 
     loops: frozenset[tuple[str, str]]
-    daemons: frozenset[int]
+    daemons: dict[int, str]
     fuse_mounts: frozenset[str]
     mounts: frozenset[str]
-    state_files: frozenset[str]
+    state_files: dict[str, str]
     export_files: frozenset[str]
 
 
@@ -132,18 +133,18 @@ def loop_devices() -> set[tuple[str, str]]:
     return {(d["name"], d.get("back-file") or "") for d in listed}
 
 
-def storage_daemons() -> set[int]:
-    """The pids of every qemu-storage-daemon, read from /proc."""
-    found = set()
+def storage_daemons() -> dict[int, str]:
+    """{pid: command line} of every qemu-storage-daemon, read from /proc."""
+    found = {}
     for entry in os.listdir("/proc"):
         if not entry.isdigit():
             continue
         try:
-            argv0 = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")[0]
+            argv = Path(f"/proc/{entry}/cmdline").read_bytes().split(b"\0")
         except OSError:
             continue
-        if os.path.basename(argv0) == b"qemu-storage-daemon":
-            found.add(int(entry))
+        if os.path.basename(argv[0]) == b"qemu-storage-daemon":
+            found[int(entry)] = " ".join(a.decode("utf-8", "surrogateescape") for a in argv)
     return found
 
 
@@ -158,39 +159,55 @@ def mountinfo() -> list[tuple[str, str]]:
     return found
 
 
-def listing(directory: Path) -> frozenset[str]:
-    return frozenset(str(p) for p in directory.iterdir()) if directory.is_dir() else frozenset()
+def _texts(directory: Path) -> dict[str, str]:
+    found = {}
+    for path in directory.glob("*") if directory.is_dir() else []:
+        try:
+            found[str(path)] = path.read_text(errors="replace")
+        except OSError:
+            found[str(path)] = ""
+    return found
 
 
 def host_state() -> HostState:
     mounted = mountinfo()
     return HostState(
         loops=frozenset(loop_devices()),
-        daemons=frozenset(storage_daemons()),
+        daemons=storage_daemons(),
         fuse_mounts=frozenset(point for point, fstype in mounted if fstype.startswith("fuse")),
         mounts=frozenset(point for point, _ in mounted),
-        state_files=listing(STATE_DIR),
-        export_files=listing(EXPORT_DIR),
+        state_files=_texts(STATE_DIR),
+        export_files=frozenset(str(p) for p in EXPORT_DIR.glob("*")) if EXPORT_DIR.is_dir() else frozenset(),
     )
 
 
 def left_behind(before: HostState, after: HostState, under: Path) -> dict[str, list]:
-    """What ``after`` holds that ``before`` did not and an attachment of images under ``under`` made:
-    loop devices backed by those images or by an export file, storage daemons, FUSE mounts, mounts
-    below ``under``, state records and export files. Empty when everything was undone."""
-    top = str(under)
-    new_loops = [
-        loop
-        for loop in sorted(after.loops - before.loops)
-        if loop[1].startswith((top + "/", str(EXPORT_DIR) + "/"))
-    ]
+    """What ``after`` holds that ``before`` did not and an attachment of the images below ``under``
+    made: loop devices backed by those images or by their export files, their storage daemons (their
+    command line names the image), the attachment records of mount points below ``under``, the export
+    files and FUSE mounts those daemons or records name, and mounts below ``under``. Other runs' (say,
+    unit tests running beside this lane) are not counted. Empty when everything was undone."""
+    top = str(under) + "/"
+    daemons = {pid: argv for pid, argv in after.daemons.items() if pid not in before.daemons and top in argv}
+    records = {
+        path: text
+        for path, text in after.state_files.items()
+        if path not in before.state_files and top in text
+    }
+    named = " ".join([*daemons.values(), *records.values()])
+    exports = sorted(p for p in after.export_files - before.export_files if p in named or top in p)
+    fuse = sorted(p for p in after.fuse_mounts - before.fuse_mounts if p in named or p.startswith(top))
     found = {
-        "loop devices": new_loops,
-        "qemu-storage-daemon pids": sorted(after.daemons - before.daemons),
-        "fuse mounts": sorted(after.fuse_mounts - before.fuse_mounts),
-        "mounts": sorted(m for m in after.mounts - before.mounts if m.startswith(top + "/")),
-        "state files": sorted(after.state_files - before.state_files),
-        "export files": sorted(after.export_files - before.export_files),
+        "loop devices": sorted(
+            loop
+            for loop in after.loops - before.loops
+            if loop[1].startswith(top) or loop[1] in exports or loop[1].removesuffix(" (deleted)") in exports
+        ),
+        "qemu-storage-daemon pids": sorted(daemons),
+        "fuse mounts": fuse,
+        "mounts": sorted(m for m in after.mounts - before.mounts if m.startswith(top)),
+        "state files": sorted(records),
+        "export files": exports,
     }
     return {what: items for what, items in found.items() if items}
 
