@@ -1,7 +1,7 @@
 #!/usr/bin/python
 # Copyright: lifeline contributors
 # GNU General Public License v3.0+ (see https://www.gnu.org/licenses/gpl-3.0.txt)
-"""Attach a broken system's root (a directory, a raw disk image or a block device) on a rescuer."""
+"""Attach a broken system's root (a directory, a disk image of any common format or a block device)."""
 
 from __future__ import annotations
 
@@ -11,8 +11,16 @@ module: rescue_attach
 short_description: Make a broken system's root filesystem available on a rescue host
 version_added: "0.1.0"
 description:
-  - Given a directory, a raw disk image or a block device holding a broken Linux system, makes its
+  - Given a directory, a disk image or a block device holding a broken Linux system, makes its
     root filesystem available at a mount point on the rescuer and records every step it took.
+  - An image may be raw, qcow2 (with a backing chain and internal snapshots), vmdk, vhdx, vpc (VHD)
+    or vdi. Its format comes from the file's own header, never from its name (O(image_format)
+    forces one). An image that is not raw is shown as a raw file by C(qemu-storage-daemon)'s FUSE
+    export, in place (no copy), each layer of a backing chain opened with its format named; only
+    the top image is ever written, and an image that other images in its directory are built on is
+    refused for writing.
+  - An image or device that a process holds open (a running virtual machine), or a device mounted
+    on the rescuer, is refused with the process or mount named; a read-only look is allowed.
   - With an image or a device it finds the partitions (msdos or gpt) with C(partx), identifies each
     filesystem with C(blkid), picks the root as the filesystem holding C(etc/os-release) and
     C(etc/fstab) (or the one named by O(target_partition)), mounts it read-write, mounts the
@@ -25,6 +33,10 @@ description:
     rescuer's own volumes.
   - Every step is written to a state file as it happens; M(lifeline.rescue.rescue_detach) undoes
     them in reverse. When attaching fails half way, what was done is undone before the error.
+  - With O(readonly), and always in check mode, nothing of the target is written: loop devices and
+    exports read-only, ext4 mounted C(ro,noload), xfs C(ro,norecovery), btrfs C(ro,nologreplay),
+    volume groups activated read-only without writing metadata; the recoveries' checks then look at
+    the whole target, so check mode shows their full plan for an image or a device too.
   - Without any target the module reports the live root C(/) and attaches nothing.
 options:
   target_root:
@@ -33,8 +45,26 @@ options:
         must not be the rescuer's own running C(/).
     type: path
   target_image:
-    description: A raw disk image file; it is attached read-write to a free loop device.
+    description:
+      - A disk image file (raw, qcow2, vmdk, vhdx, vpc, vdi); attached read-write to a free loop
+        device, through a C(qemu-storage-daemon) export when it is not raw.
     type: path
+  image_format:
+    description:
+      - The format of O(target_image), when its header is not to be trusted (a raw disk whose first
+        sector a guest filled with another format's header).
+    type: str
+    choices: [raw, qcow2, vmdk, vhdx, vpc, vdi]
+  readonly:
+    description: Attach without writing anything to the target (implied by check mode).
+    type: bool
+    default: false
+  undo_earlier:
+    description:
+      - When an earlier attachment at the same mount point is still recorded (a run that was killed),
+        undo it first instead of failing. Only when no other run is using it.
+    type: bool
+    default: false
   target_device:
     description: A block device holding the broken system's disk, or one of its partitions.
     type: path
@@ -64,12 +94,14 @@ attributes:
   check_mode:
     support: full
     details:
-      - Reads the partition table and filesystems of the image or device and reports the plan.
-      - Attaches nothing.
+      - Attaches an image or a device read-only (as O(readonly)), so the checks that follow see it.
+      - Binds no API filesystem into the target.
   diff_mode:
     support: none
 notes:
-  - Needs C(losetup), C(partx), C(blkid) and C(mount) from util-linux on the rescuer, and C(lvm2) for LVM.
+  - Needs C(losetup), C(partx), C(blkid) and C(mount) from util-linux on the rescuer, C(lvm2) for LVM,
+    and C(qemu-img) and C(qemu-storage-daemon) (qemu-utils, qemu-system-common) for an image that is
+    not raw.
 seealso:
   - module: lifeline.rescue.rescue_detach
 author:
@@ -81,6 +113,11 @@ EXAMPLES = r"""
   lifeline.rescue.rescue_attach:
     target_image: /var/lib/vz/images/108/vm-108-disk-1.raw
   register: attached
+
+- name: Look inside a running guest's qcow2 disk without writing to it
+  lifeline.rescue.rescue_attach:
+    target_image: /var/lib/libvirt/images/web1.qcow2
+    readonly: true
 
 - name: Attach a disk of a rescue instance, root chosen by label, ready for chroot
   lifeline.rescue.rescue_attach:
@@ -114,6 +151,25 @@ os_release:
   returned: always
   type: dict
   sample: {ID: debian, VERSION_ID: "12", PRETTY_NAME: Debian GNU/Linux 12 (bookworm)}
+image:
+  description:
+    - What the image is, when one is given - V(format), how it was found (V(detected_by) C(header) or
+      C(target_image_format)), V(backing_chain), V(snapshots), V(virtual_size), and V(exported) (seen
+      through qemu-storage-daemon).
+  returned: when an image is given
+  type: dict
+  sample: {format: qcow2, detected_by: header, backing_chain: [/srv/base.qcow2], snapshots: [before-upgrade]}
+readonly:
+  description: Whether the target was attached read-only.
+  returned: always
+  type: bool
+  sample: false
+earlier_undone:
+  description: What was undone of an earlier attachment left by a killed run (O(undo_earlier)).
+  returned: always
+  type: list
+  elements: str
+  sample: [unmounted /mnt/lifeline, detached /dev/loop3 (/srv/vm.raw)]
 partition_table:
   description: The disk's partition table type (C(dos), C(gpt)), empty for a whole-disk filesystem.
   returned: when an image or a device is given
@@ -167,9 +223,11 @@ from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
     Attachment,
     state_file_for,
+    undo_recorded,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.target import attach
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import images
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
@@ -187,6 +245,9 @@ def argument_spec() -> dict:
             "default": ["/boot", "/boot/efi", "/usr", "/var"],
         },
         "bind_api": {"type": "bool", "default": False},
+        "image_format": {"type": "str", "choices": list(images.FORMATS)},
+        "readonly": {"type": "bool", "default": False},
+        "undo_earlier": {"type": "bool", "default": False},
     }
 
 
@@ -199,10 +260,11 @@ def run_module() -> None:
     params = module.params
     # One spelling per root, so the state file of an attachment is found again by the detach.
     root = os.path.realpath(params["target_root"] or params["mount_point"])
+    run = module_runner(module)
     job = Attachment(
-        run=module_runner(module),
+        run=run,
         mount_point=root,
-        check_mode=module.check_mode,
+        readonly=params["readonly"] or module.check_mode,
         state_file=state_file_for(root),
     )
     kind = next((k for k in ("root", "image", "device") if params[f"target_{k}"]), "live")
@@ -218,13 +280,21 @@ def run_module() -> None:
         "plan": job.plan,
         "not_mounted": job.not_mounted,
         "state_file": job.state_file,
+        "readonly": job.readonly,
+        "earlier_undone": [],
     }
     if os.path.exists(job.state_file):
-        module.fail_json(
-            msg=f"an earlier attachment at {root} is still recorded in {job.state_file}: undo it first "
-            f"(lifeline.rescue.rescue_detach with mount_point={root})",
-            **result,
-        )
+        if not params["undo_earlier"]:
+            module.fail_json(
+                msg=f"an earlier attachment at {root} is still recorded in {job.state_file} (a run that "
+                "was killed or could not detach): if no other run is using it, run again with "
+                "-e rescue_mount_undo_earlier=true (module option undo_earlier) to undo it first",
+                **result,
+            )
+        try:
+            result["earlier_undone"] = undo_recorded(run, job.state_file, root)
+        except FAILURES as exc:
+            module.fail_json(msg=f"undoing the earlier attachment failed: {exc}", **result)
     sources = {"root": root, "image": params["target_image"], "device": params["target_device"], "live": ""}
     try:
         table = attach(
@@ -233,7 +303,8 @@ def run_module() -> None:
             sources[kind],
             partition=params["target_partition"] or "",
             fstab_mounts=params["fstab_mounts"],
-            bind_api=params["bind_api"],
+            bind_api=params["bind_api"] and not module.check_mode,
+            image_format=params["image_format"] or "",
         )
     except FAILURES as exc:
         result.update(
@@ -245,10 +316,11 @@ def run_module() -> None:
         module.fail_json(msg=str(exc), **result)
     if table is not None:
         result["partition_table"] = table
+    if job.image:
+        result["image"] = job.image.as_dict()
     if job.root_volume:
         result["root_volume"] = job.root_volume.as_dict()
-    if not module.check_mode or kind in ("root", "live"):
-        result["os_release"] = rootfs.os_release(result["root"])
+    result["os_release"] = rootfs.os_release(result["root"])
     result.update(
         changed=bool(job.steps), volumes=[v.as_dict() for v in job.volumes], candidates=job.candidates
     )

@@ -13,7 +13,8 @@ version_added: "0.1.0"
 description:
   - Reads the state file that M(lifeline.rescue.rescue_attach) wrote for O(mount_point) and undoes
     its steps newest first; unmounts, deactivates and renames back volume groups, removes partition
-    mappings and device nodes it created, detaches the loop device, removes directories it created.
+    mappings and device nodes it created, detaches the loop device, stops the C(qemu-storage-daemon)
+    export of an image that is not raw, removes directories it created.
   - A step already undone by hand is skipped. When a step cannot be undone (a mount held by a
     process), it stops there, names the processes, and keeps the remaining steps in the state file
     so that running it again finishes the job; nothing is forced or lost.
@@ -30,7 +31,9 @@ extends_documentation_fragment:
 attributes:
   check_mode:
     support: full
-    details: Reports the steps it would undo.
+    details:
+      - Reports the steps it would undo of a read-write attachment.
+      - Undoes a read-only attachment (the one check mode makes), which wrote nothing to the target.
   diff_mode:
     support: none
 seealso:
@@ -70,11 +73,10 @@ import os
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment import (
     UndoError,
-    read_state,
+    recorded_steps,
     state_file_for,
-    undo,
     undo_plan,
-    write_state,
+    undo_recorded,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
@@ -92,27 +94,23 @@ def run_module() -> None:
     if not os.path.exists(state_file):
         module.exit_json(**result)
     try:
-        recorded, steps = read_state(state_file)
+        steps, readonly = recorded_steps(state_file, mount_point)
     except FAILURES as exc:
         module.fail_json(msg=str(exc), **result)
-    if recorded != mount_point:
-        module.fail_json(
-            msg=f"{state_file} records an attachment at {recorded}, not at {mount_point}: "
-            "undo it with that mount_point",
-            **result,
-        )
-    if module.check_mode:
+    # A read-only attachment (check mode's) wrote nothing to the target: it is undone in check mode
+    # too, or the rescuer would keep its loop devices and mounts.
+    if module.check_mode and not readonly:
         result.update(changed=bool(steps), left=steps, undone=[f"would {what}" for what in undo_plan(steps)])
         module.exit_json(**result)
     try:
-        result["undone"], _left = undo(module_runner(module), steps)
+        result["undone"] = undo_recorded(module_runner(module), state_file, mount_point)
     except UndoError as exc:
-        write_state(state_file, mount_point, exc.left)
         result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)
         module.fail_json(
             msg=f"{exc}; the steps left are kept in {state_file}: fix that and run the detach again", **result
         )
-    os.unlink(state_file)
+    except FAILURES as exc:
+        module.fail_json(msg=str(exc), **result)
     result["changed"] = bool(steps)
     module.exit_json(**result)
 

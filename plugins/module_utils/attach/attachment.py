@@ -9,21 +9,26 @@ state file, so a failure at any point, or a killed run, leaves an exact list of 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
 import re
+import signal
 import stat
 import tempfile
+import time
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, lvm, mounts
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, images, lvm, mounts
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError, Volume
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import Runner, ToolError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 STATE_DIR = "/run/lifeline/attachments"
+# Where images that are not raw are shown as raw files (qemu-storage-daemon's FUSE exports).
+EXPORT_DIR = "/run/lifeline/exports"
 # The kernel file systems a chroot step needs, in mount order.
 API_MOUNTS = (
     ("/dev", ["--bind", "/dev"]),
@@ -50,23 +55,23 @@ def state_file_for(mount_point: str) -> str:
     return f"{STATE_DIR}/{slug}-{digest}.json"
 
 
-def write_state(state_file: str, mount_point: str, steps: list[dict]) -> None:
+def write_state(state_file: str, mount_point: str, steps: list[dict], readonly: bool = False) -> None:
     """Record the steps of an attachment atomically: a crash leaves the old record or the new one."""
     os.makedirs(os.path.dirname(state_file), mode=0o700, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=os.path.dirname(state_file), prefix=".state-")
     with os.fdopen(fd, "w", encoding="utf-8") as handle:
-        json.dump({"mount_point": mount_point, "steps": steps}, handle, indent=1)
+        json.dump({"mount_point": mount_point, "readonly": readonly, "steps": steps}, handle, indent=1)
         handle.flush()
         os.fsync(handle.fileno())
     os.replace(tmp, state_file)
 
 
-def read_state(state_file: str) -> tuple[str, list[dict]]:
-    """(mount point, steps) of a state file; AttachError when it cannot be read."""
+def read_state(state_file: str) -> tuple[str, list[dict], bool]:
+    """(mount point, steps, whether read-only) of a state file; AttachError when it cannot be read."""
     try:
         with open(state_file, encoding="utf-8") as handle:
             record = json.load(handle)
-        return record["mount_point"], list(record["steps"])
+        return record["mount_point"], list(record["steps"]), bool(record.get("readonly", False))
     except (OSError, ValueError, KeyError, TypeError) as exc:
         raise AttachError(f"{state_file} cannot be read ({exc}): undo the attachment by hand") from exc
 
@@ -82,7 +87,9 @@ class Attachment:
 
     run: Runner
     mount_point: str
-    check_mode: bool = False
+    # Attach without writing a byte of the target: loop devices and exports read-only, filesystems
+    # mounted without replaying their journals, volume groups activated without writing metadata.
+    readonly: bool = False
     state_file: str = ""
     steps: list[dict] = field(default_factory=list)
     plan: list[str] = field(default_factory=list)
@@ -90,6 +97,7 @@ class Attachment:
     candidates: list[dict] = field(default_factory=list)
     not_mounted: list[str] = field(default_factory=list)
     root_volume: Volume | None = None
+    image: images.Image | None = None
 
     # ---- recording -------------------------------------------------------------------------------
 
@@ -99,14 +107,8 @@ class Attachment:
         self._save()
 
     def _save(self) -> None:
-        if self.state_file and not self.check_mode:
-            write_state(self.state_file, self.mount_point, self.steps)
-
-    def _would(self, what: str) -> bool:
-        """In check mode, note ``what`` in the plan and say so; otherwise let the caller do it."""
-        if self.check_mode:
-            self.plan.append(f"would {what}")
-        return self.check_mode
+        if self.state_file:
+            write_state(self.state_file, self.mount_point, self.steps, self.readonly)
 
     # ---- the mount point -------------------------------------------------------------------------
 
@@ -127,15 +129,24 @@ class Attachment:
             if os.listdir(path):
                 raise AttachError(f"{path} is not empty: choose another rescue_mount_point")
         for directory in missing:
-            if self._would(f"create {directory}"):
-                continue
             os.mkdir(directory, 0o755)
             self._record({"action": "mkdir", "path": directory}, f"created {directory}")
 
     # ---- preflight -------------------------------------------------------------------------------
 
     def refuse_busy_image(self, image: str) -> None:
+        """Refuse an image already attached or open in another program (a running guest's qemu).
+
+        A read-only look is allowed beside readers and writers alike: it is said in the plan, since
+        what a writer changes meanwhile may be seen half written.
+        """
         loops = disks.loops_backed_by(self.run, image)
+        st = os.stat(image)
+        users = mounts.holders(files=[(st.st_dev, st.st_ino)])
+        if self.readonly:
+            for user in users:
+                self.plan.append(f"note: {user.describe()}: a running system may change it while it is read")
+            return
         if loops:
             where = _mount_points_of(loops)
             raise AttachError(
@@ -143,12 +154,11 @@ class Attachment:
                 + (f" and mounted at {', '.join(where)}" if where else "")
                 + ": use target_root=<that mount point>, or unmount it and detach it (losetup -d) first"
             )
-        st = os.stat(image)
-        users = mounts.holders(files=[(st.st_dev, st.st_ino)])
         if users:
             raise AttachError(
                 f"{image} is in use by {'; '.join(h.describe() for h in users)}: stop it first "
-                "(a running virtual machine must be powered off before its disk is repaired)"
+                "(a running virtual machine must be powered off before its disk is repaired), or look "
+                "without writing (target_readonly: true, or --check)"
             )
 
     def refuse_busy_device(self, device: str) -> None:
@@ -167,9 +177,14 @@ class Attachment:
             )
         rdevs = [os.makedev(*n) for n in numbers]
         users = mounts.holders(devices=rdevs)
+        if self.readonly:
+            for user in users:
+                self.plan.append(f"note: {user.describe()}: a running system may change it while it is read")
+            return
         if users:
             raise AttachError(
-                f"{device} is in use by {'; '.join(h.describe() for h in users)}: stop it first"
+                f"{device} is in use by {'; '.join(h.describe() for h in users)}: stop it first, or look "
+                "without writing (target_readonly: true, or --check)"
             )
 
     # ---- disks -----------------------------------------------------------------------------------
@@ -187,7 +202,7 @@ class Attachment:
             with open(f"/sys/class/block/{name}/dev", encoding="ascii") as handle:
                 loop = self._device_node(name, handle.read().strip())
             try:
-                self.run(["losetup", loop, image])
+                self.run(["losetup", *(["--read-only"] if self.readonly else []), loop, image])
                 break
             except ToolError as exc:
                 if "busy" not in str(exc) or attempt == tries:
@@ -195,8 +210,36 @@ class Attachment:
         # The backing file is recorded by identity too: the detach must work from any directory,
         # and must not detach a loop device that was since reused for another file.
         step = {"action": "loop", "device": loop, "backing": image, "backing_id": disks.file_id(image)}
-        self._record(step, f"attached {image} to {loop}")
+        self._record(step, f"attached {image} to {loop}{' read-only' if self.readonly else ''}")
         return loop
+
+    def export_image(self, image: images.Image) -> str:
+        """A raw view of an image that is not raw: a file qemu-storage-daemon serves through FUSE.
+
+        The step is recorded before the daemon starts, so a run killed at any moment leaves a record
+        that finds the daemon (its pid file, else its command line) and stops it.
+        """
+        os.makedirs(EXPORT_DIR, mode=0o700, exist_ok=True)
+        base = os.path.join(EXPORT_DIR, os.path.basename(self.state_file or "export").replace(".json", ""))
+        mount_file, pidfile = f"{base}.raw", f"{base}.pid"
+        for stale in (mount_file, pidfile):
+            if os.path.lexists(stale) and not os.path.ismount(stale):
+                os.unlink(stale)  # left by a run whose record is gone: nothing serves it
+        if os.path.ismount(mount_file):
+            raise AttachError(
+                f"{mount_file} is still served by an earlier run whose record is gone: stop it "
+                f"(umount {mount_file}; kill the qemu-storage-daemon serving it) and run again"
+            )
+        with open(mount_file, "x", encoding="ascii"):
+            pass  # a FUSE export is mounted over a regular file
+        step = {"action": "export", "file": mount_file, "pidfile": pidfile, "image": image.path}
+        mode = "read-only" if self.readonly else "read-write"
+        self._record(step, f"exported {image.path} ({image.format}) {mode} as the raw file {mount_file}")
+        try:
+            self.run(images.export_argv(image, mount_file, pidfile, self.readonly))
+        except ToolError as exc:
+            raise AttachError(images.lock_words(image.path, str(exc))) from exc
+        return mount_file
 
     def map_partitions(self, disk: str, is_loop: bool) -> None:
         """Give every partition volume its device node, asking the kernel for the mappings if needed."""
@@ -293,7 +336,7 @@ class Attachment:
 
     def options(self, volume: Volume, probe: bool = False, subvolume: str = "") -> list[str]:
         """Mount options a rescuer needs for this filesystem."""
-        opts = list(disks.PROBE_OPTIONS.get(volume.fstype, ["ro"])) if probe else ["rw"]
+        opts = list(disks.PROBE_OPTIONS.get(volume.fstype, ["ro"])) if probe or self.readonly else ["rw"]
         if volume.fstype == "xfs" and volume.uuid and volume.uuid in self._mounted_xfs_uuids():
             opts.append("nouuid")  # the rescuer runs from a clone of the same image
         if subvolume:
@@ -317,8 +360,6 @@ class Attachment:
     # ---- mounting --------------------------------------------------------------------------------
 
     def mount(self, argv: list[str], target: str, what: str) -> None:
-        if self._would(what):
-            return
         self.run(["mount", *argv, target])
         self._record({"action": "mount", "target": target}, what)
 
@@ -387,6 +428,8 @@ class Attachment:
             )
         config = lvm.only_devices_config(devices)
         theirs = lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
+        if self.readonly:
+            config += lvm.read_only_config([vg["vg_name"] for vg in theirs])
         clones = lvm.active_here(self.run, [vg["vg_uuid"] for vg in theirs])
         if clones:
             # Nothing is built on the target's devices (refuse_busy_device): what is active with
@@ -407,6 +450,12 @@ class Attachment:
         for vg in theirs:
             name = vg["vg_name"]
             if name in ours:
+                if self.readonly:
+                    raise AttachError(
+                        f"the target's volume group {name} has the name of one of this rescuer's; a "
+                        "rename writes LVM metadata, which a read-only look does not do: attach it "
+                        "read-write, or use a rescuer whose volume groups have other names"
+                    )
                 new = f"{name}_lifeline"
                 lvm.rename_vg(self.run, config, vg["vg_uuid"], new)
                 self._record(
@@ -489,10 +538,49 @@ UNDO_WORDS = {
     "node": "remove device node {path}",
     "partitions": "remove partition mappings of {device}",
     "loop": "detach {device} ({backing})",
+    "export": "stop the export of {image} ({file})",
     "vg_activate": "deactivate volume group {vg}",
     "vg_rename": "rename volume group {to} back to {from}",
     "mkdir": "remove {path}",
 }
+
+
+def _stop_export(run: Runner, step: dict) -> str:
+    """Stop the daemon serving an export (it unmounts the file as it ends), then remove its files."""
+    mount_file, pidfile = step["file"], step["pidfile"]
+    pid = images.export_pid(pidfile, mount_file)
+    stopped = False
+    if pid:
+        for sig, wait in ((signal.SIGTERM, 30.0), (signal.SIGKILL, 10.0)):
+            os.kill(pid, sig)
+            if _gone(pid, wait):
+                stopped = True
+                break
+        else:
+            raise DiskError(f"qemu-storage-daemon (pid {pid}) serving {mount_file} does not stop")
+    if any(m.mount_point == mount_file for m in mounts.read_mountinfo()):
+        run(["umount", mount_file])  # a daemon killed outright leaves its FUSE mount behind
+        stopped = True
+    for path in (mount_file, pidfile):
+        with contextlib.suppress(FileNotFoundError):
+            os.unlink(path)
+    return f"stopped the export of {step['image']} ({mount_file})" if stopped else ""
+
+
+def _gone(pid: int, within: float) -> bool:
+    """Whether process ``pid`` ends (or is a zombie) within ``within`` seconds."""
+    deadline = time.monotonic() + within
+    while True:
+        try:
+            with open(f"/proc/{pid}/stat", encoding="ascii", errors="replace") as handle:
+                state = handle.read().rpartition(")")[2].split()[0]
+        except (OSError, IndexError):
+            return True
+        if state in ("Z", "X"):
+            return True
+        if time.monotonic() >= deadline:
+            return False
+        time.sleep(0.05)
 
 
 def undo_plan(steps: list[dict]) -> list[str]:
@@ -518,6 +606,32 @@ def undo(run: Runner, steps: list[dict]) -> tuple[list[str], list[dict]]:
         if message:
             done.append(message)
     return done, left
+
+
+def recorded_steps(state_file: str, mount_point: str) -> tuple[list[dict], bool]:
+    """(steps, read-only) of the attachment recorded for ``mount_point``; AttachError when the
+    record is unreadable or names another mount point."""
+    recorded, steps, readonly = read_state(state_file)
+    if recorded != mount_point:
+        raise AttachError(
+            f"{state_file} records an attachment at {recorded}, not at {mount_point}: "
+            "undo it with that mount_point"
+        )
+    return steps, readonly
+
+
+def undo_recorded(run: Runner, state_file: str, mount_point: str) -> list[str]:
+    """Undo the attachment recorded in ``state_file`` and remove the record; what was done.
+
+    When a step cannot be undone, the steps left are written back (UndoError says which)."""
+    steps, readonly = recorded_steps(state_file, mount_point)
+    try:
+        done, _left = undo(run, steps)
+    except UndoError as exc:
+        write_state(state_file, mount_point, exc.left, readonly)
+        raise
+    os.unlink(state_file)
+    return done
 
 
 class UndoError(AttachError):
@@ -554,6 +668,8 @@ def _undo_one(run: Runner, step: dict) -> str:
             run(["losetup", "--detach", device])
             return f"detached {device} ({backing})"
         return ""
+    if action == "export":
+        return _stop_export(run, step)
     if action == "vg_activate":
         run(["vgchange", "--config", step["config"], "--activate", "n", step["vg"]])
         return f"deactivated volume group {step['vg']}"

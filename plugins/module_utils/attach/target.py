@@ -5,8 +5,8 @@ an Attachment, and undo everything already done when any step fails.
 
 A directory is checked and used as it is; an image or a device is surveyed, attached (a loop device
 for an image), its partitions mapped, its root found (activating its volume groups when the root is
-on LVM), mounted, and the fstab mounts it needs added. In check mode nothing is attached: the plan
-says what a run would do.
+on LVM), mounted, and the fstab mounts it needs added. An image that is not raw is exported as a
+raw file first (host/images). A read-only attachment (check mode) does all of it without writing.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
     undo,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, images
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 KINDS = ("root", "image", "device")
@@ -64,25 +64,33 @@ def _refuse_wrong_kind(path: str, is_image: bool) -> None:
 
 
 def attach_disk(
-    job: Attachment, path: str, is_image: bool, partition: str, fstab_mounts: list[str], bind_api: bool
+    job: Attachment,
+    path: str,
+    is_image: bool,
+    partition: str,
+    fstab_mounts: list[str],
+    bind_api: bool,
+    image_format: str = "",
 ) -> str:
     """Attach an image or a device and mount its root; returns the partition table type."""
     path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
     _refuse_wrong_kind(path, is_image)
     if is_image:
+        job.image = images.inspect(job.run, path, image_format, job.readonly)
         job.refuse_busy_image(path)
+        if not job.readonly:
+            _refuse_shared_base(job.image)
+        _say_what_the_image_is(job)
     else:
         job.refuse_busy_device(path)
-    table, job.volumes = disks.survey(job.run, path)
     job.prepare_mount_point()
-    if job.check_mode:
-        job.plan += [
-            f"would attach {path} to a free loop device" if is_image else f"would use {path}",
-            f"would look for the root among: {'; '.join(v.describe() for v in job.volumes)}",
-            f"would mount the root read-write at {job.mount_point}",
-        ]
-        return table
-    disk = job.attach_loop(path) if is_image else os.path.realpath(path)
+    if is_image:
+        raw = job.export_image(job.image) if job.image.exported else path
+        table, job.volumes = disks.survey(job.run, raw)
+        disk = job.attach_loop(raw)
+    else:
+        table, job.volumes = disks.survey(job.run, path)
+        disk = os.path.realpath(path)
     job.map_partitions(disk, is_loop=is_image)
     pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
     try:
@@ -101,6 +109,31 @@ def attach_disk(
     return table
 
 
+def _refuse_shared_base(image: images.Image) -> None:
+    """Writing into an image other images are built on would change what each of them shows."""
+    overlays = images.overlays_of(image.path)
+    if overlays:
+        raise AttachError(
+            f"{image.path} is the backing file of {', '.join(overlays)}: writing into it would corrupt "
+            "what they show. Repair the overlay that is the broken system's disk (give it as "
+            "target_image), or look without writing (target_readonly: true, or --check)"
+        )
+
+
+def _say_what_the_image_is(job: Attachment) -> None:
+    image = job.image
+    how = "by its header" if image.detected_by == "header" else "as target_image_format says"
+    said = f"{image.path} is {image.format} ({how}"
+    if image.header_says:
+        said += f"; its header says {image.header_says}"
+    job.plan.append(said + ")")
+    if image.backing_chain:
+        writes = "nothing is written" if job.readonly else f"writes go into {image.path} only"
+        job.plan.append(f"its backing files, unchanged ({writes}): {', '.join(image.backing_chain)}")
+    if image.snapshots:
+        job.plan.append(f"its internal snapshots are kept: {', '.join(image.snapshots)}")
+
+
 def attach(
     job: Attachment,
     kind: str,
@@ -109,6 +142,7 @@ def attach(
     partition: str = "",
     fstab_mounts: list[str] | None = None,
     bind_api: bool = False,
+    image_format: str = "",
 ) -> str | None:
     """Attach the target ``source`` of ``kind`` (root, image, device; live attaches nothing): the
     partition table type of an image or device, else None. Any failure undoes every step already
@@ -119,7 +153,9 @@ def attach(
         if kind == "root":
             attach_root(job, source, bind_api)
         elif kind in ("image", "device"):
-            return attach_disk(job, source, kind == "image", partition, fstab_mounts or [], bind_api)
+            return attach_disk(
+                job, source, kind == "image", partition, fstab_mounts or [], bind_api, image_format
+            )
         return None
     except FAILURES as exc:
         try:

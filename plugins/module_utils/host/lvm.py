@@ -31,6 +31,12 @@ def only_devices_config(devices: list[str]) -> str:
     return f"devices {{ filter = {only} global_filter = {only} use_devicesfile = 0 }}"
 
 
+def read_only_config(vg_names: list[str]) -> str:
+    """LVM settings that activate these volume groups' volumes read-only and never write metadata."""
+    names = ", ".join(f'"{name}"' for name in vg_names)
+    return f" global {{ metadata_read_only = 1 }} activation {{ read_only_volume_list = [ {names} ] }}"
+
+
 def report(run: Runner, argv: list[str], kind: str) -> list[dict]:
     """The rows of an LVM report command (vgs, lvs, pvs) for ``kind`` ("vg", "lv", "pv")."""
     text = run([*argv, "--reportformat", "json"])

@@ -161,9 +161,11 @@ class Holder:
     comm: str
     how: str
     path: str
+    writing: bool = False  # an open descriptor that can write
 
     def describe(self) -> str:
-        return f"pid {self.pid} ({self.comm}) {self.how} {self.path}"
+        mode = " (open for writing)" if self.writing else ""
+        return f"pid {self.pid} ({self.comm}) {self.how} {self.path}{mode}"
 
 
 def _comm(pid: str, proc: str) -> str:
@@ -207,11 +209,24 @@ def holders(
         for how, link in _links(pid, proc):
             hit = _uses(link, file_ids, rdevs, tops)
             if hit:
-                found.append(Holder(int(pid), _comm(pid, proc), how, hit))
+                writing = how.startswith("fd ") and _writes(f"{proc}/{pid}/fdinfo/{how[3:]}")
+                found.append(Holder(int(pid), _comm(pid, proc), how, hit, writing))
         hit = _maps_in(pid, proc, file_ids, tops)
         if hit:
             found.append(Holder(int(pid), _comm(pid, proc), "maps", hit))
     return found
+
+
+def _writes(fdinfo: str) -> bool:
+    """Whether a descriptor was opened for writing (its fdinfo flags, in octal)."""
+    try:
+        with open(fdinfo, encoding="ascii", errors="replace") as handle:
+            for line in handle:
+                if line.startswith("flags:"):
+                    return int(line.split(":", 1)[1].strip(), 8) & os.O_ACCMODE in (os.O_WRONLY, os.O_RDWR)
+    except (OSError, ValueError):
+        pass
+    return False
 
 
 def _maps_in(pid: str, proc: str, file_ids: set, tops: list[str]) -> str:

@@ -74,27 +74,17 @@ def test_steps_are_saved_as_they_happen(tmp_path):
 
     job.prepare_mount_point()
 
-    assert json.loads(state.read_text()) == {"mount_point": job.mount_point, "steps": job.steps}
+    assert json.loads(state.read_text()) == {
+        "mount_point": job.mount_point,
+        "readonly": False,
+        "steps": job.steps,
+    }
     assert [s["path"] for s in job.steps] == [str(tmp_path / "mnt"), str(tmp_path / "mnt" / "x")]
     assert stat.S_IMODE(state.parent.stat().st_mode) == 0o700
     assert [p.name for p in state.parent.iterdir()] == ["mnt-x.json"], "no temporary file left behind"
 
 
 # ---- the mount point ----------------------------------------------------------------------------
-
-
-def test_prepare_mount_point_in_check_mode_creates_nothing(tmp_path):
-    job = Attachment(
-        run=FakeRunner(),
-        mount_point=str(tmp_path / "a" / "b"),
-        check_mode=True,
-        state_file=str(tmp_path / "state.json"),
-    )
-
-    job.prepare_mount_point()
-
-    assert job.plan == [f"would create {tmp_path / 'a'}", f"would create {tmp_path / 'a' / 'b'}"]
-    assert (job.steps, list(tmp_path.iterdir())) == ([], [])
 
 
 def test_prepare_mount_point_then_undo_removes_exactly_what_it_made(tmp_path):
@@ -134,7 +124,7 @@ def test_prepare_mount_point_refuses(tmp_path, make, why):
 
 
 def test_prepare_mount_point_refuses_a_mount_point():
-    job = Attachment(run=FakeRunner(), mount_point=mounted_point(), check_mode=True)
+    job = Attachment(run=FakeRunner(), mount_point=mounted_point(), readonly=True)
 
     with pytest.raises(AttachError, match="already a mount point"):
         job.prepare_mount_point()
