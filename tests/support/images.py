@@ -8,6 +8,7 @@ import contextlib
 import hashlib
 import json
 import os
+import re
 import subprocess
 import uuid
 from collections.abc import Iterator
@@ -195,8 +196,14 @@ def left_behind(before: HostState, after: HostState, under: Path) -> dict[str, l
         if path not in before.state_files and top in text
     }
     named = " ".join([*daemons.values(), *records.values()])
-    exports = sorted(p for p in after.export_files - before.export_files if p in named or top in p)
-    fuse = sorted(p for p in after.fuse_mounts - before.fuse_mounts if p in named or p.startswith(top))
+    # An export is named after its attachment's record, whose name spells the mount point.
+    slug = re.sub(r"[^A-Za-z0-9]+", "-", str(under)).strip("-")
+
+    def ours(path: str) -> bool:
+        return path in named or path.startswith(top) or os.path.basename(path).startswith(slug)
+
+    exports = sorted(p for p in after.export_files - before.export_files if ours(p))
+    fuse = sorted(p for p in after.fuse_mounts - before.fuse_mounts if ours(p))
     found = {
         "loop devices": sorted(
             loop
