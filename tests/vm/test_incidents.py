@@ -52,6 +52,18 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     patient = vms("patient", [patient_disk]).boot()
     assert root_source(patient) == "/dev/mapper/vg0-root"
 
+    # The disk of a running guest, attached on the hypervisor itself: refused, its qemu named. A
+    # read-only look is allowed; it stops at the root on LVM, which this host cannot activate.
+    running = run_playbook("playbooks/inspect-target.yml", target_image=str(patient_disk))
+    assert running.status == "failed"
+    assert [m for m in running.failures() if "(qemu-system-x86" in m and "(open for writing)" in m], (
+        running.failures()
+    )
+    looked = run_playbook(
+        "playbooks/inspect-target.yml", target_image=str(patient_disk), target_readonly=True
+    )
+    assert [m for m in looked.failures() if "no device-mapper" in m], looked.failures()
+
     # Incident 4 while a shell still works; cron itself must say the crontab is broken.
     patient.copy_in(PLANTERS / "cron.sh", "/root/cron.sh")
     patient.ssh(

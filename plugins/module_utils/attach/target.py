@@ -76,22 +76,21 @@ def attach_disk(
     path = os.path.abspath(path)  # recorded for the detach, which may run from another directory
     _refuse_wrong_kind(path, is_image)
     if is_image:
+        job.refuse_busy_image(path)  # first: the processes holding it say more than qemu's lock
         job.image = images.inspect(job.run, path, image_format, job.readonly)
-        job.refuse_busy_image(path)
         if not job.readonly:
             _refuse_shared_base(job.image)
         _say_what_the_image_is(job)
     else:
         job.refuse_busy_device(path)
     job.prepare_mount_point()
-    if is_image:
-        raw = job.export_image(job.image) if job.image.exported else path
-        table, job.volumes = disks.survey(job.run, raw)
-        disk = job.attach_loop(raw)
-    else:
-        table, job.volumes = disks.survey(job.run, path)
-        disk = os.path.realpath(path)
-    job.map_partitions(disk, is_loop=is_image)
+    raw = job.export_image(job.image) if is_image and job.image.exported else path
+    table, job.volumes = disks.survey(job.run, raw)
+    # A device looked at read-only goes through a read-only loop device as an image does: then
+    # nothing on the way (a btrfs log replay, LVM) can write to it, whatever its mount options.
+    through_loop = is_image or job.readonly
+    disk = job.attach_loop(raw) if through_loop else os.path.realpath(path)
+    job.map_partitions(disk, is_loop=through_loop)
     pvs = [v for v in job.volumes if v.fstype == "LVM2_member"]
     try:
         volume, subvolume = job.choose_root(partition)

@@ -20,6 +20,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import
 
 # Filesystems a Linux root (or /boot, /usr, /var) can live on, and how to mount each on a rescuer.
 ROOT_FSTYPES = ("ext4", "ext3", "ext2", "xfs", "btrfs")
+# Read-only without replaying a journal. btrfs has no option every kernel knows (nologreplay, then
+# rescue=nologreplay): the read-only loop device under it is what keeps it from writing.
 PROBE_OPTIONS = {
     "ext4": ["ro", "noload"],
     "ext3": ["ro", "noload"],
@@ -172,7 +174,8 @@ def survey(run: Runner, path: str) -> tuple[str, list[Volume]]:
             return "", [volume_from(whole, size=whole_size(path))]
         raise DiskError(
             f"{path} holds no partition table and no filesystem that blkid recognises: it is not a disk "
-            "image (a qcow2 or vmdk file must be converted first: qemu-img convert -O raw IN OUT)"
+            "image, or not one of a format lifeline reads (raw, qcow2, vmdk, vhdx, vpc, vdi; an image "
+            "whose header is damaged may need target_image_format)"
         )
     columns = "NR,START,SECTORS,UUID,NAME"
     rows = parse_partx(run(["partx", "--raw", "--output", columns, path]))

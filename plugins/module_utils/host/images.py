@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import stat
 import struct
 from dataclasses import dataclass, field
@@ -27,6 +28,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import
 # to say so clearly.
 FORMATS = ("raw", "qcow2", "vmdk", "vhdx", "vpc", "vdi")
 NOT_ATTACHED = {"qcow": "qcow version 1", "qed": "QED"}
+# Formats whose layers may have a backing file (qemu rejects the option for the others).
+BACKED_FORMATS = ("qcow2", "vmdk")
 # Backing chains deeper than this are refused: no hypervisor stacks more, a loop would.
 MAX_CHAIN = 16
 # An overlay names its backing file in its header; images beside the target are read this far.
@@ -214,6 +217,12 @@ def _follow_chain(run: Runner, image: Image, info: dict, readonly: bool) -> None
                 f"{header_fmt}: refused (a backing file replaced by another?)"
             )
         fmt = recorded or header_fmt
+        if fmt == "raw" and os.path.getsize(backing) % 512:
+            raise ImageError(
+                f"{top.path} names {backing} as its backing file, which is not a disk image (its size "
+                "is not a whole number of sectors): refused. A raw guest disk whose first sector holds "
+                "a qcow2 header looks like this: give target_image_format=raw if it is one"
+            )
         if fmt in NOT_ATTACHED:
             raise ImageError(f"the backing file {backing} of {top.path} is {NOT_ATTACHED[fmt]}: not attached")
         image.layers.append(Layer(backing, fmt, f"{top.path}" if recorded else "header"))
@@ -242,7 +251,7 @@ def _file_key(path: str) -> tuple[int, int]:
 
 
 def lock_words(path: str, words: str) -> str:
-    if "lock" in words:
+    if re.search(r'Failed to get (shared )?"[a-z ]+" lock', words):
         return (
             f"{path} is locked by another program ({words.strip()}): a running virtual machine? "
             "Power it off first, or look without writing (target_readonly: true, or --check)"
@@ -298,7 +307,7 @@ def export_argv(image: Image, mount_file: str, pidfile: str, readonly: bool) -> 
             access = {} if depth == 0 else {"read-only": True}
         file_node = {"driver": "file", "node-name": f"file{depth}", "filename": layer.path, **access}
         node = {"driver": layer.format, "node-name": f"layer{depth}", "file": f"file{depth}", **access}
-        if layer.format != "raw":
+        if layer.format in BACKED_FORMATS:
             node["backing"] = below
         argv += ["--blockdev", json.dumps(file_node), "--blockdev", json.dumps(node)]
         below = f"layer{depth}"

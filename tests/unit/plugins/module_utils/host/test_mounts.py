@@ -439,6 +439,20 @@ def test_holders_finds_an_open_file(tmp_path, spawn):
     assert holders_of(sleeper.pid, mounts.holders(files=[(other.stat().st_dev, other.stat().st_ino)])) == []
 
 
+@pytest.mark.parametrize(("redirect", "writing"), [("<", False), ("<>", True), (">>", True)])
+def test_holders_says_which_descriptors_can_write(tmp_path, spawn, redirect, writing):
+    """A running guest's qemu has its disk open for writing; a backup tool reading it does not."""
+    held = tmp_path / "disk.raw"
+    held.write_bytes(b"\0" * 4096)
+    sleeper = spawn(["sh", "-c", f'exec 3{redirect}"$1"; exec sleep 30', "sh", str(held)], cwd="/")
+    st = held.stat()
+
+    [holder] = [h for h in mounts.holders(files=[(st.st_dev, st.st_ino)]) if h.pid == sleeper.pid]
+
+    assert holder.writing is writing
+    assert holder.describe().endswith(" (open for writing)") is writing
+
+
 def test_holders_finds_a_mapped_file(tmp_path):
     """A library stays in use through its mapping once the loader has closed it (the old root's libc)."""
     import _json  # a small shared object of the standard library, loaded again from a copy
