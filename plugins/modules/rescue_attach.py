@@ -37,7 +37,7 @@ description:
     rescuer's own volumes.
   - Every step is written to a state file as it happens; M(lifeline.rescue.rescue_detach) undoes
     them in reverse. When attaching fails half way, what was done is undone before the error.
-  - With O(readonly), and always in check mode, nothing of the target is written: loop devices and
+  - With O(readonly), and always in check mode, nothing of the target is written. Loop devices and
     exports read-only, ext4 mounted C(ro,noload), xfs C(ro,norecovery), btrfs C(ro),
     volume groups activated read-only without writing metadata; the recoveries' checks then look at
     the whole target, so check mode shows their full plan for an image or a device too.

@@ -11,13 +11,13 @@ from __future__ import annotations
 import hashlib
 import signal
 import subprocess
-import uuid
 from pathlib import Path
 
 import pytest
 
 from support import rpmroots
 from support.faults import plant_glibc
+from support.images import disk_image
 from support.playbooks import assert_glibc_repaired, report_of, restore_glibc
 from support.roots import chroot, fails_for_glibc, library_listing, mounts_under
 
@@ -121,19 +121,6 @@ def test_a_broken_rpm_root_is_restored_and_its_programs_run(
         assert report["glibc"]["database"] == "rpm sqlite /var/lib/rpm/rpmdb.sqlite"
         assert report["glibc"]["digest"] == rpmroots.LAYOUTS[layout].digest
     assert mounts_under(root) == []
-
-
-def disk_image(root: Path, image: Path) -> None:
-    """A raw disk image (msdos label, one partition from 1 MiB) whose ext4 filesystem holds ``root``,
-    made without a loop device: sfdisk on the file, mkfs.ext4 -d at the partition's offset."""
-    fs_uuid = str(uuid.uuid4())
-    (root / "etc/fstab").write_text(f"UUID={fs_uuid} / ext4 defaults 0 1\n")
-    with open(image, "wb") as handle:
-        handle.truncate(768 << 20)
-    partition = "label: dos\nstart=2048, type=83\n"
-    subprocess.run(["sfdisk", "-q", str(image)], input=partition, text=True, check=True, timeout=60)
-    mkfs = ["mkfs.ext4", "-q", "-F", "-L", "root", "-U", fs_uuid, "-E", "offset=1048576", "-d", str(root)]
-    subprocess.run([*mkfs, str(image), "767M"], check=True, capture_output=True, timeout=300)
 
 
 def test_a_broken_rpm_root_in_a_disk_image_is_restored(run_playbook, tmp_path):

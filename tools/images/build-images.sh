@@ -15,10 +15,14 @@
 # differs or it is missing; the image is re-imported when its label differs, it is missing, or the
 # tree was rebuilt. Otherwise nothing is done.
 #
-# With trixie, also localhost/lifeline/cronie:trixie: a copy of the trixie tree where cronie (Red
-# Hat's cron, packaged by Debian) replaced Debian's cron (tools/images/cronie-recipe.sh), imported
-# and labelled with the hash of trixie's HASH + that recipe; rebuilt when the label differs or the
-# image is missing (the copy is removed once imported). The oracle lane runs its daemon.
+# Images derived from a suite's tree: a copy of the tree changed by a recipe of their own, imported
+# and labelled with the hash of the suite's HASH + that recipe; rebuilt when the label differs or the
+# image is missing (the copy is removed once imported), built only when their suite is asked for:
+#   localhost/lifeline/cronie:trixie     cronie (Red Hat's cron, packaged by Debian) replaced Debian's
+#                                        cron (tools/images/cronie-recipe.sh); the oracle lane runs it
+#   localhost/lifeline/rescuer:bookworm  qemu-img and qemu-storage-daemon added
+#                                        (tools/images/rescuer-recipe.sh); the molecule rescuer that
+#                                        attaches qcow2, vmdk, vhdx, vpc and vdi images
 set -euo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
@@ -63,11 +67,13 @@ image_label() {
   podman image inspect --format '{{index .Labels "lifeline.recipe"}}' "${2:-$repository}:$1" 2>/dev/null || true
 }
 
-# The cronie image: built from this suite's tree.
-cronie_repository=localhost/lifeline/cronie
-cronie_suite=trixie
-cronie_hash() {
-  { recipe_hash "$cronie_suite"; cat "$here/cronie-recipe.sh"; } | sha256sum | cut -c1-64
+# The derived images: NAME (its repository below localhost/lifeline), the suite whose tree it copies,
+# its recipe.
+derived=(cronie rescuer)
+declare -A derived_suite=([cronie]=trixie [rescuer]=bookworm)
+declare -A derived_recipe=([cronie]="$here/cronie-recipe.sh" [rescuer]="$here/rescuer-recipe.sh")
+derived_hash() {
+  { recipe_hash "${derived_suite[$1]}"; cat "${derived_recipe[$1]}"; } | sha256sum | cut -c1-64
 }
 
 # Mount points at or below a directory: a tree with the playbook lane's binds still in it must
@@ -163,37 +169,41 @@ build_one() {
   echo "images: $suite done in $((SECONDS - started))s ($what; tree $tree, image $repository:$suite ${image_id:0:12})"
 }
 
-# build_cronie: copy the suite's tree, swap cron for cronie, import it, remove the copy.
-build_cronie() {
-  local hash tree new started old_id image_id
-  hash=$(cronie_hash)
-  tree=$trees/$cronie_suite
-  new=$trees/.cronie-$cronie_suite.new
+# build_derived NAME: copy its suite's tree, run its recipe on the copy, import it, remove the copy.
+build_derived() {
+  local name=$1 suite=${derived_suite[$1]} repository=localhost/lifeline/$1 hash tree new started old_id image_id
+  hash=$(derived_hash "$name")
+  tree=$trees/$suite
+  new=$trees/.$name-$suite.new
   started=$SECONDS
   [ -z "$(mounts_under "$tree")" ] || die "$tree has mounts below it: $(mounts_under "$tree" | xargs)"
   safe_remove "$new"
-  "$here/cronie-recipe.sh" "$tree" "$new"
-  old_id=$(podman image inspect --format '{{.Id}}' "$cronie_repository:$cronie_suite" 2>/dev/null || true)
+  "${derived_recipe[$name]}" "$tree" "$new"
+  old_id=$(podman image inspect --format '{{.Id}}' "$repository:$suite" 2>/dev/null || true)
   local args=()
   for c in "${changes[@]}"; do args+=(--change "$c"); done
-  args+=(--change "LABEL lifeline.recipe=$hash" --change "LABEL lifeline.suite=$cronie_suite")
+  args+=(--change "LABEL lifeline.recipe=$hash" --change "LABEL lifeline.suite=$suite")
   tar -C "$new" --numeric-owner --one-file-system --xattrs -c . |
-    podman import -q "${args[@]}" - "$cronie_repository:$cronie_suite" >/dev/null
-  image_id=$(podman image inspect --format '{{.Id}}' "$cronie_repository:$cronie_suite")
-  [ "$(image_label "$cronie_suite" "$cronie_repository")" = "$hash" ] ||
-    die "$cronie_repository:$cronie_suite does not carry label lifeline.recipe=$hash"
+    podman import -q "${args[@]}" - "$repository:$suite" >/dev/null
+  image_id=$(podman image inspect --format '{{.Id}}' "$repository:$suite")
+  [ "$(image_label "$suite" "$repository")" = "$hash" ] ||
+    die "$repository:$suite does not carry label lifeline.recipe=$hash"
   if [ -n "$old_id" ] && [ "$old_id" != "$image_id" ]; then
     podman rmi "$old_id" >/dev/null 2>&1 || true # still used by a container: left to podman
   fi
   safe_remove "$new"
-  echo "images: cronie:$cronie_suite done in $((SECONDS - started))s (image $cronie_repository:$cronie_suite ${image_id:0:12})"
+  echo "images: $name:$suite done in $((SECONDS - started))s (image $repository:$suite ${image_id:0:12})"
 }
 
-# The cronie image is wanted when its suite is; built after that suite's tree.
-cronie_wanted=""
-if [[ " ${suites[*]} " == *" $cronie_suite "* ]] && [ "$(image_label "$cronie_suite" "$cronie_repository")" != "$(cronie_hash)" ]; then
-  cronie_wanted=yes
-fi
+# A derived image is wanted when its suite is; built after that suite's tree.
+derived_wanted=()
+for name in "${derived[@]}"; do
+  suite=${derived_suite[$name]}
+  if [[ " ${suites[*]} " == *" $suite "* ]] &&
+    [ "$(image_label "$suite" "localhost/lifeline/$name")" != "$(derived_hash "$name")" ]; then
+    derived_wanted+=("$name")
+  fi
+done
 
 # What each suite needs.
 declare -A need
@@ -224,8 +234,9 @@ for suite in "${suites[@]}"; do
   plan+="${plan:+, }$suite (${need[$suite]}: $why)"
 done
 
-if [ ${#todo[@]} -eq 0 ] && [ -z "$cronie_wanted" ]; then
-  echo "images: up to date (${suites[*]}: trees in $trees, images $repository:<suite>, recipe hashes match)"
+if [ ${#todo[@]} -eq 0 ] && [ ${#derived_wanted[@]} -eq 0 ]; then
+  echo "images: up to date (${suites[*]}: trees in $trees, images $repository:<suite> and the derived" \
+    "ones, recipe hashes match)"
   exit 0
 fi
 
@@ -252,14 +263,15 @@ for suite in "${failed[@]}"; do
 done
 [ ${#failed[@]} -eq 0 ] || die "could not build: ${failed[*]} (logs: $trees/<suite>.build.log)"
 
-if [ -n "$cronie_wanted" ]; then
-  echo "images: building $cronie_repository:$cronie_suite (cronie in a copy of the $cronie_suite tree)"
-  log=$trees/cronie-$cronie_suite.build.log
-  if (build_cronie) >"$log" 2>&1; then
+for name in "${derived_wanted[@]}"; do
+  suite=${derived_suite[$name]}
+  echo "images: building localhost/lifeline/$name:$suite (${derived_recipe[$name]##*/} on a copy of the $suite tree)"
+  log=$trees/$name-$suite.build.log
+  if (build_derived "$name") >"$log" 2>&1; then
     tail -n 1 "$log"
   else
     echo "---- last lines of $log" >&2
     tail -n 25 "$log" >&2
-    die "could not build $cronie_repository:$cronie_suite (log: $log)"
+    die "could not build localhost/lifeline/$name:$suite (log: $log)"
   fi
-fi
+done

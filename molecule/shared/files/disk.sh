@@ -4,7 +4,9 @@
 #   disk attach IMAGE            a loop device with the image's partitions; prints the loop device
 #   disk attach-file FILE        a loop device for FILE as it is (no partition table read); prints it
 #   disk detach LOOP             undo attach: partition mappings, their /dev nodes, the loop device
-#   disk mount IMAGE DIR [OPTS]  attach, then mount the image's last partition (the root) at DIR
+#   disk mount IMAGE DIR [OPTS]  attach, then mount the image's last partition (the root) at DIR;
+#                                with ro among OPTS the loop device is read-only too (xfs writes to
+#                                its log when mounted ro from a writable device)
 #   disk unmount DIR             unmount DIR and detach the loop device it was on
 #   disk detach-images DIR       every loop device backed by an image under DIR (seen from here):
 #                                whatever is mounted from it unmounted, then detached; prints each
@@ -27,7 +29,7 @@ node() {
   fi
 }
 
-# loop_of FILE: a loop device backed by FILE, without partitions; prints it.
+# loop_of FILE [ro]: a loop device backed by FILE (read-only with ro), without partitions; prints it.
 # `losetup --find --show FILE` fails (ENOENT) when this container's static /dev lacks the node of
 # the number the kernel hands out (the host or a scenario beside this one holds the others): the
 # free device is asked for first, its node made, then attached; if another attacher took it
@@ -37,7 +39,7 @@ loop_of() {
   for try in 1 2 3 4 5; do
     disk=$(losetup --find)
     node "/sys/class/block/${disk#/dev/}"
-    if err=$(losetup "$disk" "$1" 2>&1); then
+    if err=$(losetup ${2:+--read-only} "$disk" "$1" 2>&1); then
       echo "$disk"
       return
     fi
@@ -49,7 +51,7 @@ loop_of() {
 
 attach() {
   local disk sys
-  disk=$(loop_of "$1")
+  disk=$(loop_of "$1" "${2:-}")
   partx --update "$disk"  # --add would fail on a mapping a previous user of this number left
   for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
     [ -e "$sys" ] || continue
@@ -93,7 +95,9 @@ case ${1:-} in
   attach-file) loop_of "$2" ;;
   detach) detach "$2" ;;
   mount)
-    disk=$(attach "$2")
+    readonly=""
+    [[ ",${4:-}," != *,ro,* ]] || readonly=ro
+    disk=$(attach "$2" "$readonly")
     mkdir -p "$3"
     mount ${4:+-o "$4"} "$(ls "$disk"p[0-9]* | sort -V | tail -1)" "$3" || { detach "$disk"; exit 1; }
     ;;
