@@ -222,6 +222,26 @@ cat /mnt/made/root/lifeline-marker
 umount /mnt/made && cryptsetup close check && vgchange -q -an vgsealed >/dev/null
 """
 
+# LVM on LUKS whose volume group has a name of its own: the rescuer's udev activates it the moment
+# the LUKS mapping opens, and it must still be taken for the target's, not for a copy of the rescuer's.
+MAKE_UNIQUE = f"""set -e
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup luksFormat -q --type luks2 --pbkdf pbkdf2 \\
+  --pbkdf-force-iterations 1000 --key-file=- {{disk}}
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup open --key-file=- {{disk}} made
+pvcreate -q /dev/mapper/made && vgcreate -q vgunique /dev/mapper/made && lvcreate -q -n root -L 256M vgunique
+mkfs.ext4 -q /dev/vgunique/root
+mount /dev/vgunique/root /mnt/made
+mkdir /mnt/made/etc /mnt/made/root && echo ID=unique > /mnt/made/etc/os-release && : > /mnt/made/etc/fstab
+umount /mnt/made && vgchange -q -an vgunique >/dev/null && cryptsetup close made
+"""
+READ_UNIQUE = f"""set -e
+printf %s '{SEALED_PASSPHRASE}' | cryptsetup open --readonly --key-file=- {{disk}} check
+vgchange -q -ay vgunique >/dev/null
+mount -o ro /dev/vgunique/root /mnt/made
+cat /mnt/made/root/lifeline-marker
+umount /mnt/made && vgchange -q -an vgunique >/dev/null && cryptsetup close check
+"""
+
 
 def crypt_mappings(vm: VM) -> list[str]:
     """The names of the dm-crypt mappings active in ``vm`` (device-mapper's own listing)."""
@@ -300,6 +320,20 @@ def test_vault_with_its_root_on_lvm_inside_luks_repaired_with_its_key_file_then_
     assert SEALED_PASSPHRASE not in json.dumps(written.events), "the passphrase reached Ansible's output"
     assert crypt_mappings(rescue) == []
     assert rescue.ssh(READ_SEALED).stdout.strip() == "written through LUKS on LVM"
+
+    unique = rescue.attach(blank_disk(tmp_path / "unique.qcow2"), "unique")
+    rescue.ssh(MAKE_UNIQUE.format(disk=unique))
+    written = run_playbook(
+        "write-into-target.yml",
+        inventory=inventory,
+        target_device=unique,
+        target_luks_passphrase=SEALED_PASSPHRASE,
+        marker="written through LVM on LUKS",
+    )
+    assert written.rc == 0, written.failures()
+    assert crypt_mappings(rescue) == []
+    assert rescue.ssh("dmsetup ls --target linear | cut -f1").stdout.split() == ["vg0-root"]
+    assert rescue.ssh(READ_UNIQUE.format(disk=unique)).stdout.strip() == "written through LVM on LUKS"
     rescue.power_off()
 
     # The vault boots from its repaired disk, unlocking itself, and runs python3.

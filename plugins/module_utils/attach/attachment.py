@@ -432,7 +432,7 @@ class Attachment:
         theirs = lvm.report(self.run, ["vgs", "-o", "vg_name,vg_uuid", "--config", config], "vg")
         if self.readonly:
             config += lvm.read_only_config([vg["vg_name"] for vg in theirs])
-        clones = lvm.active_here(self.run, [vg["vg_uuid"] for vg in theirs])
+        clones = lvm.active_here(self.run, [vg["vg_uuid"] for vg in theirs], _device_numbers(devices))
         if clones:
             # Nothing is built on the target's devices (refuse_busy_device): what is active with
             # these UUIDs is on other disks, the rescuer's own root perhaps. Activating the copy
@@ -516,6 +516,18 @@ class Attachment:
             self.volumes.append(
                 disks.volume_from(disks.probe(self.run, inside), device=inside, luks=volume.name)
             )
+
+
+def _device_numbers(devices: list[str]) -> frozenset[str]:
+    """ "major:minor" of each of ``devices`` that exists."""
+    numbers = set()
+    for device in devices:
+        try:
+            rdev = os.stat(device).st_rdev
+        except OSError:
+            continue
+        numbers.add(f"{os.major(rdev)}:{os.minor(rdev)}")
+    return frozenset(numbers)
 
 
 def _root_evidence(top: str, fstype: str) -> dict:

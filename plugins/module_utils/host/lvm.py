@@ -44,13 +44,24 @@ def report(run: Runner, argv: list[str], kind: str) -> list[dict]:
     return [row for block in json.loads(text).get("report", []) for row in block.get(kind, [])]
 
 
-def active_here(run: Runner, vg_uuids: list[str]) -> set[str]:
-    """The volume groups of ``vg_uuids`` with a volume active on this host (device-mapper's view).
+def active_here(run: Runner, vg_uuids: list[str], on: frozenset[str] = frozenset()) -> set[str]:
+    """The volume groups of ``vg_uuids`` with a volume active on this host (device-mapper's view),
+    leaving out volumes built only on the devices ``on`` ("major:minor"): the target's own, which
+    the rescuer's udev activates by itself the moment a LUKS mapping holding them opens.
 
     LVM names each volume's device-mapper device "LVM-" + its group's UUID + its own, without dashes.
     """
-    text = run(["dmsetup", "info", "--columns", "--noheadings", "--options", "uuid"])
-    active = {line.strip()[4:36] for line in text.splitlines() if line.strip().startswith("LVM-")}
+    text = run(
+        ["dmsetup", "info", "--columns", "--noheadings", "--separator", " ", "--options", "uuid,devnos_used"]
+    )
+    active = set()
+    for line in text.splitlines():
+        uuid, _space, used = line.strip().partition(" ")
+        if not uuid.startswith("LVM-"):
+            continue
+        below = {number for number in used.replace(" ", ",").split(",") if number}
+        if not below or not below <= on:
+            active.add(uuid[4:36])
     return {uuid for uuid in vg_uuids if uuid.replace("-", "") in active}
 
 

@@ -174,3 +174,30 @@ def test_rename_vg_removes_what_device_mapper_made_in_its_device_directory():
 
     assert len(seen) == 1 and seen[0].name.startswith("lifeline-lvm-dev-")
     assert not seen[0].exists()
+
+
+@pytest.mark.parametrize(
+    ("listing", "on", "active"),
+    [
+        pytest.param("LVM-{vg}{lv} 253:1\n", {"253:1"}, set(), id="built on the target's own mapping"),
+        pytest.param("LVM-{vg}{lv} 8:2\n", {"253:1"}, {"{uuid}"}, id="built on another disk"),
+        pytest.param("LVM-{vg}{lv} 253:1,8:2\n", {"253:1"}, {"{uuid}"}, id="partly on another disk"),
+        pytest.param("LVM-{vg}{lv}\n", {"253:1"}, {"{uuid}"}, id="what it is built on unknown"),
+        pytest.param("CRYPT-LUKS2-abc 8:2\n", set(), set(), id="not LVM"),
+    ],
+)
+def test_active_here_leaves_out_volumes_on_the_targets_own_devices(listing, on, active):
+    """The rescuer's udev activates a volume group the moment the LUKS mapping holding it opens: that
+    group is the target's, not a copy of one of the rescuer's."""
+    uuid = "pTnt01-aaaa-bbbb-cccc-dddd-eeee-ffffff"
+    text = listing.format(vg=uuid.replace("-", ""), lv="L" * 32)
+    calls = []
+
+    def run(argv):
+        calls.append(argv)
+        return text
+
+    found = lvm.active_here(run, [uuid], frozenset(on))
+
+    assert found == {a.format(uuid=uuid) for a in active}
+    assert calls[0][-1] == "uuid,devnos_used"
