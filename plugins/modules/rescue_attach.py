@@ -177,7 +177,7 @@ image:
     - What the image is, when one is given - V(format), how it was found (V(detected_by) C(header) or
       C(target_image_format)), V(backing_chain), V(snapshots), V(virtual_size), and V(exported) (seen
       through qemu-storage-daemon).
-  returned: when an image is given
+  returned: when an image is given, also when attaching it failed once its format was known
   type: dict
   sample: {format: qcow2, detected_by: header, backing_chain: [/srv/base.qcow2], snapshots: [before-upgrade]}
 readonly:
@@ -350,6 +350,8 @@ def run_module() -> None:
             undone=getattr(exc, "undone", []),
             steps=getattr(exc, "steps_left", job.steps),
         )
+        if job.image:
+            result["image"] = job.image.as_dict()
         module.fail_json(msg=str(exc), **result)
     if table is not None:
         result["partition_table"] = table

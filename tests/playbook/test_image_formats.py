@@ -158,7 +158,7 @@ def assert_still_broken(root: Path) -> None:
 # backing file) once, every suite at least once.
 FORMATS = [
     ("bullseye", "libc_renamed", "vmdk"),
-    ("bullseye", "libc_renamed", "vpc"),
+    ("bullseye", "libc_renamed", "vpc"),  # a fixed VHD (Azure's): raw data, its only header last
     ("bookworm", "libc_renamed", "vhdx"),
     ("trixie", "loader_link_removed", "vdi"),
 ]
@@ -168,8 +168,10 @@ FORMATS = [
 def test_an_image_is_repaired_in_place_and_keeps_its_format(
     run_playbook, tmp_path, broken_raw, suite, fault, fmt
 ):
-    image = convert(broken_raw(suite, fault), tmp_path / f"vm-disk-0.{fmt}", fmt)
-    size = info(image)["virtual-size"]
+    fixed = ("subformat=fixed",) if fmt == "vpc" else ()
+    image = convert(broken_raw(suite, fault), tmp_path / f"vm-disk-0.{fmt}", fmt, "raw", *fixed)
+    # Told the format: qemu's own probe takes a fixed VHD for raw.
+    size = info(image, fmt)["virtual-size"]
 
     run = run_on(run_playbook, tmp_path, image, "reports")
     assert run.status == "successful", run.failures()
@@ -180,8 +182,10 @@ def test_an_image_is_repaired_in_place_and_keeps_its_format(
     assert report_of(tmp_path / "reports", "restore-glibc")["result"] == "repaired"
     # Independent proof: qemu-img still reads the same format and size, finds the metadata consistent,
     # and the root it reads back runs its own programs.
-    after = info(image)
+    after = info(image, fmt)
     assert (after["format"], after["virtual-size"]) == (fmt, size)
+    if fixed:  # still a fixed VHD: the data, then its 512-byte footer
+        assert image.stat().st_size == size + 512
     if fmt in images.CHECKABLE:
         checked = check(image)
         assert checked.returncode == 0, checked.stdout + checked.stderr
@@ -269,10 +273,11 @@ def test_a_raw_image_starting_with_a_qcow2_header_is_read_by_its_header_unless_t
 
     by_header = run_on(run_playbook, tmp_path, image, "r1", INSPECT, target_readonly=True)
     [attached] = by_header.results(ATTACH)
-    # The image as rescue_attach saw it: its result, or (when attaching failed) the plan it got to.
-    if "image" in attached:
-        assert (attached["image"]["format"], attached["image"]["detected_by"]) == ("qcow2", "header")
+    # The image as rescue_attach saw it, also when attaching failed.
+    assert (attached["image"]["format"], attached["image"]["detected_by"]) == ("qcow2", "header")
     assert f"{image} is qcow2 (by its header)" in attached["plan"], attached
+    # Any error names the user's image, never the file its export is mounted on.
+    assert "/run/lifeline/exports/" not in attached.get("msg", ""), attached["msg"]
     # Read as the (empty) qcow2 disk its header describes, not silently as the raw root behind it.
     assert attached.get("os_release", {}).get("VERSION_CODENAME") != "bookworm", attached
 
@@ -327,6 +332,37 @@ def test_check_mode_on_a_raw_image_plans_the_crontab_repair_and_changes_no_byte(
     assert sha256(image) == digest
     with read_back(image, tmp_path / "scratch", "-f", "raw") as root:
         assert b"\0" in (root / "etc/crontab").read_bytes()
+
+
+def test_check_mode_on_a_device_plans_the_whole_repair_and_changes_no_byte(
+    run_playbook, tmp_path, broken_raw
+):
+    """A disk attached to a rescue instance, looked at through a read-only loop device of its own."""
+    image = copy_of(broken_raw("bullseye", "libc_renamed"), tmp_path / "attached-disk.raw")
+    device = subprocess.run(
+        ["losetup", "--find", "--show", str(image)], capture_output=True, text=True, check=True, timeout=60
+    ).stdout.strip()
+    try:
+        digest = sha256(Path(device))
+        run = run_playbook(
+            RESTORE,
+            "--check --diff",
+            target_device=device,
+            rescue_mount_point=str(tmp_path / "mnt"),
+            lifeline_report_dir=str(tmp_path / "reports"),
+        )
+        assert run.status == "successful", run.failures()
+        [attached] = run.results(ATTACH)
+        assert f"attached {device} to " in " ".join(attached["plan"]), attached["plan"]
+        report = report_of(tmp_path / "reports", "restore-glibc")
+        assert report["result"] == "planned (check mode)"
+        assert [(a["action"], a["path"]) for a in report["actions"]] == [
+            ("relink", "/lib/x86_64-linux-gnu/libc.so.6")  # bullseye: the link to libc-2.31.so
+        ], report["actions"]
+        assert sha256(Path(device)) == digest
+    finally:
+        subprocess.run(["losetup", "--detach", device], check=True, timeout=60)
+    assert sha256(image) == digest
 
 
 def test_target_readonly_without_check_mode_is_refused_by_the_repairs(run_playbook, tmp_path, broken_raw):

@@ -54,9 +54,18 @@ def qemu_img(*args: str | Path) -> str:
     return done.stdout
 
 
-def convert(source: Path, target: Path, fmt: str, source_format: str = "raw") -> Path:
-    """``source`` written as a ``fmt`` image at ``target``."""
-    qemu_img("convert", "-f", source_format, "-O", fmt, source, target)
+def convert(source: Path, target: Path, fmt: str, source_format: str = "raw", *options: str) -> Path:
+    """``source`` written as a ``fmt`` image at ``target``; ``options``: qemu-img -o (subformat=fixed)."""
+    qemu_img(
+        "convert",
+        "-f",
+        source_format,
+        "-O",
+        fmt,
+        *(("-o", ",".join(options)) if options else ()),
+        source,
+        target,
+    )
     return target
 
 

@@ -73,7 +73,7 @@ derived=(cronie rescuer)
 declare -A derived_suite=([cronie]=trixie [rescuer]=bookworm)
 declare -A derived_recipe=([cronie]="$here/cronie-recipe.sh" [rescuer]="$here/rescuer-recipe.sh")
 derived_hash() {
-  { recipe_hash "${derived_suite[$1]}"; cat "${derived_recipe[$1]}"; } | sha256sum | cut -c1-64
+  { recipe_hash "${derived_suite[$1]}"; cat "${derived_recipe[$1]}" "$here/derived-tree.sh"; } | sha256sum | cut -c1-64
 }
 
 # Mount points at or below a directory: a tree with the playbook lane's binds still in it must

@@ -23,7 +23,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, images
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Volume
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError, Volume
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 KINDS = ("root", "image", "device")
@@ -86,7 +86,13 @@ def attach_disk(
         job.refuse_busy_device(path)
     job.prepare_mount_point()
     raw = job.export_image(job.image) if is_image and job.image.exported else path
-    table, job.volumes = disks.survey(job.run, raw)
+    try:
+        table, job.volumes = disks.survey(job.run, raw)
+    except DiskError as exc:
+        if raw == path:
+            raise
+        # The user knows the image, not the file its export is mounted on.
+        raise DiskError(str(exc).replace(raw, f"{path} (read as {job.image.format})")) from exc
     # A device looked at read-only goes through a read-only loop device as an image does: then
     # nothing on the way (a btrfs log replay, LVM) can write to it, whatever its mount options.
     through_loop = is_image or job.readonly
