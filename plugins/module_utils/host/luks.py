@@ -13,6 +13,7 @@ import os
 import re
 from dataclasses import dataclass, field
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, lvm
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import DiskError
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
     Runner,
@@ -120,5 +121,10 @@ def close(run: Runner, name: str) -> bool:
     """Close the mapping ``name``; False when it was not open (nothing to do)."""
     if not is_open(run, name):
         return False
+    mapping = f"{MAPPER_DIR}/{name}"
+    if os.path.exists(mapping) and disks.stacked_on(mapping):
+        # The rescuer's udev may activate a volume group the moment the mapping opens, before the
+        # attachment recorded one (a failure in between): what is seen through it is deactivated.
+        run(["vgchange", "--config", lvm.only_devices_config([mapping]), "--activate", "n"])
     run(["cryptsetup", "close", name])
     return True

@@ -15,7 +15,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
     undo,
     undo_plan,
 )
-from ansible_collections.lifeline.rescue.plugins.module_utils.host import luks, lvm
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks, luks, lvm
 from ansible_collections.lifeline.rescue.plugins.module_utils.host.disks import Volume
 
 from support.runners import FakeRunner, tool_error
@@ -283,3 +283,24 @@ def test_a_closed_mapping_is_skipped_by_the_undo():
 
     assert undo(run, steps) == ([], [])
     assert run.calls == [argv]
+
+
+def test_what_udev_activated_on_a_mapping_is_deactivated_before_it_is_closed(tmp_path, monkeypatch):
+    """A failure after the unlock but before the attachment activated anything: udev already did."""
+    mapping = tmp_path / "lifeline-mnt-1"
+    mapping.write_text("")
+    monkeypatch.setattr(luks, "MAPPER_DIR", str(tmp_path))
+    monkeypatch.setattr(disks, "stacked_on", lambda device: ["dm-7"] if device == str(mapping) else [])
+    run = FakeRunner()
+    steps = [{"action": "luks_open", "name": "lifeline-mnt-1", "device": "/dev/vdb2"}]
+
+    done, left = undo(run, steps)
+
+    assert (done, left) == (["closed LUKS mapping lifeline-mnt-1 (/dev/vdb2)"], [])
+    assert [c[:2] for c in run.calls] == [
+        ["cryptsetup", "status"],
+        ["vgchange", "--config"],
+        ["cryptsetup", "close"],
+    ]
+    assert run.calls[1][2] == lvm.only_devices_config([str(mapping)]), "only what the mapping shows"
+    assert run.calls[1][3:] == ["--activate", "n"]
