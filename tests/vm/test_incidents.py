@@ -305,35 +305,28 @@ def test_vault_with_its_root_on_lvm_inside_luks_repaired_with_its_key_file_then_
     )
     assert root_source(rescue) == "/dev/mapper/vg0-root"
 
-    # LUKS on LVM: a logical volume that is LUKS2 holding ext4, unlocked with a passphrase, written
-    # through rescue_mount, then read back by cryptsetup and mount by hand.
-    sealed = rescue.attach(blank_disk(tmp_path / "sealed.qcow2"), "sealed")
-    rescue.ssh(MAKE_SEALED.format(disk=sealed))
-    written = run_playbook(
-        "write-into-target.yml",
-        inventory=inventory,
-        target_device=sealed,
-        target_luks_passphrase=SEALED_PASSPHRASE,
-        marker="written through LUKS on LVM",
-    )
-    assert written.rc == 0, written.failures()
-    assert SEALED_PASSPHRASE not in json.dumps(written.events), "the passphrase reached Ansible's output"
-    assert crypt_mappings(rescue) == []
-    assert rescue.ssh(READ_SEALED).stdout.strip() == "written through LUKS on LVM"
+    def write_through(name: str, make: str, read: str, marker: str) -> None:
+        """A blank disk laid out by ``make``, written through rescue_mount with the passphrase, then
+        read back by hand (``read``); nothing of it left open on the rescuer."""
+        disk = rescue.attach(blank_disk(tmp_path / f"{name}.qcow2"), name)
+        rescue.ssh(make.format(disk=disk))
+        written = run_playbook(
+            "write-into-target.yml",
+            inventory=inventory,
+            target_device=disk,
+            target_luks_passphrase=SEALED_PASSPHRASE,
+            marker=marker,
+        )
+        assert written.rc == 0, written.failures()
+        assert SEALED_PASSPHRASE not in json.dumps(written.events), "the passphrase reached Ansible's output"
+        assert crypt_mappings(rescue) == []
+        assert rescue.ssh(read.format(disk=disk)).stdout.strip() == marker
 
-    unique = rescue.attach(blank_disk(tmp_path / "unique.qcow2"), "unique")
-    rescue.ssh(MAKE_UNIQUE.format(disk=unique))
-    written = run_playbook(
-        "write-into-target.yml",
-        inventory=inventory,
-        target_device=unique,
-        target_luks_passphrase=SEALED_PASSPHRASE,
-        marker="written through LVM on LUKS",
-    )
-    assert written.rc == 0, written.failures()
-    assert crypt_mappings(rescue) == []
+    # LUKS on LVM: a logical volume that is LUKS2 holding ext4, unlocked with a passphrase.
+    write_through("sealed", MAKE_SEALED, READ_SEALED, "written through LUKS on LVM")
+    # LVM on LUKS with a volume group of its own, which the rescuer's udev activates on unlock.
+    write_through("unique", MAKE_UNIQUE, READ_UNIQUE, "written through LVM on LUKS")
     assert rescue.ssh("dmsetup ls --target linear | cut -f1").stdout.split() == ["vg0-root"]
-    assert rescue.ssh(READ_UNIQUE.format(disk=unique)).stdout.strip() == "written through LVM on LUKS"
     rescue.power_off()
 
     # The vault boots from its repaired disk, unlocking itself, and runs python3.
