@@ -38,6 +38,16 @@ def wait_for(vm: VM, command: str, what: str, timeout: float = 150) -> str:
     raise VMError(f"{vm.name}: {what} not seen within {timeout:.0f}s ({command}){vm.tail()}")
 
 
+def break_glibc_then_pull_the_plug(vm: VM) -> None:
+    """Incident 2: libc.so.6 pointed at a foreign glibc (every new ssh session dies), then the plug pulled."""
+    vm.copy_in(FOREIGN_LIBC, "/root/libc-2.31.so")
+    vm.copy_in(PLANTERS / "glibc.sh", "/root/glibc.sh")
+    vm.ssh("sync && sh /root/glibc.sh / libc_foreign /root/libc-2.31.so", check=False)
+    assert vm.ssh("true", check=False).returncode != 0, "ssh still works with a foreign libc"
+    time.sleep(15)  # ext4 commits its journal every 5 s: the new link is on the disk
+    vm.pull_the_plug()
+
+
 def root_source(vm: VM) -> str:
     """The device / is mounted from, as the VM's kernel says (/proc/self/mountinfo)."""
     for line in vm.ssh("cat /proc/self/mountinfo").stdout.splitlines():
@@ -75,13 +85,8 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     wait_for(patient, "journalctl -b -u cron | grep -q 'bad minute'", "cron's 'bad minute'", 60)
     assert patient.ssh("test -e /var/tmp/.sysupdate-ran", check=False).returncode != 0
 
-    # Incident 2: libc.so.6 pointed at a foreign glibc; every new ssh session dies from then on.
-    patient.copy_in(FOREIGN_LIBC, "/root/libc-2.31.so")
-    patient.copy_in(PLANTERS / "glibc.sh", "/root/glibc.sh")
-    patient.ssh("sync && sh /root/glibc.sh / libc_foreign /root/libc-2.31.so", check=False)
-    assert patient.ssh("true", check=False).returncode != 0, "ssh still works with a foreign libc"
-    time.sleep(15)  # ext4 commits its journal every 5 s: the new link is on the disk
-    patient.pull_the_plug()
+    # Incident 2 while the patient runs.
+    break_glibc_then_pull_the_plug(patient)
 
     # The rescuer boots from its own disk, whose volume group is also vg0, then gets the patient's.
     rescue = vms("rescue", [overlay(vm_disks / "rescue.img", tmp_path / "rescue.qcow2")]).boot()
@@ -257,13 +262,8 @@ def test_vault_with_its_root_on_lvm_inside_luks_repaired_with_its_key_file_then_
     assert root_source(vault) == "/dev/mapper/vg0-root"
     assert crypt_mappings(vault) == ["vda2_crypt"]
 
-    # Incident 2 on the vault: libc.so.6 pointed at a foreign glibc, then the plug pulled.
-    vault.copy_in(FOREIGN_LIBC, "/root/libc-2.31.so")
-    vault.copy_in(PLANTERS / "glibc.sh", "/root/glibc.sh")
-    vault.ssh("sync && sh /root/glibc.sh / libc_foreign /root/libc-2.31.so", check=False)
-    assert vault.ssh("true", check=False).returncode != 0, "ssh still works with a foreign libc"
-    time.sleep(15)  # ext4 commits its journal every 5 s: the new link is on the disk
-    vault.pull_the_plug()
+    # Incident 2 on the vault.
+    break_glibc_then_pull_the_plug(vault)
 
     rescue = vms("rescue", [overlay(vm_disks / "rescue.img", tmp_path / "rescue.qcow2")]).boot()
     rescue.copy_in(libc6_package(), "/root/libc6.deb")
