@@ -15,6 +15,9 @@ Runner = Callable[..., str]
 # What to install for a tool that is missing, when it is not util-linux's or lvm2's.
 PACKAGES = {
     "cryptsetup": "cryptsetup-bin on Debian and Ubuntu, cryptsetup on Red Hat and SUSE",
+    # An image that is not raw (host/images); a raw image, a device or a directory needs neither.
+    "qemu-img": "qemu-utils on Debian and Ubuntu, qemu-img on Red Hat and SUSE",
+    "qemu-storage-daemon": "qemu-system-common on Debian and Ubuntu",
 }
 
 

@@ -43,6 +43,8 @@ def test_runs_the_tool_found_with_a_parseable_locale():
     [
         ("partx", "util-linux, lvm2"),
         ("cryptsetup", "cryptsetup-bin on Debian and Ubuntu, cryptsetup on Red Hat"),
+        ("qemu-img", "qemu-utils on Debian and Ubuntu"),
+        ("qemu-storage-daemon", "qemu-system-common on Debian and Ubuntu"),
     ],
 )
 def test_a_missing_tool_says_what_to_install(tool, package):
