@@ -48,6 +48,15 @@ def break_glibc_then_pull_the_plug(vm: VM) -> None:
     vm.pull_the_plug()
 
 
+def boots_with_its_own_glibc(vm: VM) -> None:
+    """The repaired VM boots from its LVM root, its programs run and libc.so.6 is its own again."""
+    vm.boot()
+    assert root_source(vm) == "/dev/mapper/vg0-root"
+    assert vm.ssh("ls /usr/bin >/dev/null && python3 -c 'print(6 * 7)'").stdout.strip() == "42"
+    libc = vm.ssh("readlink -f /lib/x86_64-linux-gnu/libc.so.6").stdout.strip()
+    assert libc == "/usr/lib/x86_64-linux-gnu/libc.so.6", libc
+
+
 def root_source(vm: VM) -> str:
     """The device / is mounted from, as the VM's kernel says (/proc/self/mountinfo)."""
     for line in vm.ssh("cat /proc/self/mountinfo").stdout.splitlines():
@@ -154,11 +163,7 @@ def test_patient_broken_like_incidents_2_and_4_repaired_from_a_rescue_vm_then_bo
     rescue.power_off()
 
     # The patient boots from its repaired disk and answers ssh.
-    patient.boot()
-    assert root_source(patient) == "/dev/mapper/vg0-root"
-    assert patient.ssh("ls /usr/bin >/dev/null && python3 -c 'print(6 * 7)'").stdout.strip() == "42"
-    libc = patient.ssh("readlink -f /lib/x86_64-linux-gnu/libc.so.6").stdout.strip()
-    assert libc == "/usr/lib/x86_64-linux-gnu/libc.so.6", libc
+    boots_with_its_own_glibc(patient)
 
     # cron's own log on the patient: the repaired every-minute job runs, no error since this boot,
     # and neither the malware's job nor its startup items ran.
@@ -330,8 +335,4 @@ def test_vault_with_its_root_on_lvm_inside_luks_repaired_with_its_key_file_then_
     rescue.power_off()
 
     # The vault boots from its repaired disk, unlocking itself, and runs python3.
-    vault.boot()
-    assert root_source(vault) == "/dev/mapper/vg0-root"
-    assert vault.ssh("ls /usr/bin >/dev/null && python3 -c 'print(6 * 7)'").stdout.strip() == "42"
-    libc = vault.ssh("readlink -f /lib/x86_64-linux-gnu/libc.so.6").stdout.strip()
-    assert libc == "/usr/lib/x86_64-linux-gnu/libc.so.6", libc
+    boots_with_its_own_glibc(vault)
