@@ -71,6 +71,10 @@ def _match(reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding]
         if account is None or uid in (account.uid, 0):
             return None
         reasons.append(f"{item.file.path} belongs to {reader.uid_names.get(uid, uid)}, not to {account.name}")
+    if rule.traits:
+        if not set(rule.traits) <= item.traits:
+            return None
+        reasons.append(f"{', '.join(rule.traits)}")
     if rule.rules:
         also = [r for r in rule.rules if r in fired]
         if not also:

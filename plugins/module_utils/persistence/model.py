@@ -48,7 +48,11 @@ class FileFacts:
 
 @dataclass
 class Item:
-    """One thing a location starts: a line (``line`` counts from 1) or the file itself (``line`` None)."""
+    """One thing a location starts: a line (``line`` counts from 1) or the file itself (``line`` None).
+
+    ``traits`` are facts a source established that no pattern can read from the text (an account's
+    uid is 0, a packaged file no longer has its package's checksum, ...): rules match them by name.
+    """
 
     kind: str
     file: FileFacts
@@ -60,6 +64,7 @@ class Item:
     executes: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
     payload: str | None = None
+    traits: frozenset[str] = frozenset()
 
 
 @dataclass

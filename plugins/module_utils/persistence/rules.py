@@ -34,6 +34,28 @@ LOCATIONS = (
     "xdg_autostart",
     "authorized_keys",
     "indicator_path",  # a file or directory at a known indicator path
+    # Programs system components run as root besides init and cron.
+    "motd",  # /etc/update-motd.d scripts, run at every ssh login
+    "package_hook",  # apt and dpkg hooks (apt.conf.d, dpkg.cfg.d), yum and dnf plugins
+    "pam",  # /etc/pam.d lines: pam_exec, modules no package installed
+    "boot_loader",  # GRUB's defaults (init=, kernel command line) and /etc/grub.d scripts
+    "initramfs_hook",  # initramfs-tools hooks and scripts, dracut modules
+    "network_hook",  # NetworkManager dispatcher scripts, ifupdown's if-*.d
+    "sudoers",  # /etc/sudoers and sudoers.d
+    "polkit",  # polkit rules and local authority files
+    "dbus_service",  # D-Bus activation services
+    "kernel_module",  # modules loaded at boot, modprobe install lines, .ko files outside /lib/modules
+    "ld_config",  # ld.so.conf and ld.so.conf.d: the directories the loader searches
+    "container",  # containers restarted by their engine, Kubernetes static pods
+    "web_shell",  # scripts in the web server's document and CGI directories
+    "python_startup",  # .pth files, sitecustomize and usercustomize
+    "ssh_rc",  # ~/.ssh/rc, /etc/ssh/sshrc: run at every ssh login
+    "rhosts",  # .rhosts, .shosts, hosts.equiv, shosts.equiv: logins without a password
+    "git",  # git hooks and the config keys that run programs (core.pager, core.hooksPath, ...)
+    # What a package installed, changed; and who may log in.
+    "package_file",  # a packaged file whose content no longer matches its package's checksum
+    "privileged_file",  # setuid or setgid files, files with capabilities
+    "account",  # /etc/passwd, /etc/shadow and /etc/group entries
 )
 SCOPES = ("any", "file", "line")
 
@@ -49,6 +71,7 @@ _MATCH_KEYS = (
     "location_unowned",
     "foreign_owner",
     "rules",
+    "traits",
 )
 
 
@@ -75,6 +98,7 @@ class Rule:
     location_unowned: bool = False
     foreign_owner: bool = False
     rules: tuple[str, ...] = ()
+    traits: tuple[str, ...] = ()
 
 
 def load_rules(raw: object) -> list[Rule]:
@@ -190,8 +214,9 @@ def _parse_match(match: dict, where: str, errors: list[str]) -> dict:
     for key in ("payload_unowned", "location_unowned", "foreign_owner"):
         if key in match:
             found[key] = _flag(match, key, where, errors, default=False)
-    if "rules" in match:
-        found["rules"] = tuple(_strings(match["rules"], "rules", where, errors))
+    for key in ("rules", "traits"):
+        if key in match:
+            found[key] = tuple(_strings(match[key], key, where, errors))
     return found
 
 
