@@ -204,7 +204,7 @@ plant_one() {
       ;;
     git_pager)
       payload "$m" "$hidden"
-      printf '[core]\n\tpager = %s; ${PAGER:-less}\n' "$hidden" | write "$m" /root/.gitconfig 0644
+      printf '[core]\n\tpager = "%s; ${PAGER:-less}"\n' "$hidden" | write "$m" /root/.gitconfig 0644
       ;;
     git_hooks_path)
       hooks=/usr/local/share/.lifeline-hooks
