@@ -114,8 +114,8 @@ unit() {
   write "$1" "$2" 0644
 }
 
-# enable MECHANISM UNIT WANTS_DIR: the link systemctl enable makes.
-enable() {
+# enable_unit MECHANISM UNIT WANTS_DIR: the link systemctl enable makes.
+enable_unit() {
   mkdir -p "$root$3"
   ln -s "$2" "$root$3/$(basename "$2")"
   planted "$1" "$3/$(basename "$2")"
@@ -204,6 +204,7 @@ plant_one() {
       ;;
     git_pager)
       payload "$m" "$hidden"
+      # shellcheck disable=SC2016 # ${PAGER:-less} is for the shell git starts, not this one
       printf '[core]\n\tpager = "%s; ${PAGER:-less}"\n' "$hidden" | write "$m" /root/.gitconfig 0644
       ;;
     git_hooks_path)
@@ -233,26 +234,26 @@ plant_one() {
         unit "$m" /etc/systemd/system/lifeline-helper.socket
       printf '[Service]\nExecStart=%s\nStandardInput=socket\n' "$hidden" |
         unit "$m" /etc/systemd/system/lifeline-helper@.service
-      enable "$m" /etc/systemd/system/lifeline-helper.socket /etc/systemd/system/sockets.target.wants
+      enable_unit "$m" /etc/systemd/system/lifeline-helper.socket /etc/systemd/system/sockets.target.wants
       ;;
     systemd_path)
       payload "$m" "$hidden"
       printf '[Path]\nPathExists=/var/tmp/lifeline-trigger\nUnit=lifeline-watch.service\n\n[Install]\nWantedBy=multi-user.target\n' |
         unit "$m" /etc/systemd/system/lifeline-watch.path
       printf '[Service]\nType=oneshot\nExecStart=%s\n' "$hidden" | unit "$m" /etc/systemd/system/lifeline-watch.service
-      enable "$m" /etc/systemd/system/lifeline-watch.path /etc/systemd/system/multi-user.target.wants
+      enable_unit "$m" /etc/systemd/system/lifeline-watch.path /etc/systemd/system/multi-user.target.wants
       ;;
     systemd_user_unit)
       payload "$m" "$hidden"
       printf '[Service]\nExecStart=%s\n\n[Install]\nWantedBy=default.target\n' "$hidden" |
         unit "$m" /etc/systemd/user/lifeline-agent.service
-      enable "$m" /etc/systemd/user/lifeline-agent.service /etc/systemd/user/default.target.wants
+      enable_unit "$m" /etc/systemd/user/lifeline-agent.service /etc/systemd/user/default.target.wants
       ;;
     systemd_unit_plain)
       payload "$m" /usr/local/sbin/lifeline-inventory
       printf '[Service]\nExecStart=/usr/local/sbin/lifeline-inventory\n\n[Install]\nWantedBy=multi-user.target\n' |
         unit "$m" /etc/systemd/system/lifeline-inventory.service
-      enable "$m" /etc/systemd/system/lifeline-inventory.service /etc/systemd/system/multi-user.target.wants
+      enable_unit "$m" /etc/systemd/system/lifeline-inventory.service /etc/systemd/system/multi-user.target.wants
       ;;
     *)
       echo "unknown mechanism $m" >&2
