@@ -14,7 +14,7 @@ from __future__ import annotations
 
 import posixpath
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import shell_commands
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import FileFacts, Item
@@ -106,22 +106,41 @@ def account_class(account: Account) -> str:
 
 
 def collect(reader: RootReader) -> None:
-    settings = sshd_settings(reader)
-    patterns = settings.get("authorizedkeysfile") or [(None, " ".join(DEFAULT_KEY_FILES))]
-    for facts, number, text, value in settings.get("_lines_authorizedkeysfile", []):
-        item = _setting_item(reader, facts, number, text)
-        if any(_odd_key_file(p) for p in value.split()):
-            item.traits = frozenset({"sshd-setting", "odd-authorized-keys-file"})
-    for facts, number, text, value in settings.get("_lines_authorizedkeyscommand", []):
-        if value.lower() != "none":
+    settings = SshdKeySettings()
+    _read_config(reader, SSHD_CONFIG, settings, 0)
+    for facts, number, text, keyword, value in settings.lines:
+        if keyword == "authorizedkeysfile":
+            item = Item(KIND, facts, number, text, user="root", traits=frozenset({"sshd-setting"}))
+            reader.items.append(item)
+            if any(_odd_key_file(p) for p in value.split()):
+                item.traits = item.traits | {"odd-authorized-keys-file"}
+        elif value.lower() != "none":
             item = reader.command_item(facts, number, text, value)
             item.traits = frozenset({"sshd-setting", "authorized-keys-command"})
-    files = [p for _where, value in patterns for p in value.split() if p.lower() != "none"]
     for account in _accounts_with_keys(reader):
-        for pattern in dict.fromkeys(files):
+        for pattern in settings.key_files():
             path = expand(pattern, account)
             if path is not None:
                 _key_file(reader, path, account)
+
+
+@dataclass
+class SshdKeySettings:
+    """The lines of sshd's configuration that say where keys come from: (file facts, line, text,
+    keyword lowercased, value) of every AuthorizedKeysFile and AuthorizedKeysCommand, Match blocks
+    included; ``global_files`` is the AuthorizedKeysFile sshd uses outside Match blocks (its first)."""
+
+    lines: list[tuple[FileFacts, int, str, str, str]] = field(default_factory=list)
+    global_files: str | None = None
+
+    def key_files(self) -> list[str]:
+        """Every key file pattern sshd may read for someone: the global one (the default when none is
+        set) and those of Match blocks."""
+        patterns = (self.global_files or " ".join(DEFAULT_KEY_FILES)).split()
+        patterns += [
+            p for *_where, key, value in self.lines if key == "authorizedkeysfile" for p in value.split()
+        ]
+        return [p for p in dict.fromkeys(patterns) if p.lower() != "none"]
 
 
 def _accounts_with_keys(reader: RootReader) -> list[Account]:
@@ -167,21 +186,7 @@ def _odd_key_file(pattern: str) -> bool:
     return not pattern.startswith(_USUAL_KEY_DIRS)
 
 
-def _setting_item(reader: RootReader, facts: FileFacts, number: int, text: str) -> Item:
-    item = Item(KIND, facts, number, text, user="root", traits=frozenset({"sshd-setting"}))
-    reader.items.append(item)
-    return item
-
-
-def sshd_settings(reader: RootReader) -> dict:
-    """sshd's AuthorizedKeysFile and AuthorizedKeysCommand: the first value of each outside Match
-    blocks (sshd keeps the first), plus every line that sets one, Match blocks included."""
-    found: dict = {}
-    _read_config(reader, SSHD_CONFIG, found, 0)
-    return found
-
-
-def _read_config(reader: RootReader, path: str, found: dict, depth: int) -> None:
+def _read_config(reader: RootReader, path: str, settings: SshdKeySettings, depth: int) -> None:
     facts = reader.file(KIND, path)
     if facts is None or facts.data is None:
         return
@@ -190,19 +195,19 @@ def _read_config(reader: RootReader, path: str, found: dict, depth: int) -> None
         fields = text.strip().split(None, 1)
         if not fields or fields[0].startswith("#"):
             continue
-        keyword = fields[0].split("=", 1)[0].lower()
-        value = fields[1].strip() if len(fields) > 1 else fields[0].partition("=")[2]
-        value = value.lstrip("=").strip()
+        keyword, _sep, glued = fields[0].partition("=")
+        keyword = keyword.lower()
+        value = (fields[1] if len(fields) > 1 else glued).lstrip("=").strip()
         if keyword == "match":
             in_match = True
         elif keyword == "include" and depth < MAX_INCLUDE_DEPTH:
             for pattern in value.split():
                 for included in _glob(reader, pattern if pattern.startswith("/") else f"/etc/ssh/{pattern}"):
-                    _read_config(reader, included, found, depth + 1)
+                    _read_config(reader, included, settings, depth + 1)
         elif keyword in ("authorizedkeysfile", "authorizedkeyscommand"):
-            found.setdefault(f"_lines_{keyword}", []).append((facts, number, text, value))
-            if not in_match and keyword not in found:
-                found[keyword] = [(path, value)]
+            settings.lines.append((facts, number, text, keyword, value))
+            if keyword == "authorizedkeysfile" and not in_match and settings.global_files is None:
+                settings.global_files = value
 
 
 def _glob(reader: RootReader, pattern: str) -> list[str]:

@@ -275,3 +275,22 @@ def test_the_repository_walk_never_follows_links_and_stops_at_its_depth(base, ru
     hooks = {f.item.file.path for f in result.findings if f.rule.id == "git-hook"}
     assert hooks == {"/srv/a/.git/hooks/post-merge", "/srv/site.git/hooks/post-receive"}
     assert _family_notes(result) == []
+
+
+def test_keys_named_only_in_a_match_block_are_read_too(base, rules):
+    plant(
+        base,
+        "/etc/ssh/sshd_config",
+        "AuthorizedKeysFile none\nMatch User alice\n  AuthorizedKeysFile /etc/ssh/keys/%u\n",
+    )
+    plant(base, "/etc/ssh/keys/alice", f"{KEY} alice@laptop\n")
+    plant(base, "/root/.ssh/authorized_keys", f"{KEY} root@nowhere\n")  # "none": sshd never reads it
+
+    result = persistence.scan(str(base), rules)
+
+    keys = {
+        (f.rule.id, f.item.file.path, f.item.user)
+        for f in result.findings
+        if f.rule.id.startswith("authorized")
+    }
+    assert keys == {("authorized-key-user", "/etc/ssh/keys/alice", "alice")}
