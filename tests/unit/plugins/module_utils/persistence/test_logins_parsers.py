@@ -294,3 +294,24 @@ def test_keys_named_only_in_a_match_block_are_read_too(base, rules):
         if f.rule.id.startswith("authorized")
     }
     assert keys == {("authorized-key-user", "/etc/ssh/keys/alice", "alice")}
+
+
+def test_socket_exec_lines_are_judged_and_a_drop_in_without_exec_start_is_no_override(base, rules):
+    plant(
+        base,
+        "/etc/systemd/system/probe.socket",
+        "[Socket]\nListenStream=/run/probe\nExecStopPre=/usr/local/bin/.probe\n",
+    )
+    plant(base, "/etc/systemd/system/cron.service.d/limits.conf", "[Service]\nLimitNOFILE=4096\n")
+    plant(base, "/etc/systemd/system/cron.service.d/more.conf", "[Service]\nExecStartPost=/usr/bin/true\n")
+    plant(base, "/usr/lib/systemd/system/cron.service", "[Service]\nExecStart=/usr/sbin/cron -f\n")
+
+    result = persistence.scan(str(base), rules)
+
+    alarms = {
+        (f.rule.id, f.item.file.path, f.item.line) for f in result.findings if f.rule.severity != "info"
+    }
+    assert alarms == {
+        ("exec-hidden-path", "/etc/systemd/system/probe.socket", 3),
+        ("unpackaged-startup-runs-suspicious", "/etc/systemd/system/probe.socket", 3),
+    }
