@@ -57,10 +57,14 @@ _BOOLEANS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0", ""})
 
 def config_entries(data: bytes) -> Iterator[tuple[int, str, str, str]]:
     """(line, text, key, value) of each setting of a git config file; the key is "section.name" or
-    "section.subsection.name" with section and name lowercased as git compares them."""
+    "section.subsection.name" with section and name lowercased as git compares them. A value that
+    ends in a backslash goes on on the next line (``text`` then holds both)."""
     section = ""
-    for number, raw in enumerate(data.replace(b"\0", b"").decode("utf-8", "replace").split("\n"), 1):
-        text = raw.rstrip("\r")
+    raw_lines = data.replace(b"\0", b"").decode("utf-8", "replace").split("\n")
+    index = 0
+    while index < len(raw_lines):
+        number, text = index + 1, raw_lines[index].rstrip("\r")
+        index += 1
         stripped = text.strip()
         if not stripped or stripped[0] in "#;":
             continue
@@ -79,11 +83,33 @@ def config_entries(data: bytes) -> Iterator[tuple[int, str, str, str]]:
         key = key.strip()
         if not re.fullmatch(r"[A-Za-z][A-Za-z0-9-]*", key) or not section:
             continue
+        while sep and _continued(value) and index < len(raw_lines):
+            value, text = value[:-1] + raw_lines[index].rstrip("\r"), text + "\n" + raw_lines[index]
+            index += 1
         yield number, text, f"{section}.{key.lower()}", _value(value) if sep else "true"
 
 
+def _continued(value: str) -> bool:
+    """A value line ending in a backslash that escapes nothing else, outside quotes and comments."""
+    quoted, i = False, 0
+    while i < len(value):
+        char = value[i]
+        if char == "\\":
+            if i + 1 == len(value):
+                return True
+            i += 2
+            continue
+        if char == '"':
+            quoted = not quoted
+        elif char in "#;" and not quoted:
+            return False
+        i += 1
+    return False
+
+
 def _value(raw: str) -> str:
-    """A value as git reads it: comments outside quotes dropped, quotes removed, escapes applied."""
+    """A value as git reads it: comments outside quotes dropped, quotes removed, escapes applied,
+    each blank outside quotes a space, the blanks at either end dropped."""
     out, quoted, i = [], False, 0
     while i < len(raw):
         char = raw[i]
@@ -96,9 +122,9 @@ def _value(raw: str) -> str:
         elif char in "#;" and not quoted:
             break
         else:
-            out.append(char)
+            out.append(" " if char in " \t" and not quoted else char)
         i += 1
-    return "".join(out).strip()
+    return "".join(out).strip(" ")
 
 
 def command_of(key: str, value: str) -> str | None:

@@ -131,6 +131,8 @@ GIT_CONFIG = r"""# a comment
 [core]
 	pager = "less -R; echo a" # a trailing comment
 	editor = vim ; another
+	sshCommand = ssh  \t-o x=1 \
+		-i /k ; c
 	fsmonitor
 	hooksPath = ~/.hooks
 [alias]
