@@ -317,3 +317,18 @@ def test_socket_exec_lines_are_judged_and_a_drop_in_without_exec_start_is_no_ove
         ("exec-hidden-path", "/etc/systemd/system/probe.socket", 3),
         ("unpackaged-startup-runs-suspicious", "/etc/systemd/system/probe.socket", 3),
     }
+
+
+def test_a_system_account_key_is_high_unless_bound_to_a_packaged_tool(base, rules):
+    keys = f'command="/usr/bin/true",restrict {KEY} mirror\n{KEY} news@backup\ncommand="/bin/sh" {KEY} sh\n'
+    plant(base, "/var/spool/news/.ssh/authorized_keys", keys, 0o600, 9)
+
+    result = persistence.scan(str(base), rules)
+
+    found = {(f.rule.id, f.item.line) for f in result.findings if f.rule.id.startswith("authorized")}
+    assert found == {
+        ("authorized-key-forced-command", 1),
+        ("authorized-key-system-account", 2),
+        ("authorized-key-forced-command", 3),
+        ("authorized-key-system-account", 3),
+    }
