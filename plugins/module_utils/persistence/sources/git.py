@@ -12,6 +12,7 @@ the hooks in the directory it names are read like a repository's.
 
 from __future__ import annotations
 
+import collections
 import os
 import posixpath
 import re
@@ -217,7 +218,7 @@ def _hooks(reader: RootReader, directory: str, account: Account | None) -> bool:
 
 def _repositories(reader: RootReader, homes: dict[str, Account]) -> list[tuple[str, str, Account | None]]:
     """(git directory, work tree, account whose home holds it) of every repository found."""
-    starts = [d for d in REPOSITORY_DIRS]
+    starts = list(REPOSITORY_DIRS)
     # A home that a package owns is a system directory (/bin, /usr/sbin, /dev): no repositories there.
     starts += [h for h in homes if h not in ("/", *REPOSITORY_DIRS) and reader.package_of(h) is None]
     found: list[tuple[str, str, Account | None]] = []
@@ -235,14 +236,16 @@ def _repositories(reader: RootReader, homes: dict[str, Account]) -> list[tuple[s
             )
             found.append((gitdir, worktree, owner))
     if budget[0] <= 0:
-        reader.note(KIND, "/", f"more than {MAX_WALK_DIRS} directories hold repositories: the rest not read")
+        reader.note(KIND, "/", f"the search for git repositories stopped after {MAX_WALK_DIRS} directories")
     return found
 
 
 def _walk(reader: RootReader, start: str, budget: list[int]) -> Iterator[tuple[str, str]]:
-    pending = [(start, 0)]
+    """(git directory, work tree) of each repository at most MAX_WALK_DEPTH below ``start``,
+    breadth first, never through a link; ``budget`` counts the directories still to be listed."""
+    pending = collections.deque([(start, 0)])
     while pending and budget[0] > 0:
-        directory, depth = pending.pop(0)
+        directory, depth = pending.popleft()
         budget[0] -= 1
         try:
             with os.scandir(rootfs.join(reader.root, directory)) as listing:

@@ -332,3 +332,15 @@ def test_a_system_account_key_is_high_unless_bound_to_a_packaged_tool(base, rule
         ("authorized-key-forced-command", 3),
         ("authorized-key-system-account", 3),
     }
+
+
+def test_a_walk_over_its_budget_stops_with_a_note(base, rules, monkeypatch):
+    for name in range(10):
+        (base / f"srv/d{name}/e").mkdir(parents=True)
+    monkeypatch.setattr(git, "MAX_WALK_DIRS", 5)
+
+    result = persistence.scan(str(base), rules)
+
+    assert [n["problem"] for n in _family_notes(result)] == [
+        "the search for git repositories stopped after 5 directories"
+    ]
