@@ -52,8 +52,9 @@ def _candidates(item: Item, label: str) -> Iterator[tuple[str, PayloadLine | Non
 
 def _pattern_hit(
     patterns: tuple[re.Pattern[str], ...], item: Item, label: str
-) -> tuple[str, str | None] | None:
-    """The reason the first pattern that matches gives, and the payload file it matched in."""
+) -> tuple[str, list[str]] | None:
+    """The reason the first pattern that matches gives, and the payload files it matched in (the
+    script whose line matched and, for a program it runs, that program)."""
     for pattern in patterns:
         for value, line in _candidates(item, label):
             hit = pattern.search(value)
@@ -61,10 +62,10 @@ def _pattern_hit(
                 continue
             shown = report_text.shown(hit.group() if label == "command" else value, 160)
             if line is None:
-                return f"{label}: {shown}", None
+                return f"{label}: {shown}", []
             if label == "command":
-                return f"{line.where()}: {report_text.shown(line.text, 160)}", line.path
-            return f"{line.where()} {label}: {shown}", line.path
+                return f"{line.where()}: {report_text.shown(line.text, 160)}", [line.path]
+            return f"{line.where()} {label}: {shown}", [line.path, value] if label == "runs" else [line.path]
     return None
 
 
@@ -85,8 +86,7 @@ def _match(
             if hit is None:
                 return None
             reasons.append(hit[0])
-            if hit[1] and hit[1] not in files:
-                files.append(hit[1])
+            files += [f for f in hit[1] if f not in files]
     if rule.indicator_paths:
         hit_path = _indicator_hit(reader, rule, item)
         if hit_path is None:
