@@ -21,6 +21,11 @@ description:
     xdg autostart entries and C(authorized_keys).
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
+  - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,
+    autostart entry or at job runs is read (up to 1 MB, never a binary) and its lines are matched by
+    the same rules, through wrappers that exec or source another script, at most four scripts
+    deep; a script a package owns is judged only when its content contradicts the package's
+    recorded checksum.
   - Rules decide what is a finding (the crontab_repair role ships them in
     C(files/persistence_rules.yml) and lets users add their own). Each finding carries the evidence
     of its file and of the program it runs, path, owner, mode, times, sha256 and the owning
