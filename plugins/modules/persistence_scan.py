@@ -19,6 +19,11 @@ description:
     C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
     C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
     xdg autostart entries and C(authorized_keys).
+  - Logins and the tools people use, too, every key of the files sshd reads (its C(AuthorizedKeysFile)
+    with C(%h), C(%u), C(%U) expanded) with its options and the account it opens,
+    C(AuthorizedKeysCommand), C(~/.ssh/rc) and C(/etc/ssh/sshrc), C(.rhosts), C(.shosts),
+    C(hosts.equiv) and C(shosts.equiv), git hooks and the git config keys that run programs, logout
+    files, KDE Plasma session scripts, and systemd socket and path units with what their service runs.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,

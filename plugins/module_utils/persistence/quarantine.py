@@ -33,6 +33,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import repo
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
 LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
+LINE_KINDS |= {"git"}  # config lines; a flagged hook is moved whole (WHOLE_FILE_KINDS)
+# Kinds of LINE_KINDS whose files can also be flagged whole (a git hook): such a file moves, and its
+# flagged lines go with it instead of being commented.
+WHOLE_FILE_KINDS = frozenset({"git"})
 
 
 @dataclass
@@ -110,6 +114,11 @@ class _Planner:
                 known = scripts.setdefault(id(finding.item), [])
                 known += [p for p in finding.payload_files if p not in known]
         whole_files = self._cron_d_files_all_flagged(flagged.values())
+        whole_files |= {
+            item.file.path
+            for item, _rules in flagged.values()
+            if item.kind in WHOLE_FILE_KINDS and item.line is None
+        }
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
             if item.kind in LINE_KINDS and item.file.path not in whole_files:
