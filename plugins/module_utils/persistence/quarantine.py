@@ -49,6 +49,7 @@ class Action:
     rules: list[str]
     reason: str
     line: int | None = None
+    last_line: int | None = None
     before: str = ""
     after: str = ""
     destination: str = ""
@@ -195,17 +196,23 @@ class _Planner:
         if item.file.data is None:
             return
         before = report_text.shown(item.text, model.SHOWN)
+        # A setting continued over several lines (its text holds them all) is commented on each:
+        # a marker on the first alone would leave the rest as lines of their own, which the
+        # program reading the file then runs or refuses (git: "bad config line").
+        first = item.line or 0
+        last = first + item.text.count("\n")
         self.comments[key] = Action(
             "comment",
             item.file.path,
             list(ids),
             f"{item.kind.replace('_', ' ')} line that matched a rule",
             line=item.line,
+            last_line=last,
             before=before,
             after=quarantine_records.marker(ids) + before,
-            restore=quarantine_records.uncomment_command(item.file.resolved, item.line or 0),
+            restore=quarantine_records.uncomment_command(item.file.resolved, first, last),
             restore_host=quarantine_records.uncomment_command(
-                rootfs.join(self.root, item.file.resolved), item.line or 0
+                rootfs.join(self.root, item.file.resolved), first, last
             ),
             facts=item.file,
         )
@@ -363,7 +370,8 @@ def _comment_lines(root: str, group: list[Action], run_dir: str) -> None:
     lines = expected.split(b"\n")
     for action in group:
         marker = quarantine_records.marker(action.rules).encode()
-        lines[action.line - 1] = marker + lines[action.line - 1]
+        for number in range(action.line, (action.last_line or action.line) + 1):
+            lines[number - 1] = marker + lines[number - 1]
     host = safewrite.host_path(root, facts.resolved)
     st = os.lstat(host)
     backup = safewrite.backup(root, facts.resolved, run_dir)
