@@ -27,12 +27,17 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import containers
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
 LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
+LINE_KINDS |= {"sudoers", "ld_config"}
+# Kinds whose flagged lines are commented out and whose flagged files are moved (a modules-load
+# entry or an install line of modprobe.d; a module file).
+LINE_OR_FILE_KINDS = frozenset({"kernel_module"})
 
 
 @dataclass
@@ -109,7 +114,11 @@ class _Planner:
         whole_files = self._cron_d_files_all_flagged(flagged.values())
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
-            if item.kind in LINE_KINDS and item.file.path not in whole_files:
+            if item.kind == "container" and "engine-state" in item.traits:
+                self._manual(item.file.path, ids, containers.manual_steps(item))
+            elif (
+                item.kind in LINE_KINDS or (item.kind in LINE_OR_FILE_KINDS and item.line is not None)
+            ) and item.file.path not in whole_files:
                 if item.line is None:
                     self._manual(item.file.path, ids, "the whole file matched a rule: review it by hand")
                 else:

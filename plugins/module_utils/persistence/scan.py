@@ -47,6 +47,16 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     upstart_jobs,
     xdg_autostart,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import (
+    containers,
+    dbus_services,
+    kernel_modules,
+    ld_config,
+    polkit,
+    python_startup,
+    sudoers,
+    web_shells,
+)
 
 # The order findings are reported in, and the order that decides which location a file shared by
 # two belongs to (each file is read once, by the first): systemd units before rc.local (whose unit
@@ -67,6 +77,14 @@ SOURCES = (
     ld_preload,
     xdg_autostart,
     authorized_keys,
+    sudoers,
+    polkit,
+    dbus_services,
+    kernel_modules,
+    ld_config,  # after systemd_units: it reads the Environment= of the units they read
+    containers,
+    web_shells,
+    python_startup,
     indicator_paths,
 )
 
