@@ -190,9 +190,8 @@ def _quadlet(reader: RootReader, path: str, account) -> None:
         key, value = key.strip(), value.strip()
         if not sep or stripped.startswith(("#", ";")):
             continue
-        if section == "Install" and key in ("WantedBy", "RequiredBy", "UpheldBy"):
-            traits.add("restarts")
-        elif section == "Service" and key == "Restart" and value == "always":
+        started_at_boot = section == "Install" and key in ("WantedBy", "RequiredBy", "UpheldBy")
+        if started_at_boot or (section == "Service" and key == "Restart" and value == "always"):
             traits.add("restarts")
         elif section != "Container":
             continue

@@ -28,7 +28,8 @@ _PYTHON_DIR = re.compile(r"python[0-9][0-9.]*$|python3$")
 # tool's own hook.
 _KNOWN_LINES = (
     re.compile(
-        r"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os\.environ\.get\(var, '(local|stdlib)'\) == 'local'; enabled and __import__\('_distutils_hack'\)\.add_shim\(\); ?"
+        r"import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os\.environ\.get\(var, '(local|stdlib)'\)"
+        r" == 'local'; enabled and __import__\('_distutils_hack'\)\.add_shim\(\); ?"
     ),
     re.compile(r"import sys, types, os;has_mfs = sys\.version_info > \(3, 5\);p = os\.path\.join\(.*"),
     re.compile(r"import sys, types, os;p = os\.path\.join\(sys\._getframe\(1\)\.f_locals\['sitedir'\].*"),

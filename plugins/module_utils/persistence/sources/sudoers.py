@@ -212,8 +212,11 @@ def _defaults_traits(settings: str) -> set[str]:
         if _NO_LOGGING.match(setting):
             traits.add("disables-logging")
         key = re.split(r"\s*[+-]?=", setting, maxsplit=1)[0].strip()
-        if key in ("env_file", "restricted_env_file") or re.fullmatch(r"!\s*env_reset", setting):
-            traits.add("keeps-loader-environment")
-        elif key == "setenv" or (key in ("env_keep", "env_check") and _LOADER_VARIABLES.search(setting)):
+        opens_environment = (
+            key in ("env_file", "restricted_env_file", "setenv")
+            or re.fullmatch(r"!\s*env_reset", setting)
+            or (key in ("env_keep", "env_check") and _LOADER_VARIABLES.search(setting))
+        )
+        if opens_environment:
             traits.add("keeps-loader-environment")
     return traits
