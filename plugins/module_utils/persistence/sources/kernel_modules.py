@@ -20,6 +20,7 @@ import posixpath
 import re
 import stat
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import records
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import (
     MAX_HASH,
     FileFacts,
@@ -57,6 +58,7 @@ PRUNED = (
     "/var/lib/docker/overlay2",
     "/var/lib/containers/storage/overlay",
     "/var/lib/dpkg/info",
+    records.DEFAULT_QUARANTINE_DIR,
 )
 DKMS = "/var/lib/dkms"
 _MODULE_NAME = re.compile(r"\.ko(\.(xz|zst|gz))?$")
@@ -118,6 +120,8 @@ def _module_files(reader: RootReader) -> set[str]:
 
 
 def _module_item(reader: RootReader, path: str, traits: set[str]) -> bool:
+    if rootfs.lexists(reader.root, path + records.METADATA_SUFFIX):
+        return False  # a module an earlier quarantine moved, beside its record (in any quarantine directory)
     facts = reader.file("kernel_module", path, read=False)
     if facts is None:
         return False

@@ -43,17 +43,17 @@ def collect(reader: RootReader) -> None:
     parents = [(p, None) for p in LIBRARY_PARENTS]
     parents += [(posixpath.join(a.home, HOME_LIBRARY), a) for a in reader.homes()]
     for parent, account in parents:
-        for python, _is_link in reader.entries("python_startup", parent):
+        for python, _is_link in reader.entries("python_startup", parent, once=False):
             if not _PYTHON_DIR.match(posixpath.basename(python)) or reader.kind_of(python) != "directory":
                 continue
             _customize(reader, python, account)
             for name in PACKAGE_DIRS:
                 directory = posixpath.join(python, name)
-                for path, _is_link in reader.entries("python_startup", directory):
+                for path, _is_link in reader.entries("python_startup", directory, once=False):
                     if path.endswith(".pth"):
                         _pth(reader, path, account)
                 _customize(reader, directory, account)
-    for etc, _is_link in reader.entries("python_startup", "/etc"):
+    for etc, _is_link in reader.entries("python_startup", "/etc", once=False):
         if _PYTHON_DIR.match(posixpath.basename(etc)):
             _customize(reader, etc, None)
 
@@ -73,9 +73,9 @@ def _file_item(reader: RootReader, facts: FileFacts, traits: set[str]) -> None:
             "python_startup",
             facts,
             user=facts.account.name if facts.account else "",
-            executes=(facts.path,),
+            # Imported, not run as a program: the rules on programs' paths (~/.local is dotted) do
+            # not apply.
             references=(facts.path,),
-            payload=facts.path,
             traits=frozenset(traits),
         )
     )
@@ -91,8 +91,8 @@ def _pth(reader: RootReader, path: str, account) -> None:
         if not text.startswith(("import ", "import\t")):
             continue
         known = any(p.fullmatch(text.rstrip()) for p in _KNOWN_LINES)
+        # Python code, not a shell line: the paths it names are evidence, not programs it is known to run.
         paths = tuple(dict.fromkeys(re.findall(r"""['"](/[^'"\s]+)['"]""", text)))
-        executes = reader.resolved_too(list(paths))
         reader.items.append(
             Item(
                 "python_startup",
@@ -101,9 +101,7 @@ def _pth(reader: RootReader, path: str, account) -> None:
                 text,
                 text.strip(),
                 facts.account.name if facts.account else "",
-                executes=executes,
-                references=executes,
-                payload=reader.payload(executes),
+                references=paths,
                 traits=frozenset(() if known else {"pth-import"}),
             )
         )

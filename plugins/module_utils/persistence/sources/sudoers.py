@@ -50,8 +50,16 @@ def collect(reader: RootReader) -> None:
         if m and re.search(r"(^|[,\s])!\s*authenticate\b", m.group(2)):
             scope = m.group(1) or ""
             no_password_for |= {"ALL"} if not scope else set(_split(scope[1:]))
+    # Command aliases, so a rule naming one runs what it stands for (and is quarantined with it).
+    aliases: dict[str, list[str]] = {}
+    for _facts, _number, text in logical:
+        m = _ALIAS.match(text)
+        if m and m.group(1) in ("Cmnd_Alias", "Cmd_Alias"):
+            for definition in re.split(r"(?<!\\):", m.group(2)):
+                name, _sep, value = definition.partition("=")
+                aliases[name.strip()] = [c for c, _tags in _commands(value)]
     for facts, number, text in logical:
-        _line(reader, facts, number, text, no_password_for)
+        _line(reader, facts, number, text, no_password_for, aliases)
 
 
 def _read(reader: RootReader, path: str, files: list[FileFacts], depth: int) -> None:
@@ -112,7 +120,14 @@ def _split(text: str) -> list[str]:
     return [part.strip() for part in re.split(r"(?<!\\),", text) if part.strip()]
 
 
-def _line(reader: RootReader, facts: FileFacts, number: int, text: str, no_password_for: set[str]) -> None:
+def _line(
+    reader: RootReader,
+    facts: FileFacts,
+    number: int,
+    text: str,
+    no_password_for: set[str],
+    aliases: dict[str, list[str]],
+) -> None:
     traits: set[str] = set()
     alias = _ALIAS.match(text)
     defaults = _DEFAULTS.match(text)
@@ -132,7 +147,7 @@ def _line(reader: RootReader, facts: FileFacts, number: int, text: str, no_passw
         for spec in re.split(r"(?<!\\):(?=[^:=]*=)", rest):
             _hosts, _eq, value = spec.partition("=")
             for command, tags in _commands(value if _eq else spec):
-                commands.append(command)
+                commands += aliases.get(command, [command])
                 if command == "ALL" and (
                     "NOPASSWD" in tags or "ALL" in no_password_for or set(principals) & no_password_for
                 ):
