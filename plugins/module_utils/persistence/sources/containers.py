@@ -242,11 +242,13 @@ def _static_pod(reader: RootReader, path: str) -> None:
         stripped = text.strip()
         if not stripped or stripped.startswith("#"):
             continue
-        indent = len(text) - len(text.lstrip(" -"))
-        key, sep, value = stripped.lstrip("- ").partition(":")
+        marker = re.match(r" *(?:- +)?", text)
+        indent = marker.end() if marker else 0
+        entry = text[indent:].strip()
+        key, sep, value = entry.partition(":")
         value = value.strip().strip("\"'")
         if collecting is not None and stripped.startswith("-") and indent > collecting:
-            words.append(stripped.lstrip("- ").strip().strip("\"'"))
+            words.append(entry.strip("\"'"))
             continue
         collecting = None
         if sep and key in ("command", "args"):
