@@ -69,6 +69,11 @@ def file_type(mode: int) -> str:
     return "other"
 
 
+def _pruned(path: str, prune: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prune``, or starts like one of those ending in '*'."""
+    return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in prune)
+
+
 def binary(data: bytes) -> bool:
     """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
@@ -446,7 +451,8 @@ class RootReader:
     ) -> Iterator[tuple[str, os.DirEntry]]:
         """(path, entry) of everything below a directory of the root that is not a directory, never
         through a link, at most ``depth`` levels down and ``limit`` entries (a note says so when a
-        tree is larger); ``prune`` are directories (inside the root) not descended into."""
+        tree is larger); ``prune`` are directories (inside the root) not descended into, a trailing
+        '*' naming every directory that starts so."""
         try:
             where = rootfs.resolve(self.root, directory)
         except rootfs.RootError as exc:
@@ -476,5 +482,5 @@ class RootReader:
                     continue
                 if not is_dir:
                     yield path, entry
-                elif level < depth and path not in prune:
+                elif level < depth and not _pruned(path, prune):
                     pending.append((path, level + 1))

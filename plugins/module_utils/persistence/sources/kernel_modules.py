@@ -47,16 +47,25 @@ MODPROBE_DIRS = (
 MODULE_TREES = ("/usr/lib/modules", "/lib/modules")
 # Where a module file is looked for outside the module trees (homes are added).
 SEARCHED = ("/usr", "/opt", "/etc", "/var", "/tmp", "/root", "/srv", "/boot", "/dev/shm")
-# Not walked: the module trees (read on their own), container engines' image layers (whole
-# filesystems of their own), and trees that hold nothing but text.
+# Not walked: the module trees (read on their own), container engines' image layers and machines'
+# roots (whole filesystems of their own), kernel headers, and trees that hold nothing but text.
 PRUNED = (
     *MODULE_TREES,
     "/usr/share/doc",
     "/usr/share/man",
     "/usr/share/locale",
+    "/usr/share/icons",
+    "/usr/share/zoneinfo",
+    "/usr/share/i18n",
     "/usr/include",
-    "/var/lib/docker/overlay2",
+    "/usr/src/linux-headers-*",
+    "/usr/src/linux-kbuild-*",
+    "/usr/src/kernels",
+    "/var/lib/docker",
+    "/var/lib/containerd",
     "/var/lib/containers/storage/overlay",
+    "/var/lib/lxc",
+    "/var/lib/machines",
     "/var/lib/dpkg/info",
     records.DEFAULT_QUARANTINE_DIR,
 )

@@ -35,6 +35,12 @@ _KNOWN_LINES = (
     re.compile(r"import sys, types, os;p = os\.path\.join\(sys\._getframe\(1\)\.f_locals\['sitedir'\].*"),
     re.compile(r"import (__editable___[A-Za-z0-9_]+_finder); \1\.install\([^()]*\)"),
     re.compile(r"import _virtualenv"),
+    # easy_install's easy-install.pth keeps its eggs ahead of the rest of sys.path.
+    re.compile(r"import sys; sys\.__plen = len\(sys\.path\)"),
+    re.compile(
+        r"import sys; new = sys\.path\[sys\.__plen:\]; del sys\.path\[sys\.__plen:\]; "
+        r"p = getattr\(sys, '__egginsert', 0\); sys\.path\[p:p\] = new; sys\.__egginsert = p \+ len\(new\)"
+    ),
     re.compile(r"import coverage; coverage\.process_startup\(\)"),
 )
 

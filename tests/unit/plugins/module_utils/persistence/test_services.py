@@ -504,6 +504,12 @@ def test_module_files_that_are_not_regular_files_are_never_opened(tmp_path, dead
         ("importlib_stuff", False),
         ("/usr/lib/foo", False),
         ("import _virtualenv", False),
+        ("import sys; sys.__plen = len(sys.path)", False),
+        (
+            "import sys; new = sys.path[sys.__plen:]; del sys.path[sys.__plen:]; p = getattr(sys, "
+            "'__egginsert', 0); sys.path[p:p] = new; sys.__egginsert = p + len(new)",
+            False,
+        ),
         ("import coverage; coverage.process_startup()", False),
         (
             "import os; var = 'SETUPTOOLS_USE_DISTUTILS'; enabled = os.environ.get(var, 'local') == "
