@@ -44,7 +44,7 @@ def collect(reader: RootReader) -> None:
     _read(reader, SUDOERS, files, 0)
     # Defaults !authenticate for everyone, or per user (Defaults:alice !authenticate).
     no_password_for: set[str] = set()
-    logical = [(facts, number, text) for facts in files for number, text in _logical_lines(reader, facts)]
+    logical = [(facts, numbers, text) for facts in files for numbers, text in _logical_lines(reader, facts)]
     for _facts, _number, text in logical:
         m = _DEFAULTS.match(text)
         if m and re.search(r"(^|[,\s])!\s*authenticate\b", m.group(2)):
@@ -58,8 +58,8 @@ def collect(reader: RootReader) -> None:
             for definition in re.split(r"(?<!\\):", m.group(2)):
                 name, _sep, value = definition.partition("=")
                 aliases[name.strip()] = [c for c, _tags in _commands(value)]
-    for facts, number, text in logical:
-        _line(reader, facts, number, text, no_password_for, aliases)
+    for facts, numbers, text in logical:
+        _line(reader, facts, numbers, text, no_password_for, aliases)
 
 
 def _read(reader: RootReader, path: str, files: list[FileFacts], depth: int) -> None:
@@ -89,21 +89,24 @@ def _read(reader: RootReader, path: str, files: list[FileFacts], depth: int) -> 
                 _read(reader, entry, files, depth + 1)
 
 
-def _logical_lines(reader: RootReader, facts: FileFacts) -> list[tuple[int, str]]:
-    """(first line, text) of each statement: comments dropped, '\\' continuations joined."""
-    found: list[tuple[int, str]] = []
-    pending: tuple[int, str] | None = None
+def _logical_lines(reader: RootReader, facts: FileFacts) -> list[tuple[tuple[int, ...], str]]:
+    """(its lines, text) of each statement: comments dropped, '\\' continuations joined. A statement
+    continued over several lines is flagged on each, so a quarantine comments all of them (sudo
+    reads a comment to the end of its line: a continuation left behind would not parse)."""
+    found: list[tuple[tuple[int, ...], str]] = []
+    pending: tuple[tuple[int, ...], str] | None = None
     for number, text in reader.text_lines(facts):
         stripped = text.strip()
         if pending is None and (not stripped or (stripped.startswith("#") and not _INCLUDE.match(stripped))):
             continue
+        numbers = (number,)
         if pending is not None:
-            number, stripped = pending[0], pending[1] + " " + stripped
+            numbers, stripped = (*pending[0], number), pending[1] + " " + stripped
             pending = None
         if stripped.endswith("\\"):
-            pending = (number, stripped[:-1])
+            pending = (numbers, stripped[:-1])
             continue
-        found.append((number, _uncomment(stripped)))
+        found.append((numbers, _uncomment(stripped)))
     if pending is not None:
         found.append((pending[0], _uncomment(pending[1])))
     return [(n, t) for n, t in found if t and not _INCLUDE.match(t)]
@@ -123,7 +126,7 @@ def _split(text: str) -> list[str]:
 def _line(
     reader: RootReader,
     facts: FileFacts,
-    number: int,
+    numbers: tuple[int, ...],
     text: str,
     no_password_for: set[str],
     aliases: dict[str, list[str]],
@@ -160,19 +163,21 @@ def _line(
                 traits.add("grants-all-without-password")
     programs = [shell_commands.normal_path(c.split()[0]) for c in commands if c.startswith("/")]
     executes = reader.resolved_too(programs)
-    item = Item(
-        "sudoers",
-        facts,
-        number,
-        text,
-        text,
-        "root",
-        executes=executes,
-        references=executes,
-        payload=reader.payload(executes),
-        traits=frozenset(traits),
-    )
-    reader.items.append(item)
+    for number in numbers:
+        reader.items.append(
+            Item(
+                "sudoers",
+                facts,
+                number,
+                text,
+                text,
+                "root",
+                executes=executes,
+                references=executes,
+                payload=reader.payload(executes),
+                traits=frozenset(traits),
+            )
+        )
 
 
 def _cloud_init_users(facts: FileFacts) -> set[str]:
