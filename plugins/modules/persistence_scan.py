@@ -19,6 +19,13 @@ description:
     C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
     C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
     xdg autostart entries and C(authorized_keys).
+  - Also the services a system trusts, C(/etc/sudoers) and what it includes, polkit rules and
+    C(.pkla) files, D-Bus activation services and bus policies, kernel modules (C(modules-load.d),
+    C(modprobe.d) install lines, module files outside the module trees or no package installed),
+    C(ld.so.conf) and C(LD_PRELOAD) in units and environment files, containers restarted by docker,
+    podman (and quadlets) or kubelet (static pods), scripts in the web roots, and Python's C(.pth)
+    files and C(sitecustomize)/C(usercustomize) modules. A container is never changed in its
+    engine's state; its action is manual, with the command that stops it restarting.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - Rules decide what is a finding (the crontab_repair role ships them in

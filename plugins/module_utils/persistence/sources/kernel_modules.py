@@ -116,7 +116,13 @@ def _module_files(reader: RootReader) -> set[str]:
                     traits = {"local-kernel"}
                 if _module_item(reader, path, traits) and "unpackaged-module" in traits:
                     unowned.add(module_name(path))
-    searched = [*SEARCHED, *(a.home for a in reader.homes())]
+    # Homes the walk has not covered yet; a system account's home of "/" or /bin is not a home.
+    homes = [
+        a.home
+        for a in reader.homes()
+        if a.home.startswith("/home/") and not any(a.home.startswith(t + "/") for t in SEARCHED)
+    ]
+    searched = [*SEARCHED, *homes]
     for top in dict.fromkeys(searched):
         for path, _entry in reader.walk("kernel_module", top, prune=PRUNED):
             if _MODULE_NAME.search(path):
