@@ -30,6 +30,9 @@
 #                           the host's pids and / mounted
 #   podman_quadlet          /etc/containers/systemd/lifeline-planted.container started at boot,
 #                           privileged, with / mounted
+#   podman_restart          a podman container (its storage records only: containers.json and the OCI
+#                           config.json) privileged, with the host's pids and / mounted, and
+#                           podman-restart.service enabled (it starts such containers at boot)
 #   web_shell_php           /var/www/html/wp-cache.php evaluating base64-decoded code
 #   web_shell_cgi           /usr/lib/cgi-bin/status.cgi piping base64-decoded text into a shell
 #   python_pth              a .pth file of /usr/local's dist-packages with an import line
@@ -234,6 +237,36 @@ Exec=/bin/sh -c "chroot /host touch /var/tmp/lifeline-planted-podman_quadlet"
 WantedBy=multi-user.target
 EOF
     ;;
+  podman_restart)
+    dir=/var/lib/containers/storage/overlay-containers
+    put "$1" "$dir/containers.json" 0600 <<EOF
+[{"id":"$container_id","names":["lifeline-planted"],"image":"busybox","layer":"$container_id","metadata":"","created":"2026-01-01T00:00:00Z"}]
+EOF
+    put "$1" "$dir/$container_id/userdata/config.json" 0600 <<'EOF'
+{"ociVersion":"1.0.0","process":{"args":["/bin/sh","-c","chroot /host touch /var/tmp/lifeline-planted-podman_restart"]},"mounts":[{"destination":"/host","type":"bind","source":"/","options":["rbind"]}],"annotations":{"io.podman.annotations.privileged":"TRUE"},"linux":{"namespaces":[{"type":"mount"},{"type":"network"},{"type":"ipc"},{"type":"uts"}]}}
+EOF
+    # podman's own unit, as its package installs it, when the root has no podman.
+    if [ ! -e "$root/usr/lib/systemd/system/podman-restart.service" ]; then
+      put "$1" /usr/lib/systemd/system/podman-restart.service 0644 <<'EOF'
+[Unit]
+Description=Podman Start All Containers With Restart Policy Set To Always
+Wants=network-online.target
+After=network-online.target
+
+[Service]
+Type=oneshot
+RemainAfterExit=true
+ExecStart=/usr/bin/podman start --all --filter restart-policy=always
+
+[Install]
+WantedBy=default.target
+EOF
+    fi
+    mkdir -p "$root/etc/systemd/system/default.target.wants"
+    ln -s /usr/lib/systemd/system/podman-restart.service \
+      "$root/etc/systemd/system/default.target.wants/podman-restart.service"
+    note "$1" /etc/systemd/system/default.target.wants/podman-restart.service
+    ;;
   web_shell_php)
     # base64 of: file_put_contents('/var/tmp/lifeline-planted-web_shell_php', 'ran');
     put "$1" /var/www/html/wp-cache.php 0644 <<'EOF'
@@ -274,7 +307,7 @@ for mechanism in "$@"; do
   case $mechanism in
   sudoers_nopasswd | polkit_rule | polkit_pkla | dbus_service | modules_load | modprobe_install | \
     kernel_module_outside | ld_so_conf_dir | unit_ld_preload | environment_ld_preload | docker_restart | \
-    static_pod | podman_quadlet | web_shell_php | web_shell_cgi | python_pth | sitecustomize | usercustomize) ;;
+    static_pod | podman_quadlet | podman_restart | web_shell_php | web_shell_cgi | python_pth | sitecustomize | usercustomize) ;;
   *)
     echo "unknown mechanism: $mechanism (nothing was planted)" >&2
     exit 2

@@ -61,6 +61,7 @@ MECHANISMS = (
     "docker_restart",
     "static_pod",
     "podman_quadlet",
+    "podman_restart",
     "web_shell_php",
     "web_shell_cgi",
     "python_pth",
@@ -82,6 +83,9 @@ DBUS_SERVICE = "/usr/share/dbus-1/system-services/org.lifeline.Planted.service"
 DOCKER = "/var/lib/docker/containers/5f0c1c3e7d2a4b8e9f1a2b3c4d5e6f708192a3b4c5d6e7f8091a2b3c4d5e6f7a"
 STATIC_POD = "/etc/kubernetes/manifests/lifeline-planted.yaml"
 QUADLET = "/etc/containers/systemd/lifeline-planted.container"
+PODMAN = (
+    "/var/lib/containers/storage/overlay-containers/" + DOCKER.rsplit("/", 1)[1] + "/userdata/config.json"
+)
 LD_CONF = "/etc/ld.so.conf.d/lifeline-planted.conf"
 CONTAINER_ALARMS = (
     ("container-privileged-restarting", "high"),
@@ -163,6 +167,7 @@ EXPECTED = {
     },
     "static_pod": {(rule, sev, "container", STATIC_POD) for rule, sev in CONTAINER_ALARMS},
     "podman_quadlet": {(rule, sev, "container", QUADLET) for rule, sev in CONTAINER_ALARMS},
+    "podman_restart": {(rule, sev, "container", PODMAN) for rule, sev in CONTAINER_ALARMS},
     "web_shell_php": {("web-shell", "critical", "web_shell", "/var/www/html/wp-cache.php")},
     "web_shell_cgi": {("base64-execute", "critical", "web_shell", "/usr/lib/cgi-bin/status.cgi")},
     "python_pth": {
@@ -275,11 +280,12 @@ def test_quarantine_disarms_and_the_restore_commands_put_everything_back(planted
     manual = {a.path: a.reason for a in actions if a.action == "manual"}
     # Docker's records are the engine's own: never edited, the exact command to run instead.
     container_id = DOCKER.rsplit("/", 1)[1]
-    assert set(manual) == {DOCKER + "/hostconfig.json"}
+    assert set(manual) == {DOCKER + "/hostconfig.json", PODMAN}
     assert (
         f"docker update --restart=no {container_id} && docker stop {container_id}"
         in manual[DOCKER + "/hostconfig.json"]
     )
+    assert "podman update --restart=no lifeline-planted && podman stop lifeline-planted" in manual[PODMAN]
     again = scan(planting.root)
     quarantined_rules = {r.id for r in shipped_rules() if r.quarantine}
     left = {a for a in alarms(again) if a[0] in quarantined_rules and a[3] not in manual}
