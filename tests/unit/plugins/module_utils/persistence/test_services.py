@@ -442,6 +442,12 @@ def test_container_records_that_are_not_json_objects_are_notes_or_nothing(tmp_pa
     with deadline(10):
         reader, items = items_of(root, containers)
     assert all(i.traits <= {"engine-state", "restarts"} for i in items)
+    noted = {n["path"] for n in reader.notes}
+    if name in ("deep", "garbage", "nulls"):
+        assert {
+            f"/var/lib/docker/containers/{cid}/hostconfig.json",
+            "/var/lib/containers/storage/overlay-containers/containers.json",
+        } <= noted
     json.dumps([n["problem"] for n in reader.notes])
 
 
