@@ -24,6 +24,13 @@ description:
     C(AuthorizedKeysCommand), C(~/.ssh/rc) and C(/etc/ssh/sshrc), C(.rhosts), C(.shosts),
     C(hosts.equiv) and C(shosts.equiv), git hooks and the git config keys that run programs, logout
     files, KDE Plasma session scripts, and systemd socket and path units with what their service runs.
+  - Also the services a system trusts, C(/etc/sudoers) and what it includes, polkit rules and
+    C(.pkla) files, D-Bus activation services and bus policies, kernel modules (C(modules-load.d),
+    C(modprobe.d) install lines, module files outside the module trees or no package installed),
+    C(ld.so.conf) and C(LD_PRELOAD) in units and environment files, containers restarted by docker,
+    podman (and quadlets) or kubelet (static pods), scripts in the web roots, and Python's C(.pth)
+    files and C(sitecustomize)/C(usercustomize) modules. A container is never changed in its
+    engine's state; its action is manual, with the command that stops it restarting.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,

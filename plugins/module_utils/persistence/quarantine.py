@@ -27,16 +27,19 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import containers
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
-LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
-LINE_KINDS |= {"git"}  # config lines; a flagged hook is moved whole (WHOLE_FILE_KINDS)
-# Kinds of LINE_KINDS whose files can also be flagged whole (a git hook): such a file moves, and its
-# flagged lines go with it instead of being commented.
-WHOLE_FILE_KINDS = frozenset({"git"})
+LINE_KINDS = frozenset(
+    {"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys", "git", "sudoers"}
+    | {"ld_config", "kernel_module"}
+)
+# Kinds of LINE_KINDS whose files can be flagged whole too (a git hook beside git config lines, a
+# module file beside modules-load lines): such a file moves, and its flagged lines go with it.
+FILE_TOO_KINDS = frozenset({"git", "kernel_module"})
 
 
 @dataclass
@@ -118,11 +121,13 @@ class _Planner:
         whole_files |= {
             item.file.path
             for item, _rules in flagged.values()
-            if item.kind in WHOLE_FILE_KINDS and item.line is None
+            if item.kind in FILE_TOO_KINDS and item.line is None
         }
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
-            if item.kind in LINE_KINDS and item.file.path not in whole_files:
+            if item.kind == "container" and "engine-state" in item.traits:
+                self._manual(item.file.path, ids, containers.manual_steps(item))
+            elif item.kind in LINE_KINDS and item.file.path not in whole_files:
                 if item.line is None:
                     self._manual(item.file.path, ids, "the whole file matched a rule: review it by hand")
                 else:
