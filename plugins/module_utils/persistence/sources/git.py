@@ -130,7 +130,7 @@ def _value(raw: str) -> str:
 
 def command_of(key: str, value: str) -> str | None:
     """The command a config key runs, None when the key runs nothing."""
-    section, _, name = key.partition(".")
+    section, _dot, name = key.partition(".")
     pattern = f"{section}.*.{key.rsplit('.', 1)[1]}" if key.count(".") >= 2 else key
     if key.startswith("alias.") or (section == "credential" and name.endswith("helper")):
         # An alias or a helper starting with '!' is a shell command; others are git's own.
