@@ -27,9 +27,6 @@ _LSB_SYSINIT = (
 )
 _PACKAGE_LEFTOVER = re.compile(r"\.(dpkg-[a-z]+|ucf-[a-z]+|rpm(save|new|orig)|dpkg|swp|bak|orig)$|~$")
 
-NameTest = Callable[[str], bool]
-
-
 def run_parts_name(name: str) -> bool:
     return bool(_RUN_PARTS.fullmatch(name))
 
@@ -50,7 +47,7 @@ def scripts(
     kind: str,
     directory: str,
     *,
-    name_ok: NameTest,
+    name_ok: Callable[[str], bool],
     executable: bool = True,
     recursive: bool = False,
     lines: bool = True,

@@ -4,7 +4,9 @@ of the three Debian trees: found, quarantined, put back byte for byte; check mod
 
 apt itself (apt-config run in a chroot of the copy) proves that the planted hooks are what apt reads,
 that the quarantined apt files still parse and no longer hold them, and that the apt syntax reader
-agrees with apt on nested blocks, comments, escapes and syntax errors.
+agrees with apt on nested blocks, comments, escapes and syntax errors. The root's own su, run in a
+chroot, proves the planted PAM backdoor lets nobody become root without a password, that the
+quarantine shuts it while PAM still reads every stack, and that the restore brings it back.
 """
 
 from __future__ import annotations
@@ -141,6 +143,20 @@ def apt_dump(root: Path, *options: str) -> subprocess.CompletedProcess:
     )
 
 
+def su(root: Path, *, as_nobody: bool, to: str) -> subprocess.CompletedProcess:
+    """The root's own su, in a chroot of it, with no terminal to type a password on: it gets through
+    only when PAM lets it without one (root's pam_rootok, or a planted pam_permit)."""
+    userspec = ["--userspec=65534:65534"] if as_nobody else []
+    return subprocess.run(
+        [CHROOT, *userspec, str(root), "/bin/su", "-s", "/bin/sh", "-c", "id -u", to],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        stdin=subprocess.DEVNULL,
+        env={"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "LC_ALL": "C"},
+    )
+
+
 def dumped_hooks(output: str) -> dict[str, list[str]]:
     """hook -> its commands in apt's order, from apt-config dump ('KEY "VALUE";' lines)."""
     found: dict[str, list[str]] = {}
@@ -221,6 +237,8 @@ def test_quarantine_disarms_and_restore_puts_every_path_back(planted):
     pam_before = {
         p: (where.root / p.lstrip("/")).read_bytes() for p in ("/etc/pam.d/common-auth", "/etc/pam.d/su")
     }
+    # The planted PAM backdoor works: nobody becomes root without a password.
+    assert su(where.root, as_nobody=True, to="root").stdout == "0\n"
     actions = drill.quarantine(result)
     try:
         assert [a.error for a in actions if a.error] == []
@@ -254,13 +272,18 @@ def test_quarantine_disarms_and_restore_puts_every_path_back(planted):
             new = (where.root / path.lstrip("/")).read_bytes().split(b"\n")
             assert len(new) == len(old.split(b"\n"))
             changed = [(o, n) for o, n in zip(old.split(b"\n"), new, strict=True) if o != n]
-            assert changed and all(
-                n.startswith(b"#lifeline-quarantine(") and n.endswith(o) for o, n in changed
-            )
+            assert changed
+            assert all(n.startswith(b"#lifeline-quarantine(") and n.endswith(o) for o, n in changed)
+        # PAM still reads every stack su uses (root gets through), and the backdoor is shut.
+        assert su(where.root, as_nobody=False, to="nobody").returncode == 0
+        refused = su(where.root, as_nobody=True, to="root")
+        assert (refused.returncode, refused.stdout) != (0, "0\n")
+        assert not (where.root / "var/tmp/lifeline-planted-pam_exec").exists()
     finally:
         drill.restore(actions)
     assert {p: drill.state_of(where.root, p) for p in paths} == before
     assert drill.alarms(drill.scan(where.root)) == drill.alarms(result)
+    assert su(where.root, as_nobody=True, to="root").stdout == "0\n"
 
 
 # ---- apt's syntax, as apt reads it ------------------------------------------------------------
