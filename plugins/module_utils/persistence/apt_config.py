@@ -34,6 +34,12 @@ COMMAND_LISTS = (
 _PROGRAM_KEY = re.compile(r"acquire::[^:]+::(proxy-auto-detect|proxyautodetect)|dir::bin::dpkg")
 _LIST_KEYS = {name.lower(): name for name in COMMAND_LISTS}
 _MAGIC_COMMENTS = ("clear", "include", "x-apt-configure-index")
+_QUOTE_OR_SLASHES = re.compile(r'"|//')
+_QUOTE_OR_HASH = re.compile(r'"|#')
+_QUOTE_OR_OPENING = re.compile(r'"|/\*')
+_STATEMENT_MARK = re.compile(r'["{;}]')
+# apt's ParseQuoteWord: up to a blank, a "..." or [...] group taken whole whatever it holds.
+_QUOTE_WORD = re.compile(r'(?:"[^"]*"|\[[^\]]*\]|[^\s"\[])*')
 _HEX = re.compile(r"%([0-9A-Fa-f]{2})")
 # apt's ParseCWord refuses a value this long and falls back to reading one word.
 _CWORD_LIMIT = 1024
@@ -94,57 +100,70 @@ def parse(text: str) -> tuple[list[Setting], str | None]:
 
 def _without_comments(line: str, in_comment: bool) -> tuple[str, bool]:
     """The line without its comments, and whether a /* comment is still open at its end. The order
-    is apt's: // first, then #, then /* */ in what is left."""
+    is apt's: // first, then #, then /* */ in what is left. Only quotes and comment marks are
+    visited, so a long line costs a few regular expression scans."""
     if in_comment:
         end = line.find("*/")
         if end < 0:
             return "", True
         line = line[end + 2 :]
-    for marker in ("//", "#"):
-        quoted = False
-        for i, char in enumerate(line):
-            if char == '"':
-                quoted = not quoted
-            elif not quoted and line.startswith(marker, i):
-                if marker == "#" and line.startswith(_MAGIC_COMMENTS, i + 1):
-                    continue
-                line = line[:i]
-                break
+    line = _cut(_cut(line, _QUOTE_OR_SLASHES), _QUOTE_OR_HASH)
     kept: list[str] = []
+    start = scan = 0
     quoted = False
-    i = 0
-    while i < len(line):
-        char = line[i]
-        if char == '"':
-            quoted = not quoted
-        elif not quoted and line.startswith("/*", i):
-            end = line.find("*/", i + 2)
-            if end < 0:
-                return "".join(kept), True
-            i, quoted = end + 2, False
+    while True:
+        mark = _QUOTE_OR_OPENING.search(line, scan)
+        if mark is None:
+            break
+        if mark.group() == '"':
+            quoted, scan = not quoted, mark.end()
             continue
-        kept.append(char)
-        i += 1
+        if quoted:
+            scan = mark.start() + 1
+            continue
+        kept.append(line[start : mark.start()])
+        end = line.find("*/", mark.end())
+        if end < 0:
+            return "".join(kept), True
+        start = scan = end + 2
+        quoted = False
+    kept.append(line[start:])
     return "".join(kept), False
+
+
+def _cut(line: str, marks: re.Pattern[str]) -> str:
+    """``line`` up to the first comment mark outside quotes (a '#' directive is no comment)."""
+    quoted = False
+    for mark in marks.finditer(line):
+        if mark.group() == '"':
+            quoted = not quoted
+        elif not quoted and not (mark.group() == "#" and line.startswith(_MAGIC_COMMENTS, mark.end())):
+            return line[: mark.start()]
+    return line
 
 
 class _Parser:
     def __init__(self, settings: list[Setting]) -> None:
         self.settings = settings
-        self.buffer = ""
+        self.parts: list[str] = []  # the statement read so far (joined only when it ends: linear)
         self.buffer_line = 0
         self.stack: list[str] = []
         self.parent = ""
         self.on_line: list[Setting] = []
         self.balanced = True
 
+    @property
+    def buffer(self) -> bool:
+        """Whether a statement is open (text read that no ';' or brace ended yet)."""
+        return bool(self.parts)
+
     def _append(self, piece: str, number: int) -> None:
         piece = piece.strip()
         if not piece:
             return
-        if not self.buffer:
+        if not self.parts:
             self.buffer_line = number
-        self.buffer = f"{self.buffer} {piece}" if self.buffer else piece
+        self.parts.append(piece)
 
     def feed(self, fragment: str, number: int) -> str | None:
         """Read one line (its comments removed); the syntax error it holds, or None."""
@@ -152,10 +171,11 @@ class _Parser:
         depth = 0
         quoted = False
         start = 0
-        for i, char in enumerate(fragment):
+        for mark in _STATEMENT_MARK.finditer(fragment):
+            char, i = mark.group(), mark.start()
             if char == '"':
                 quoted = not quoted
-            if quoted or char not in "{;}":
+            if quoted or char == '"':
                 continue
             self._append(fragment[start:i], number)
             start = i + 1
@@ -169,13 +189,14 @@ class _Parser:
         return None
 
     def _statement(self, end: str, number: int) -> str | None:
-        if end == "{" and not self.buffer:
+        if end == "{" and not self.parts:
             return "block starts with no name"
-        if not self.buffer:
+        if not self.parts:
             if end == "}":
                 self._leave()
             return None
-        tag_read = _quote_word(self.buffer)
+        statement = " ".join(self.parts)
+        tag_read = _quote_word(statement)
         if tag_read is None:
             return "malformed tag"
         tag, rest = tag_read
@@ -215,7 +236,7 @@ class _Parser:
         if setting is not None:
             self.settings.append(setting)
             self.on_line.append(setting)
-        self.buffer = ""
+        self.parts = []
         if end == "}":
             self._leave()
         return None
@@ -230,14 +251,9 @@ def _quote_word(text: str) -> tuple[str, str] | None:
     text = text.lstrip(" ")
     if not text:
         return None
-    i = 0
-    while i < len(text) and not text[i].isspace():
-        for opening, closing in (('"', '"'), ("[", "]")):
-            if text[i] == opening:
-                i = text.find(closing, i + 1)
-                if i < 0:
-                    return None
-        i += 1
+    i = _QUOTE_WORD.match(text).end()
+    if i < len(text) and text[i] in '"[':
+        return None  # a quote or bracket never closed
     word = _HEX.sub(lambda m: chr(int(m.group(1), 16)), text[:i].replace('"', ""))
     return word, text[i:].lstrip()
 

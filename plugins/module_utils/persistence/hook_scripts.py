@@ -27,6 +27,7 @@ _LSB_SYSINIT = (
 )
 _PACKAGE_LEFTOVER = re.compile(r"\.(dpkg-[a-z]+|ucf-[a-z]+|rpm(save|new|orig)|dpkg|swp|bak|orig)$|~$")
 
+
 def run_parts_name(name: str) -> bool:
     return bool(_RUN_PARTS.fullmatch(name))
 

@@ -31,6 +31,7 @@ ENTRIES_DIR = "/boot/loader/entries"
 _CMDLINE = re.compile(r"\s*(?:export\s+)?(GRUB_CMDLINE_LINUX\w*)=(.*)")
 _KERNEL_LINE = re.compile(r"\s*(?:linux|linuxefi|linux16|kernel)\s+\S+(.*)")
 _OPTIONS_LINE = re.compile(r"\s*options\s+(.*)")
+MAX_SHELL_VALUE = 64 << 10
 _CODE_PARAMS = ("init", "rdinit", "systemd.run", "LD_PRELOAD")
 
 
@@ -61,7 +62,10 @@ def code_parameters(command_line: str) -> list[tuple[str, str]]:
 
 
 def _shell_value(text: str) -> tuple[str, bool]:
-    """The value of a shell assignment, and whether it is whole on its line (quotes closed)."""
+    """The value of a shell assignment, and whether it is whole on its line (quotes closed). A kernel
+    takes a few kilobytes of command line: a longer value is split as it stands, not unquoted."""
+    if len(text) > MAX_SHELL_VALUE:
+        return text, False
     try:
         return " ".join(shlex.split(text, comments=True)), True
     except ValueError:

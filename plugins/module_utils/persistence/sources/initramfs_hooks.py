@@ -24,6 +24,7 @@ import shlex
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import hook_scripts
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import Item
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import boot_loader
 
 KIND = "initramfs_hook"
 INITRAMFS_TOOLS = ("/etc/initramfs-tools", "/usr/share/initramfs-tools")
@@ -84,6 +85,8 @@ def _dracut_conf(reader: RootReader, path: str) -> None:
         if setting is None:
             continue
         try:
+            if len(text) > boot_loader.MAX_SHELL_VALUE:
+                raise ValueError("too long to unquote")
             words = " ".join(shlex.split(setting.group(2), comments=True)).split()
             whole = not text.rstrip().endswith("\\")
         except ValueError:

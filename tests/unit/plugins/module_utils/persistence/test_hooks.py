@@ -374,6 +374,7 @@ def test_hostile_apt_text_is_read_in_linear_time(deadline):
         "a::" * (1 << 20) + ' "x";',
         "/*" * (1 << 20),
         '//"' * (1 << 20),
+        "x\n" * (1 << 20),  # one statement over a million lines
         ('DPkg::Post-Invoke {"' + "x" * 5000 + '";};\n') * 500,
     ):
         with deadline(10):
@@ -472,6 +473,7 @@ def test_hostile_hook_files_are_notes_never_errors(tmp_path, deadline):
     (root / "etc/apt/apt.conf.d/80garbage").write_bytes(os.urandom(1 << 20))
     (root / "etc/apt/apt.conf.d/90include").write_text('#include "/etc/apt/apt.conf.d/90include";\n')
     (root / "etc/default/grub").write_text('GRUB_CMDLINE_LINUX="init=/x\n')
+    (root / "etc/default/grub.d/huge.cfg").write_text('GRUB_CMDLINE_LINUX="' + "'a " * (4 << 20) + "\n")
     grub_script = root / "etc/grub.d/10_binary"
     grub_script.write_bytes(b"\x7fELF" + os.urandom(4096))
     grub_script.chmod(0o755)
