@@ -279,6 +279,11 @@ def test_quarantine_disarms_and_restore_puts_every_path_back(planted):
         refused = su(where.root, as_nobody=True, to="root")
         assert (refused.returncode, refused.stdout) != (0, "0\n")
         assert not (where.root / "var/tmp/lifeline-planted-pam_exec").exists()
+        # dpkg still reads its configuration (an unknown option would stop it).
+        dpkg = subprocess.run(
+            [CHROOT, str(where.root), "dpkg", "--print-architecture"], capture_output=True, timeout=60
+        )
+        assert dpkg.returncode == 0, dpkg.stderr
     finally:
         drill.restore(actions)
     assert {p: drill.state_of(where.root, p) for p in paths} == before
@@ -447,12 +452,29 @@ def test_run_parts_names(name, lsb, plain):
     assert hook_scripts.run_parts_name(name) is plain
 
 
-@pytest.mark.parametrize(
-    ("name", "read"),
-    [("70debconf", True), ("99x.conf", True), ("99x.bak", False), (".hidden", False), ("a b", False)],
-)
-def test_which_apt_conf_d_files_apt_reads(name, read):
-    assert package_hooks.apt_reads(name) is read
+CONFIG_NAMES = ("71local", "99x.conf", "99x.bak", "x.dpkg-old", ".hidden", "a b", "Z_z-1", "x~")
+
+
+@pytest.mark.parametrize("name", CONFIG_NAMES)
+def test_which_configuration_files_apt_and_dpkg_read_as_they_do(apt_root, name):
+    """A file apt or dpkg cannot parse makes it fail: it fails exactly when the source reads it."""
+    root, _baseline = apt_root
+    apt_file = root / "etc/apt/apt.conf.d" / name
+    dpkg_file = root / "etc/dpkg/dpkg.cfg.d" / name
+    assert not apt_file.exists() and not dpkg_file.exists()  # the tree's own files stay as they are
+    apt_file.write_text('broken "x" junk;\n')
+    try:
+        assert package_hooks.apt_reads(name) is (apt_dump(root).returncode != 0)
+    finally:
+        apt_file.unlink()
+    dpkg_file.write_text("no-such-dpkg-option\n")
+    try:
+        dpkg = subprocess.run(
+            [CHROOT, str(root), "dpkg", "--print-architecture"], capture_output=True, timeout=60, check=False
+        )
+        assert hook_scripts.run_parts_name(name) is (dpkg.returncode != 0)
+    finally:
+        dpkg_file.unlink()
 
 
 def test_hostile_hook_files_are_notes_never_errors(tmp_path, deadline):
