@@ -19,12 +19,14 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader
 
 # run-parts without options: letters, digits, '_' and '-' only.
 _RUN_PARTS = re.compile(r"[A-Za-z0-9_-]+")
-# run-parts --lsbsysinit: the LANANA and LSB namespaces and Debian's cron names, but no dpkg leftovers.
+# run-parts --lsbsysinit: the LANANA, LSB hierarchical and traditional names (lower case only), but
+# no dpkg leftovers.
 _LSB_SYSINIT = (
     re.compile(r"[a-z0-9]+"),
     re.compile(r"_?([a-z0-9_.]+-)+[a-z0-9]+"),
-    re.compile(r"[A-Za-z0-9_-]+"),
+    re.compile(r"[a-z0-9][a-z0-9-]*"),
 )
+_LSB_EXCLUDED = re.compile(r"[a-z0-9-].*dpkg-(old|dist|new|tmp)")
 _PACKAGE_LEFTOVER = re.compile(r"\.(dpkg-[a-z]+|ucf-[a-z]+|rpm(save|new|orig)|dpkg|swp|bak|orig)$|~$")
 
 
@@ -33,7 +35,7 @@ def run_parts_name(name: str) -> bool:
 
 
 def lsb_sysinit_name(name: str) -> bool:
-    if name.endswith((".dpkg-old", ".dpkg-dist", ".dpkg-new", ".dpkg-tmp")):
+    if _LSB_EXCLUDED.fullmatch(name):
         return False
     return any(p.fullmatch(name) for p in _LSB_SYSINIT)
 

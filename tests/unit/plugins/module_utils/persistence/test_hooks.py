@@ -444,12 +444,48 @@ def test_kernel_parameters_that_run_code(command_line, found):
         ("50-motd-news.dpkg-old", False, False),
         ("91-release-upgrade~", False, False),
         ("x.sh", False, False),
-        ("README", True, True),
+        ("README", False, True),
+        ("Foo_Bar", False, True),
+        ("a.b-c", True, False),
     ],
 )
 def test_run_parts_names(name, lsb, plain):
     assert hook_scripts.lsb_sysinit_name(name) is lsb
     assert hook_scripts.run_parts_name(name) is plain
+
+
+RUN_PARTS_NAMES = (
+    "10-uname",
+    "137-python-upgrades",
+    "50-motd-news.dpkg-old",
+    "91-release-upgrade~",
+    "x.sh",
+    "a.b-c",
+    "Foo_Bar",
+    "README",
+    ".hidden",
+)
+
+
+def test_run_parts_names_are_those_the_roots_run_parts_runs(apt_root):
+    root, _baseline = apt_root
+    directory = root / "tmp/run-parts-names"
+    directory.mkdir()
+    for name in RUN_PARTS_NAMES:
+        (directory / name).write_text("#!/bin/sh\n")
+    for option, ours in (
+        ("--lsbsysinit", hook_scripts.lsb_sysinit_name),
+        (None, hook_scripts.run_parts_name),
+    ):
+        listed = subprocess.run(
+            [CHROOT, str(root), "run-parts", *([option] if option else []), "--list", "/tmp/run-parts-names"],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=True,
+        )
+        theirs = {line.rsplit("/", 1)[-1] for line in listed.stdout.splitlines()}
+        assert theirs == {n for n in RUN_PARTS_NAMES if ours(n)}, option
 
 
 CONFIG_NAMES = ("71local", "99x.conf", "99x.bak", "x.dpkg-old", ".hidden", "a b", "Z_z-1", "x~")
