@@ -45,7 +45,9 @@ def collect(reader: RootReader) -> None:
         for path, _is_link in reader.entries(KIND, directory):
             if reader.kind_of(path) != "directory":
                 _pam_file(reader, path, service_field=False)
-    _pam_file(reader, PAM_CONF, service_field=True)
+    # libpam reads /etc/pam.conf only on a system without /etc/pam.d.
+    if reader.kind_of(PAM_DIRS[0]) != "directory":
+        _pam_file(reader, PAM_CONF, service_field=True)
 
 
 def logical_lines(lines: list[tuple[int, str]]) -> list[tuple[int, str, bool]]:

@@ -544,3 +544,17 @@ def test_hostile_hook_files_are_notes_never_errors(tmp_path, deadline):
     assert "/etc/apt/apt.conf.d/80garbage" in problems  # apt refuses it: a syntax error
     # Without a package database nothing is unowned, so nothing is an alarm.
     assert drill.alarms(result) == set()
+
+
+@pytest.mark.parametrize("with_pam_d", [False, True])
+def test_pam_conf_is_read_only_without_pam_d(tmp_path, with_pam_d):
+    root = tmp_path / "root"
+    (root / "etc").mkdir(parents=True)
+    (root / "etc/pam.conf").write_text("# service type control module\nsshd auth sufficient pam_permit.so\n")
+    (root / SECURITY.lstrip("/")).mkdir(parents=True)
+    (root / SECURITY.lstrip("/") / "pam_permit.so").write_bytes(b"\x7fELF")
+    if with_pam_d:
+        (root / "etc/pam.d").mkdir()
+    found = drill.alarms(drill.scan(root))
+    expected = {("pam-auth-permit", "critical", "pam", "/etc/pam.conf")}
+    assert found == (set() if with_pam_d else expected)
