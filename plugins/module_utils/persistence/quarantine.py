@@ -35,8 +35,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import repo
 LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
 LINE_KINDS |= frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
 # Of these kinds only the lines a source marks CONFIG_LINE are commented out (an apt hook, a PAM line,
-# a GRUB default, a dracut.conf line: the rest of the file still parses); their scripts and plugins
-# no package owns, and files whose flagged statement runs over several lines, are moved whole.
+# a GRUB default, a dracut.conf line: the rest of the file still parses); a flagged statement over
+# several lines is left to be edited by hand, and scripts and plugins no package owns are moved whole.
 CONFIG_LINE = "config-line"
 CONFIG_LINE_KINDS = frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
 # A line of a file the system generates from others (grub.cfg from /etc/default/grub) is not edited.
@@ -163,6 +163,15 @@ class _Planner:
             )
         elif item.line is not None and CONFIG_LINE in item.traits:
             self._comment(item, ids)
+        elif item.line is not None and item.traits:
+            # Moving a PAM stack or GRUB's defaults away would lock everyone out or change the boot.
+            self._manual(
+                item.file.path,
+                ids,
+                f"the flagged statement of line {item.line} runs over several lines: commenting one "
+                "line out would break the file; edit it by hand",
+                line=item.line,
+            )
         else:
             self._move(item.file.path, ids, rules, f"{item.kind.replace('_', ' ')} that matched a rule")
 

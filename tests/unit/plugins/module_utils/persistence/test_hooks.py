@@ -558,3 +558,17 @@ def test_pam_conf_is_read_only_without_pam_d(tmp_path, with_pam_d):
     found = drill.alarms(drill.scan(root))
     expected = {("pam-auth-permit", "critical", "pam", "/etc/pam.conf")}
     assert found == (set() if with_pam_d else expected)
+
+
+def test_a_pam_statement_over_several_lines_is_left_to_the_hand_never_moved(tmp_path):
+    root = tmp_path / "root"
+    (root / "etc/pam.d").mkdir(parents=True)
+    (root / "etc/pam.d/su").write_text("auth sufficient pam_permit.so\n")
+    (root / "etc/pam.d/login").write_text("auth sufficient \\\n    pam_permit.so\n")
+    (root / SECURITY.lstrip("/")).mkdir(parents=True)
+    (root / SECURITY.lstrip("/") / "pam_permit.so").write_bytes(b"\x7fELF")
+    actions = persistence_quarantine.plan(drill.scan(root))
+    assert {(a.action, a.path, a.line) for a in actions} == {
+        ("comment", "/etc/pam.d/su", 1),
+        ("manual", "/etc/pam.d/login", 1),
+    }
