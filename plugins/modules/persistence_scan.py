@@ -31,6 +31,14 @@ description:
     podman (and quadlets) or kubelet (static pods), scripts in the web roots, and Python's C(.pth)
     files and C(sitecustomize)/C(usercustomize) modules. A container is never changed in its
     engine's state; its action is manual, with the command that stops it restarting.
+  - And what system components run as root by themselves, the MOTD scripts of
+    C(/etc/update-motd.d), apt hooks (C(DPkg::Post-Invoke), C(APT::Update::Pre-Invoke), ...) read
+    with apt's syntax, dpkg's C(post-invoke), yum and dnf plugins, PAM lines (C(pam_exec), modules
+    no package installed, C(pam_permit) as C(sufficient)), C(init=) and C(rdinit=) in GRUB's
+    defaults and C(grub.cfg), C(/etc/grub.d) scripts, initramfs-tools hooks and scripts, dracut
+    modules and C(dracut.conf), and NetworkManager, ifupdown, ppp and dhclient hooks. A flagged
+    hook, PAM or GRUB line is commented out; a generated C(grub.cfg) and the initramfs to rebuild
+    are manual actions.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,
