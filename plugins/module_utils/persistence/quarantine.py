@@ -35,15 +35,15 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import repo
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
 LINE_KINDS = frozenset(
     {"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys", "git", "sudoers"}
-    | {"ld_config", "kernel_module"}
+    | {"ld_config", "kernel_module", "package_hook", "pam", "boot_loader", "initramfs_hook"}
 )
 # Kinds of LINE_KINDS whose files can be flagged whole too (a git hook beside git config lines, a
 # module file beside modules-load lines): such a file moves, and its flagged lines go with it.
 FILE_TOO_KINDS = frozenset({"git", "kernel_module"})
-LINE_KINDS |= frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
-# Of these kinds only the lines a source marks CONFIG_LINE are commented out (an apt hook, a PAM line,
-# a GRUB default, a dracut.conf line: the rest of the file still parses); a flagged statement over
-# several lines is left to be edited by hand, and scripts and plugins no package owns are moved whole.
+# Kinds of LINE_KINDS of which only the lines a source marks CONFIG_LINE are commented out (an apt
+# hook, a PAM line, a GRUB default, a dracut.conf line: the rest of the file still parses); a flagged
+# statement over several lines is left to be edited by hand, and scripts and plugins no package owns
+# are moved whole.
 CONFIG_LINE = "config-line"
 CONFIG_LINE_KINDS = frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
 # A line of a file the system generates from others (grub.cfg from /etc/default/grub) is not edited.
