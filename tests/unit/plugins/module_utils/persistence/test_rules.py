@@ -116,3 +116,25 @@ def test_shipped_rules_are_documented():
     for rule in yaml.safe_load(text):
         block = text[text.index(f"- id: {rule['id']}\n") :].split("\n- id:")[0]
         assert "\n  # " in block, f"{rule['id']}: no comment saying why"
+
+
+@pytest.mark.parametrize(
+    ("path", "hidden"),
+    [
+        ("/usr/bin/.sysupdate", True),
+        ("/root/.configrc/a", True),
+        ("/tmp/.X11-unix/.x/run", True),
+        ("/opt/app/.venv/bin/python", False),
+        ("/home/alice/.local/bin/backup", False),
+        ("/home/alice/.cargo/bin/tool", False),
+        ("/home/alice/.nvm/versions/node/v20.1.0/bin/node", False),
+        ("/opt/app/.venv/bin/.hidden", True),
+        ("/home/alice/.local/share/x", True),
+        ("/usr/bin/../lib/x", False),
+    ],
+)
+def test_hidden_path_rule_spares_tool_managers_directories(path, hidden):
+    """A dotted component is a sign, except the directories tool managers install programs into."""
+    shipped = persistence_rules.load_rules(yaml.safe_load(RULES_FILE.read_text()))
+    pattern = next(r for r in shipped if r.id == "exec-hidden-path").executes[0]
+    assert bool(pattern.search(path)) is hidden
