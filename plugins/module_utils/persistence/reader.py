@@ -18,8 +18,8 @@ import posixpath
 import stat
 from collections.abc import Iterator
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed, integrity
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import Database, PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -103,6 +103,8 @@ class RootReader:
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
         self.package_manager = ""
+        self.database: Database | None = None
+        self._integrity: integrity.Integrity | None = None
         self.owners, self.package_database = self._read_owners()
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
 
@@ -114,6 +116,7 @@ class RootReader:
                 raise PackageError("no package database (neither dpkg's nor rpm's)")
             owners = database.owners()
             self.package_manager = database.manager
+            self.database = database
             return owners, True
         except PackageError as exc:
             self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
@@ -438,3 +441,9 @@ class RootReader:
     def unowned(self, path: str) -> bool:
         """True only when the package database was read and no package lists the file."""
         return self.package_database and self.package_of(path) is None
+
+    def integrity(self) -> integrity.Integrity:
+        """Whether packaged files still have their recorded digests (hashed only when asked, once)."""
+        if self._integrity is None:
+            self._integrity = integrity.Integrity(self.root, self.database, self.owners)
+        return self._integrity

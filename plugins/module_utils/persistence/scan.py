@@ -39,6 +39,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     indicator_paths,
     init_scripts,
     ld_preload,
+    package_files,
+    privileged_files,
     rc_local,
     shell_files,
     systemd_generators,
@@ -68,6 +70,9 @@ SOURCES = (
     xdg_autostart,
     authorized_keys,
     indicator_paths,
+    # After every source whose programs they check: privileged files, then package integrity.
+    privileged_files,
+    package_files,
 )
 
 
