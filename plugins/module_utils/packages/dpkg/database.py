@@ -374,7 +374,7 @@ def diversions(root: str) -> dict[str, tuple[str, str]]:
     found: dict[str, tuple[str, str]] = {}
     for index in range(0, len(lines) - 2, 3):
         source, target, package = lines[index : index + 3]
-        if source.startswith("/") and target.startswith("/"):
+        if source.startswith("/") and target.startswith("/") and package:
             found[source] = (target, package)
     return found
 

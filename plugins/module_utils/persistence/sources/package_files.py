@@ -71,6 +71,7 @@ PAM_MULTIARCH_PARENTS = ("/lib", "/usr/lib")
 # directory is compared too.
 ASIDE = ("{}.orig", "{}.old", "{}.bak", "{}.real", "{}.distrib", "{}~", ".{}")
 MAX_SIBLINGS = 64
+CONFIGURATION = "/etc/"
 
 
 def collect(reader: RootReader) -> None:
@@ -86,6 +87,10 @@ def collect(reader: RootReader) -> None:
     for path in candidates:
         resolved = reader.resolved_path(path)
         if resolved is None or resolved in checked or reader.kind_of(resolved) != "file":
+            continue
+        if resolved.startswith(CONFIGURATION):
+            # rc.local and the like are meant to be edited (rpm's %config, dpkg's conffiles): the
+            # other sources judge what they run, not whether they changed.
             continue
         checked.add(resolved)
         if reader.unowned(resolved):

@@ -37,6 +37,8 @@ TREES += ("/home", "/root", "/tmp")
 MAX_WALKED = 2_000_000
 MAX_WALK_DEPTH = 40
 CAPABILITY_XATTR = "security.capability"
+# The kernel's trees (on a live root) and the quarantine, whose files are already held.
+NEVER_WALKED = frozenset({"/", "/proc", "/sys", "/dev", "/run", quarantine_records.DEFAULT_QUARANTINE_DIR})
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 
 # linux/capability.h, by bit number.
@@ -123,8 +125,8 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
     """(path inside the root, lstat, capability xattr or b"") of every setuid, setgid or capable
     regular file of the usual trees."""
     found: list[tuple[str, os.stat_result, bytes]] = []
-    walked: list[str] = []
-    skip = {quarantine_records.DEFAULT_QUARANTINE_DIR}
+    # Directories by (device, inode): a tree a link makes reachable twice is walked once.
+    seen: set[tuple[int, int]] = set()
     count = 0
     for top in TREES:
         try:
@@ -133,13 +135,19 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
             reader.note(KIND, top, str(exc))
             continue
         inside = where.inside
-        if where.escaped or any(inside == w or inside.startswith(w.rstrip("/") + "/") for w in walked):
+        if where.escaped or inside in NEVER_WALKED:
+            if inside != "/":
+                continue
+            reader.note(KIND, top, "a link to the root itself: not walked again")
             continue
         try:
-            device = os.lstat(where.host).st_dev
+            top_st = os.lstat(where.host)
         except OSError:
             continue
-        walked.append(inside)
+        device = top_st.st_dev
+        if (top_st.st_dev, top_st.st_ino) in seen:
+            continue
+        seen.add((top_st.st_dev, top_st.st_ino))
         pending = [(inside, 0)]
         while pending:
             directory, depth = pending.pop()
@@ -161,7 +169,14 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
                 except OSError:
                     continue
                 if stat.S_ISDIR(st.st_mode):
-                    if st.st_dev == device and depth < MAX_WALK_DEPTH and path not in skip:
+                    key = (st.st_dev, st.st_ino)
+                    if (
+                        st.st_dev == device
+                        and depth < MAX_WALK_DEPTH
+                        and path not in NEVER_WALKED
+                        and key not in seen
+                    ):
+                        seen.add(key)
                         pending.append((path, depth + 1))
                     continue
                 if not stat.S_ISREG(st.st_mode):
