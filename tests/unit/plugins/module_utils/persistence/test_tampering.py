@@ -43,6 +43,8 @@ from support.persistence_drill import (
     shipped_rules,
     state_of,
 )
+from support.planted_rhel import RHEL7_LINKS, RHEL7_PACKAGES, build_packages, rhel_root, rpm_files
+from support.rpmbuild import rpm_of_copy
 from support.trees import SUITES, deb_of, debian_tree
 
 MECHANISMS = (
@@ -379,3 +381,46 @@ def test_the_walk_follows_no_link_and_opens_no_special_file(tmp_path, deadline):
         privileged_files.collect(reader)
         package_files.collect(reader)
     assert [(i.file.path, sorted(i.traits)) for i in reader.items] == [("/usr/bin/tool", ["setuid"])]
+
+
+# ---- an RPM root: rpm's recorded digests and modes, against rpm -V -------------------------------
+
+
+@pytest.fixture(scope="module")
+def rhel7_rpms(tmp_path_factory) -> list[Path]:
+    return build_packages(tmp_path_factory.mktemp("tampering-rhel7-rpms"), RHEL7_PACKAGES, "7")
+
+
+def test_an_rpm_root_by_its_recorded_digests_and_modes(tmp_path, rhel7_rpms):
+    root = rhel_root(tmp_path / "rhel7", rhel7_rpms, RHEL7_LINKS, "CentOS Linux release 7.9.2009 (Core)")
+    assert [f for f in scan(root).findings if f.item.kind in FAMILY] == []
+
+    os.chmod(root / "usr/sbin/ifup", 0o4755)  # packaged 0755
+    os.chmod(root / "usr/bin/bash", 0o4755)  # a setuid shell
+    (root / "usr/bin/touch").write_bytes(b"\x7fELF\x02\x01\x01\0 a trojan")
+    planted_program = root / "usr/sbin/.sshd"
+    planted_program.write_bytes(b"\x7fELF\x02\x01\x01\0")
+    planted_program.chmod(0o755)
+
+    result = scan(root)
+    assert alarms(result) == {
+        ("privileged-mode-changed", "high", "privileged_file", "/usr/sbin/ifup"),
+        ("privileged-mode-changed", "high", "privileged_file", "/usr/bin/bash"),
+        ("setuid-shell-escape", "critical", "privileged_file", "/usr/bin/bash"),
+        ("packaged-file-replaced", "critical", "package_file", "/usr/bin/touch"),
+        ("unowned-file-in-packaged-dir", "high", "package_file", "/usr/sbin/.sshd"),
+    }
+    step = next(a for a in persistence_quarantine.plan(result) if a.path == "/usr/bin/touch")
+    assert step.action == "manual" and "dnf reinstall coreutils" in step.reason
+
+    # Real rpm's own verification of the same files: "5" a digest, "M" a mode that differs.
+    done = rpm_of_copy(root, "-Va", scratch=tmp_path / "scratch")
+    verified = {line[13:]: line[:9] for line in done.stdout.splitlines() if len(line) > 13}
+    checker = integrity.Integrity(str(root), installed.database_of(str(root)))
+    for path in rpm_files(root):
+        verdict = checker.verdict(path)
+        if verdict.status in (integrity.MATCH, integrity.MISMATCH):
+            assert (verdict.status == integrity.MISMATCH) == ("5" in verified.get(path, "")), path
+            assert verdict.algorithm == "sha256"
+    changed_modes = {p for p, flags in verified.items() if flags[1] == "M"}
+    assert changed_modes == {"/usr/sbin/ifup", "/usr/bin/bash"}
