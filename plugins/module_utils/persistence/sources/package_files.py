@@ -72,6 +72,8 @@ PAM_MULTIARCH_PARENTS = ("/lib", "/usr/lib")
 ASIDE = ("{}.orig", "{}.old", "{}.bak", "{}.real", "{}.distrib", "{}~", ".{}")
 MAX_SIBLINGS = 64
 CONFIGURATION = "/etc/"
+# What dpkg writes beside a file it is replacing, left there when the run is interrupted.
+DPKG_LEFTOVERS = ("dpkg-new", "dpkg-tmp")
 
 
 def collect(reader: RootReader) -> None:
@@ -125,11 +127,19 @@ def _packaged_dirs(reader: RootReader) -> list[str]:
 
 
 def _unowned_in(reader: RootReader, directories: list[str]) -> list[tuple[str, os.stat_result]]:
-    """Regular files no package lists in the packaged directories (links are the alternatives')."""
+    """Regular files no package lists in the packaged directories (links are the alternatives'),
+    but for where a diversion put a package's file and what an interrupted dpkg run left beside
+    a packaged file (foo.dpkg-new, foo.dpkg-tmp)."""
+    integrity = reader.integrity()
     found = []
     for directory in directories:
         for path, is_link in reader.entries(KIND, directory, once=False):
             if is_link or not reader.unowned(path):
+                continue
+            stem, dot, suffix = path.rpartition(".")
+            if dot and suffix in DPKG_LEFTOVERS and not reader.unowned(stem):
+                continue
+            if integrity.verdict(path).status != package_integrity.UNOWNED:
                 continue
             try:
                 st = os.lstat(rootfs.join(reader.root, path))

@@ -40,6 +40,22 @@ CAPABILITY_XATTR = "security.capability"
 # The kernel's trees (on a live root) and the quarantine, whose files are already held.
 NEVER_WALKED = frozenset({"/", "/proc", "/sys", "/dev", "/run", quarantine_records.DEFAULT_QUARANTINE_DIR})
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
+# Other systems' files kept inside this one: container images and their layers, machine and build
+# chroots. Their su and passwd are setuid as their own packages shipped them, and no package of
+# this root lists them; they run inside those systems, not on this one (each is noted when present).
+OTHER_SYSTEMS = (
+    "/var/lib/docker",
+    "/var/lib/containers",
+    "/var/lib/lxc",
+    "/var/lib/lxd",
+    "/var/lib/incus",
+    "/var/lib/machines",
+    "/var/lib/snapd",
+    "/var/lib/schroot",
+    "/var/lib/mock",
+    "/var/cache/pbuilder",
+)
+HOME_OTHER_SYSTEMS = (".local/share/containers",)
 
 # linux/capability.h, by bit number.
 CAPABILITIES = (
@@ -128,6 +144,8 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
     # Directories by (device, inode): a tree a link makes reachable twice is walked once.
     seen: set[tuple[int, int]] = set()
     count = 0
+    others = set(OTHER_SYSTEMS)
+    others.update(posixpath.join(a.home, d) for a in reader.homes() for d in HOME_OTHER_SYSTEMS)
     for top in TREES:
         try:
             where = rootfs.resolve(reader.root, top)
@@ -170,6 +188,9 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
                     continue
                 if stat.S_ISDIR(st.st_mode):
                     key = (st.st_dev, st.st_ino)
+                    if path in others:
+                        reader.note(KIND, path, "another system's files (containers, chroots): not walked")
+                        continue
                     if (
                         st.st_dev == device
                         and depth < MAX_WALK_DEPTH

@@ -6,6 +6,7 @@ in a chroot of the copy."""
 
 from __future__ import annotations
 
+import hashlib
 import os
 import shutil
 import stat
@@ -424,3 +425,88 @@ def test_an_rpm_root_by_its_recorded_digests_and_modes(tmp_path, rhel7_rpms):
             assert verdict.algorithm == "sha256"
     changed_modes = {p for p, flags in verified.items() if flags[1] == "M"}
     assert changed_modes == {"/usr/sbin/ifup", "/usr/bin/bash"}
+
+
+# ---- the integrity answers on a small hand-made dpkg root --------------------------------------------
+
+
+SHIPPED_SETTING = b"setting=1\n"
+
+
+def md5(data: bytes) -> str:
+    return hashlib.md5(data).hexdigest()
+
+
+@pytest.fixture
+def demo_root(tmp_path) -> Path:
+    """A root whose dpkg database lists one package, demo, with every kind of answer among its files."""
+    root = tmp_path / "demo"
+    original, local = b"#!/bin/sh\necho demo\n", b"#!/bin/sh\necho local\n"
+    listed = ["/usr/bin/demo", "/usr/bin/ps", "/usr/bin/linked", "/usr/bin/fifo", "/usr/bin/gone"]
+    listed += ["/usr/bin/tool", "/usr/bin/escape", "/usr/bin/loop", "/etc/demo.conf"]
+    admin = root / "var/lib/dpkg"
+    (admin / "info").mkdir(parents=True)
+    (root / "usr/bin").mkdir(parents=True)
+    (root / "etc").mkdir()
+    (admin / "status").write_text(
+        "Package: demo\nStatus: install ok installed\nVersion: 1.0-1\nArchitecture: amd64\n"
+        f"Conffiles:\n /etc/demo.conf {md5(SHIPPED_SETTING)}\n\n"
+    )
+    (admin / "info/demo.list").write_text("/.\n/usr\n/usr/bin\n" + "\n".join(listed) + "\n")
+    (admin / "info/demo.md5sums").write_text(
+        "".join(f"{md5(original)}  {p.lstrip('/')}\n" for p in listed if p != "/etc/demo.conf")
+    )
+    (admin / "diversions").write_text("/usr/bin/tool\n/usr/bin/tool.distrib\n:\n")
+    for name, data in (("demo", original), ("ps", local), ("tool", local), ("tool.distrib", original)):
+        (root / "usr/bin" / name).write_bytes(data)
+    (root / "usr/bin/demo.dpkg-new").write_bytes(local)
+    (root / "etc/demo.conf").write_text("setting=2\n")
+    (root / "usr/local/bin").mkdir(parents=True)
+    (root / "usr/local/bin/impostor").write_bytes(local)
+    os.symlink("../local/bin/impostor", root / "usr/bin/linked")
+    os.mkfifo(root / "usr/bin/fifo")
+    os.symlink("../../../../../etc/shadow", root / "usr/bin/escape")
+    os.symlink("loop", root / "usr/bin/loop")
+    return root
+
+
+@pytest.mark.parametrize(
+    ("path", "status"),
+    [
+        ("/usr/bin/demo", integrity.MATCH),
+        ("/usr/bin/ps", integrity.MISMATCH),
+        ("/usr/bin/linked", integrity.MISMATCH),  # shipped as a file, now a link to no package's
+        ("/usr/bin/fifo", integrity.MISMATCH),  # never opened
+        ("/usr/bin/gone", integrity.MISSING),
+        ("/usr/bin/tool", integrity.DIVERTED),  # the admin's own, by dpkg-divert --local
+        ("/usr/bin/tool.distrib", integrity.MATCH),  # the package's, where the diversion put it
+        ("/usr/bin/escape", integrity.UNREADABLE),
+        ("/usr/bin/loop", integrity.UNREADABLE),
+        ("/etc/demo.conf", integrity.CONFFILE),
+        ("/usr/bin/demo.dpkg-new", integrity.UNOWNED),
+        ("/usr/bin", integrity.NOT_RECORDED),
+    ],
+)
+def test_integrity_answers(demo_root, path, status, deadline):
+    checker = integrity.Integrity(str(demo_root), installed.database_of(str(demo_root)))
+    with deadline(10):
+        verdict = checker.verdict(path)
+    assert verdict.status == status, verdict
+
+
+def test_what_a_stock_system_keeps_beside_its_packages_is_no_finding(demo_root, deadline):
+    """A diversion's target, a dpkg-new an interrupted run left, a container image's setuid su."""
+    layer = demo_root / "var/lib/docker/overlay2/0123/diff/usr/bin"
+    layer.mkdir(parents=True)
+    (layer / "su").write_bytes(b"\x7fELF")
+    os.chmod(layer / "su", 0o4755)
+    (demo_root / "usr/bin/planted").write_bytes(b"#!/bin/sh\n")
+    reader = RootReader(str(demo_root))
+    with deadline(30):
+        privileged_files.collect(reader)
+        package_files.collect(reader)
+    assert {(i.file.path, tuple(sorted(i.traits))) for i in reader.items} == {
+        ("/usr/bin/planted", ("unowned-in-packaged-dir",)),
+        ("/usr/bin/ps", ("checksum-mismatch",)),
+    }
+    assert {n["path"] for n in reader.notes} == {"/var/lib/docker"}
