@@ -21,6 +21,11 @@ description:
     xdg autostart entries and C(authorized_keys).
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
+  - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,
+    autostart entry or at job runs is read (up to 1 MB, never a binary) and its lines are matched by
+    the same rules, through wrappers that exec or source another script, at most four scripts
+    deep; a script a package owns is judged only when its content contradicts the package's
+    recorded checksum.
   - Rules decide what is a finding (the crontab_repair role ships them in
     C(files/persistence_rules.yml) and lets users add their own). Each finding carries the evidence
     of its file and of the program it runs, path, owner, mode, times, sha256 and the owning
@@ -181,6 +186,37 @@ already_quarantined:
       quarantined_at: null
       present: true
       restore: "sed -i '23s/^#lifeline-quarantine([^)]*) //' /etc/crontab"
+timeline:
+  description:
+    - Every startup file the scan read and every flagged file and unowned payload, ordered by
+      change time (ctime, then path), with its mtime; how responders find the rest of an intrusion.
+    - Each entry has path, kind (the location kind, or payload for a program an item runs),
+      ctime and mtime (ISO 8601 UTC), rules (the ids of the rules that fired on it, for a payload
+      on what runs it), flagged (one of them has a severity above info) and near_flagged (not
+      flagged, but its ctime or mtime lies within an hour of a flagged entry's ctime or mtime).
+    - At most 500 entries, the flagged and near ones first, then the most recently changed;
+      total counts every file and omitted those left out. A root copied with C(cp -a) has every
+      ctime at the copy's time, so only the mtimes tell then.
+  returned: always
+  type: dict
+  sample:
+    entries:
+      - path: /usr/local/bin/keyring-sync
+        kind: payload
+        ctime: "2026-12-01T03:14:07Z"
+        mtime: "2026-12-01T03:14:07Z"
+        rules: [reverse-shell, unpackaged-startup-runs-suspicious]
+        flagged: true
+        near_flagged: false
+      - path: /etc/xdg/autostart/keyring-sync.desktop
+        kind: xdg_autostart
+        ctime: "2026-12-01T03:14:09Z"
+        mtime: "2026-12-01T03:14:09Z"
+        rules: [reverse-shell, unpackaged-startup-runs-suspicious, unpackaged-startup-item]
+        flagged: true
+        near_flagged: false
+    total: 812
+    omitted: 312
 notes:
   description: Files at persistence locations that could not be read, and why (location, path, problem).
   returned: always
@@ -197,7 +233,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine, timeline
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -258,6 +294,7 @@ def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
         summary=found.summary(),
         already_quarantined=found.already_quarantined,
         notes=found.notes,
+        timeline=timeline.of_scan(found),
     )
     if params["quarantine"]:
         planned = found
@@ -296,6 +333,7 @@ def run_module() -> None:
         "summary": {},
         "already_quarantined": [],
         "notes": [],
+        "timeline": {"entries": [], "total": 0, "omitted": 0},
     }
     if refusal := rootfs.not_a_linux_root("root", module.params["root"], root):
         module.fail_json(msg=refusal, **result)

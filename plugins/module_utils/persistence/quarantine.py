@@ -110,9 +110,12 @@ class _Planner:
 
     def actions(self) -> list[Action]:
         flagged: dict[int, tuple[model.Item, list[Rule]]] = {}
+        scripts: dict[int, list[str]] = {}
         for finding in self.scan.findings:
             if finding.rule.quarantine:
                 flagged.setdefault(id(finding.item), (finding.item, []))[1].append(finding.rule)
+                known = scripts.setdefault(id(finding.item), [])
+                known += [p for p in finding.payload_files if p not in known]
         whole_files = self._cron_d_files_all_flagged(flagged.values())
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
@@ -132,6 +135,14 @@ class _Planner:
                 self._move(
                     item.payload, ids, rules, f"the program {item.file.path} runs, owned by no package"
                 )
+            for script in scripts.get(id(item), []):
+                if self._script_movable(script):
+                    self._move(
+                        script,
+                        ids,
+                        rules,
+                        f"a script {item.file.path} runs, owned by no package, that matched a rule",
+                    )
         self._inside_moved_directories()
         return [*self.comments.values(), *self.moves.values()]
 
@@ -149,6 +160,15 @@ class _Planner:
         if not payload or payload == item.file.path or not self.reader.unowned(payload):
             return False
         return not shell_commands.is_runner(posixpath.basename(payload)) and payload in item.command
+
+    def _script_movable(self, path: str) -> bool:
+        """A script whose lines made a rule fire is moved when no package owns it and it is not a
+        shell, interpreter or wrapper."""
+        return (
+            self.reader.kind_of(path) == "file"
+            and self.reader.unowned(path)
+            and not shell_commands.is_runner(posixpath.basename(path))
+        )
 
     def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[model.Item, list[Rule]]]) -> set[str]:
         """cron.d files no package owns whose every job is flagged: moved whole, not commented."""

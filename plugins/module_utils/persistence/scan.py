@@ -85,6 +85,7 @@ def scan(
     reader = RootReader(root, tuple(path for rule in rules for path in rule.indicator_paths))
     for source in SOURCES:
         source.collect(reader)
+    reader.follow_payloads()
     findings = evaluate(reader, rules)
     held = quarantined_files(reader, quarantine_dir)
     return Scan(
