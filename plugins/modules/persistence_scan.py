@@ -38,7 +38,7 @@ description:
     unit or start an init script move with it. Files a package
     owns are never moved (the action says what to do instead). Nothing is ever deleted.
   - Packaged files are checked against the digests their package database recorded (dpkg's md5sums
-    and conffiles, rpm's file digests): the programs startup items run, setuid, setgid and capable
+    and conffiles, rpm's file digests), the programs startup items run, setuid, setgid and capable
     files, and the system programs trojans replace (ls, ps, ss, su, sshd, pam_unix.so, ...). A
     replaced one is a manual action with the reinstall command and, when a wrapper moved the original
     aside, where it is. A file no package installed in C(/usr/bin), C(/usr/sbin) or a PAM module

@@ -13,6 +13,7 @@ configuration files (changed by the admin as intended) are answers of their own,
 from __future__ import annotations
 
 import os
+import re
 import stat
 from dataclasses import dataclass
 
@@ -39,6 +40,8 @@ UNREADABLE = "unreadable"  # there, but it cannot be read (the problem says why)
 APT_ARCHIVES = "/var/cache/apt/archives"
 # Top-level directories a merged-/usr root links into /usr.
 _MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
+# What a maintainer script changes a file's mode with.
+MODE_CHANGERS = ("chmod", "chgrp", "dpkg-statoverride", "setcap")
 # A .deb larger than this is not opened to read one file's mode.
 MAX_DEB = 512 << 20
 
@@ -294,6 +297,8 @@ class Integrity:
             return stat.S_IMODE(entry.mode)
         if self.manager != "dpkg" or self.database is None:
             return None
+        if any(self._maintainer_script_sets_mode(name, listed) for name in names):
+            return None  # its package changes the mode itself, after unpacking
         for name in names:
             for installed in self.database.find(name):
                 deb = self._archived_deb(installed.name, installed.version, installed.arch)
@@ -309,6 +314,22 @@ class Integrity:
                 if member is not None and member.kind == "file":
                     return member.mode
         return None
+
+    def _maintainer_script_sets_mode(self, package: str, path: str) -> bool:
+        """Whether a line of ``package``'s postinst names the file (its whole path) and changes a
+        mode (chmod, chgrp, dpkg-statoverride, setcap): a mode its .deb lacks is the package's own."""
+        for name in (package, *(f"{p.name}:{p.arch}" for p in self.database.find(package) if p.arch)):
+            try:
+                data = rootfs.read_bytes(
+                    self.root, f"{dpkgdb.INFO}/{name}.postinst", dpkgdb.MAX_INFO_FILE, missing_ok=True
+                )
+            except rootfs.RootError:
+                continue
+            names = re.compile("|".join(re.escape(a) + r"(?![\w./+-])" for a in self.aliases(path)))
+            for line in (data or b"").decode("utf-8", "replace").splitlines():
+                if names.search(line) and any(word in line for word in MODE_CHANGERS):
+                    return True
+        return False
 
     def _archived_deb(self, name: str, version: str, arch: str) -> str | None:
         """The rescuer's path of ``name``'s .deb of exactly this version in apt's cache, if kept."""

@@ -510,3 +510,54 @@ def test_what_a_stock_system_keeps_beside_its_packages_is_no_finding(demo_root, 
         ("/usr/bin/ps", ("checksum-mismatch",)),
     }
     assert {n["path"] for n in reader.notes} == {"/var/lib/docker"}
+
+
+def build_demo_deb(where: Path) -> Path:
+    """demo 1.0-1 as dpkg-deb builds it, shipping /usr/bin/demo with mode 0755."""
+    stage = where / "stage"
+    (stage / "DEBIAN").mkdir(parents=True)
+    (stage / "usr/bin").mkdir(parents=True)
+    (stage / "DEBIAN/control").write_text(
+        "Package: demo\nVersion: 1.0-1\nArchitecture: amd64\nMaintainer: nobody <nobody@example.org>\n"
+        "Description: the tampering tests' package\n"
+    )
+    (stage / "usr/bin/demo").write_bytes(b"#!/bin/sh\necho demo\n")
+    os.chmod(stage / "usr/bin/demo", 0o755)
+    deb = where / "demo_1.0-1_amd64.deb"
+    done = subprocess.run(
+        ["dpkg-deb", "--root-owner-group", "--build", str(stage), str(deb)],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    if done.returncode != 0:
+        pytest.fail(f"dpkg-deb could not build the test package (run `make apt`): {done.stderr}")
+    return deb
+
+
+@pytest.mark.parametrize(
+    ("postinst", "statoverride", "changed"),
+    [
+        ("", "", True),
+        ("#!/bin/sh\nchmod u+s /usr/bin/demo\n", "", False),  # the package sets the bit itself
+        ("#!/bin/sh\n/usr/bin/demo --setup\nchmod 0700 /var/lib/demo\n", "", True),  # names it, elsewhere
+        ("", "root root 4755 /usr/bin/demo\n", False),  # an admin's recorded override
+        ("", "root root 2755 /usr/bin/demo\n", True),  # an override of another mode
+    ],
+    ids=["no-script", "postinst-chmod", "postinst-runs-it", "statoverride", "statoverride-other-mode"],
+)
+def test_a_setuid_bit_the_cached_deb_lacks(demo_root, tmp_path, postinst, statoverride, changed):
+    archives = demo_root / "var/cache/apt/archives"
+    archives.mkdir(parents=True)
+    shutil.copy2(build_demo_deb(tmp_path), archives)
+    os.chmod(demo_root / "usr/bin/demo", 0o4755)
+    if postinst:
+        (demo_root / "var/lib/dpkg/info/demo.postinst").write_text(postinst)
+    if statoverride:
+        (demo_root / "var/lib/dpkg/statoverride").write_text(statoverride)
+    reader = RootReader(str(demo_root))
+    privileged_files.collect(reader)
+    (item,) = [i for i in reader.items if i.file.path == "/usr/bin/demo"]
+    assert ("mode-changed" in item.traits) == changed
+    assert reader.integrity().shipped_mode("/usr/bin/demo") == (None if postinst and not changed else 0o755)
