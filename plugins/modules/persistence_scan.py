@@ -19,6 +19,26 @@ description:
     C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
     C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
     xdg autostart entries and C(authorized_keys).
+  - Logins and the tools people use, too, every key of the files sshd reads (its C(AuthorizedKeysFile)
+    with C(%h), C(%u), C(%U) expanded) with its options and the account it opens,
+    C(AuthorizedKeysCommand), C(~/.ssh/rc) and C(/etc/ssh/sshrc), C(.rhosts), C(.shosts),
+    C(hosts.equiv) and C(shosts.equiv), git hooks and the git config keys that run programs, logout
+    files, KDE Plasma session scripts, and systemd socket and path units with what their service runs.
+  - Also the services a system trusts, C(/etc/sudoers) and what it includes, polkit rules and
+    C(.pkla) files, D-Bus activation services and bus policies, kernel modules (C(modules-load.d),
+    C(modprobe.d) install lines, module files outside the module trees or no package installed),
+    C(ld.so.conf) and C(LD_PRELOAD) in units and environment files, containers restarted by docker,
+    podman (and quadlets) or kubelet (static pods), scripts in the web roots, and Python's C(.pth)
+    files and C(sitecustomize)/C(usercustomize) modules. A container is never changed in its
+    engine's state; its action is manual, with the command that stops it restarting.
+  - And what system components run as root by themselves, the MOTD scripts of
+    C(/etc/update-motd.d), apt hooks (C(DPkg::Post-Invoke), C(APT::Update::Pre-Invoke), ...) read
+    with apt's syntax, dpkg's C(post-invoke), yum and dnf plugins, PAM lines (C(pam_exec), modules
+    no package installed, C(pam_permit) as C(sufficient)), C(init=) and C(rdinit=) in GRUB's
+    defaults and C(grub.cfg), C(/etc/grub.d) scripts, initramfs-tools hooks and scripts, dracut
+    modules and C(dracut.conf), and NetworkManager, ifupdown, ppp and dhclient hooks. A flagged
+    hook, PAM or GRUB line is commented out; a generated C(grub.cfg) and the initramfs to rebuild
+    are manual actions.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
   - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,

@@ -100,6 +100,11 @@ def _head(host: str) -> bytes:
         os.close(fd)
 
 
+def _pruned(path: str, prune: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prune``, or starts like one of those ending in '*'."""
+    return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in prune)
+
+
 def binary(data: bytes) -> bool:
     """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
@@ -625,3 +630,44 @@ class RootReader:
         if self._integrity is None:
             self._integrity = integrity.Integrity(self.root, self._database, self.owners)
         return self._integrity
+
+    # -- bounded walks ---------------------------------------------------------------------------
+
+    def walk(
+        self, kind: str, directory: str, *, prune: tuple[str, ...] = (), depth: int = 12, limit: int = 200000
+    ) -> Iterator[tuple[str, os.DirEntry]]:
+        """(path, entry) of everything below a directory of the root that is not a directory, never
+        through a link, at most ``depth`` levels down and ``limit`` entries (a note says so when a
+        tree is larger); ``prune`` are directories (inside the root) not descended into, a trailing
+        '*' naming every directory that starts so."""
+        try:
+            where = rootfs.resolve(self.root, directory)
+        except rootfs.RootError as exc:
+            self.note(kind, directory, str(exc))
+            return
+        if where.escaped:
+            return
+        pending, seen = [(where.inside, 0)], 0
+        while pending:
+            inside, level = pending.pop()
+            try:
+                with os.scandir(rootfs.join(self.root, inside)) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    self.note(kind, inside, f"cannot be listed: {exc.strerror}")
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > limit:
+                    self.note(kind, directory, f"holds more than {limit} entries; the rest is not read")
+                    return
+                path = posixpath.join(inside, entry.name)
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if not is_dir:
+                    yield path, entry
+                elif level < depth and not _pruned(path, prune):
+                    pending.append((path, level + 1))

@@ -42,10 +42,14 @@ NEVER_WALKED = frozenset({"/", "/proc", "/sys", "/dev", "/run", quarantine_recor
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
 # Other systems' files kept inside this one: container images and their layers, machine and build
 # chroots. Their su and passwd are setuid as their own packages shipped them, and no package of
-# this root lists them; they run inside those systems, not on this one (each is noted when present).
+# this root lists them; they run inside those systems, not on this one. Other sources read what
+# makes them start (the containers source).
 OTHER_SYSTEMS = (
     "/var/lib/docker",
     "/var/lib/containers",
+    "/var/lib/containerd",
+    "/var/lib/buildkit",
+    "/var/lib/rancher",
     "/var/lib/lxc",
     "/var/lib/lxd",
     "/var/lib/incus",
@@ -54,6 +58,8 @@ OTHER_SYSTEMS = (
     "/var/lib/schroot",
     "/var/lib/mock",
     "/var/cache/pbuilder",
+    "/var/chroot",
+    "/srv/chroot",
 )
 HOME_OTHER_SYSTEMS = (".local/share/containers",)
 
@@ -189,7 +195,6 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
                 if stat.S_ISDIR(st.st_mode):
                     key = (st.st_dev, st.st_ino)
                     if path in others:
-                        reader.note(KIND, path, "another system's files (containers, chroots): not walked")
                         continue
                     if (
                         st.st_dev == device
