@@ -57,6 +57,13 @@ description:
     under O(quarantine_dir) with a C(.lifeline.json) record beside it, and the links that enable a
     unit or start an init script move with it. Files a package
     owns are never moved (the action says what to do instead). Nothing is ever deleted.
+  - Packaged files are checked against the digests their package database recorded (dpkg's md5sums
+    and conffiles, rpm's file digests), the programs startup items run, setuid, setgid and capable
+    files, and the system programs trojans replace (ls, ps, ss, su, sshd, pam_unix.so, ...). A
+    replaced one is a manual action with the reinstall command and, when a wrapper moved the original
+    aside, where it is. A file no package installed in C(/usr/bin), C(/usr/sbin) or a PAM module
+    directory is moved. A flagged setuid, setgid or capable file keeps its place and loses the
+    privilege (action chmod or uncap), the old mode or capability in its record and restore command.
 options:
   rules:
     description:
@@ -143,9 +150,11 @@ findings:
       payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
 actions:
   description:
-    - The quarantine, one entry a line or file; action is comment, move or manual (not done, the
-      reason says why and what to do). restore is the command that puts it back on the target
-      (or in a chroot), restore_host the same with the paths this run saw. Empty unless quarantine.
+    - The quarantine, one entry a line or file; action is comment, move, chmod (setuid and setgid
+      bits taken off; before and after are the modes), uncap (the security.capability attribute taken
+      off; before is its value in hex) or manual (not done, the reason says why and what to do).
+      restore is the command that puts it back on the target (or in a chroot), restore_host the
+      same with the paths this run saw. Empty unless quarantine.
   returned: always
   type: list
   elements: dict
@@ -279,7 +288,7 @@ def diff_of(actions: list[quarantine.Action]) -> dict:
         "after_header": "persistence items after the quarantine",
         "before": "".join(f"{where(a)}: {a.before}\n" for a in changing),
         "after": "".join(
-            f"{where(a)}: {a.after if a.action == 'comment' else 'moved to ' + a.after}\n" for a in changing
+            f"{where(a)}: {a.after if a.action != 'move' else 'moved to ' + a.after}\n" for a in changing
         ),
     }
 

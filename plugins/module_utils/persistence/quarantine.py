@@ -6,7 +6,11 @@ A flagged line of a crontab-like or shell file is commented out in place behind 
 backup); a flagged startup file no package owns, the unowned program a line runs, and the links that
 enable a moved unit or init script are moved into a quarantine directory inside the root with a JSON
 record beside each (quarantine_records). A file a package owns, a device or a whole top-level
-directory is never moved: its step is "manual" and says what to do instead.
+directory is never moved: its step is "manual" and says what to do instead (a replaced packaged
+program: the reinstall command, and where its original lies). A flagged setuid, setgid or capable
+file stays where it is and loses the privilege: "chmod" takes the setuid and setgid bits away and
+"uncap" the ``security.capability`` attribute, each with the old value in its record and a restore
+command that puts exactly that back.
 """
 
 from __future__ import annotations
@@ -27,7 +31,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import containers
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import (
+    containers,
+    package_files,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
 
@@ -61,12 +68,14 @@ _REBUILDS = {
         "(update-grub; grub2-mkconfig -o /boot/grub2/grub.cfg)",
     ),
 }
+PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
 
 
 @dataclass
 class Action:
     """One quarantine step: ``action`` is "comment" (a line, in place), "move" (a file into the
-    quarantine directory) or "manual" (not done: ``reason`` says why and what to do)."""
+    quarantine directory), "chmod" (setuid and setgid bits taken off), "uncap" (the capability
+    attribute taken off) or "manual" (not done: ``reason`` says why and what to do)."""
 
     action: str
     path: str
@@ -150,6 +159,10 @@ class _Planner:
                 self._manual(item.file.path, ids, containers.manual_steps(item))
             elif item.kind in CONFIG_LINE_KINDS:
                 self._config_item(item, ids, rules)
+            elif item.kind == "privileged_file":
+                self._unprivilege(item, ids, rules)
+            elif item.kind == "package_file" and "checksum-mismatch" in item.traits:
+                self._manual(item.file.path, ids, package_files.repair_steps(self.reader, item))
             elif item.kind in LINE_KINDS and item.file.path not in whole_files:
                 if item.line is None:
                     self._manual(item.file.path, ids, "the whole file matched a rule: review it by hand")
@@ -373,6 +386,78 @@ class _Planner:
             snapshot=_snapshot(st),
         )
 
+    def _unprivilege(self, item: model.Item, ids: list[str], rules: list[Rule]) -> None:
+        """A "chmod" of the setuid and setgid bits and an "uncap" of the capability the file has."""
+        path = item.file.path
+        try:
+            host = safewrite.host_path(self.root, path)
+            st = os.lstat(host)
+        except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
+            self._manual(path, ids, f"cannot be changed: {exc}")
+            return
+        if not stat.S_ISREG(st.st_mode):
+            self._manual(path, ids, f"no longer a regular file ({st.st_mode:o}): look at it by hand")
+            return
+        mode = stat.S_IMODE(st.st_mode)
+        if mode & PRIVILEGE_BITS:
+            self._privilege_action(
+                "chmod", path, host, st, ids, rules, f"{mode:04o}", f"{mode & ~PRIVILEGE_BITS:04o}"
+            )
+        try:
+            value = os.getxattr(host, quarantine_records.CAPABILITY_XATTR, follow_symlinks=False)
+        except OSError:
+            value = b""
+        if value:
+            self._privilege_action("uncap", path, host, st, ids, rules, value.hex(), "")
+
+    def _privilege_action(
+        self,
+        action: str,
+        path: str,
+        host: str,
+        st: os.stat_result,
+        ids: list[str],
+        rules: list[Rule],
+        before: str,
+        after: str,
+    ) -> None:
+        key = f"{action}:{path}"
+        if key in self.moves:
+            known = self.moves[key]
+            known.rules += [i for i in ids if i not in known.rules]
+            return
+        metadata = (
+            self.base + shell_commands.normal_path(path) + f".{action}" + quarantine_records.METADATA_SUFFIX
+        )
+        restore = quarantine_records.unprivilege_restore(action, path, before)
+        restore_host = quarantine_records.unprivilege_restore(action, rootfs.join(self.root, path), before)
+        what = "setuid and setgid bits" if action == "chmod" else "capabilities"
+        self.moves[key] = Action(
+            action,
+            path,
+            list(ids),
+            f"privileged file that matched a rule: its {what} are taken away, the file stays",
+            before=before,
+            after=after,
+            metadata=metadata,
+            restore=restore,
+            restore_host=restore_host,
+            record={
+                "original_path": path,
+                "quarantined_path": path,
+                "quarantined_at": "",
+                "action": action,
+                **self.evidence.stat_facts(st),
+                "before": before,
+                "after": after,
+                "restore": restore,
+                "restore_host": restore_host,
+                "reason": f"its {what} were taken away",
+                "rules": [_rule_record(r) for r in rules],
+            },
+            snapshot=(st.st_ino, st.st_size, st.st_mtime_ns, 0),
+        )
+
     def _rc_links(self) -> list[tuple[str, str]]:
         """(link, where it leads) in the /etc/rc?.d directories, read once."""
         if self.rc_links is None:
@@ -432,9 +517,9 @@ def apply(result: model.Scan, actions: list[Action], backup_dir: str, stamp: str
             for action in group:
                 action.error = str(exc)
     for action in actions:
-        if action.action == "move":
+        if action.action in ("move", "chmod", "uncap"):
             try:
-                _move_file(root, action)
+                (_move_file if action.action == "move" else _unprivilege_file)(root, action)
             except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
                 action.error = str(exc)
 
@@ -483,6 +568,51 @@ def _move_file(root: str, action: Action) -> None:
         raise
     for directory in sorted({os.path.dirname(source), os.path.dirname(destination)}):
         safewrite.sync_dir(directory)
+    action.applied = True
+
+
+def _unprivilege_file(root: str, action: Action) -> None:
+    """Take the setuid and setgid bits or the capability off a file, its record written first."""
+    host = safewrite.host_path(root, action.path)
+    st = os.lstat(host)
+    if not stat.S_ISREG(st.st_mode) or (st.st_ino, st.st_size, st.st_mtime_ns, 0) != action.snapshot:
+        raise safewrite.WriteError(f"{action.path} changed since it was scanned; not changed: run again")
+    if action.action == "chmod":
+        current = f"{stat.S_IMODE(st.st_mode):04o}"
+    else:
+        try:
+            current = os.getxattr(host, quarantine_records.CAPABILITY_XATTR, follow_symlinks=False).hex()
+        except OSError:
+            current = ""
+    if current != action.before:
+        raise safewrite.WriteError(
+            f"{action.path} changed since it was scanned ({current}); not changed: run again"
+        )
+    parent = rootfs.resolve(root, posixpath.dirname(action.metadata))
+    if parent.escaped:
+        raise safewrite.WriteError(f"the quarantine directory {action.metadata} leads out of {root}")
+    os.makedirs(parent.host, mode=0o700, exist_ok=True)
+    metadata = os.path.join(parent.host, posixpath.basename(action.metadata))
+    if os.path.lexists(metadata):
+        raise safewrite.WriteError(f"{action.metadata} already exists in the quarantine; not changed")
+    record = {**action.record, "quarantined_at": report_text.iso(time.time())}
+    data = (json.dumps(record, indent=2, sort_keys=True) + "\n").encode()
+    safewrite.write_file(metadata, data, 0o600, os.getuid(), os.getgid())
+    try:
+        if action.action == "chmod":
+            # Linux has no lchmod: the file is opened without following a link, then changed.
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+            try:
+                if os.fstat(fd).st_ino != st.st_ino:
+                    raise safewrite.WriteError(f"{action.path} was replaced while it was changed")
+                os.fchmod(fd, int(action.after, 8))
+            finally:
+                os.close(fd)
+        else:
+            os.removexattr(host, quarantine_records.CAPABILITY_XATTR, follow_symlinks=False)
+    except BaseException:
+        os.unlink(metadata)  # our own record of a change that did not happen
+        raise
     action.applied = True
 
 

@@ -19,7 +19,7 @@ import posixpath
 import stat
 from collections.abc import Iterator
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed, integrity
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import Database, PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
@@ -144,6 +144,7 @@ class RootReader:
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
         self.gid_names = self._read_groups()
         self.package_manager = ""
+        self._integrity: integrity.Integrity | None = None
         self.owners, self.package_database = self._read_owners()
         self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
 
@@ -623,6 +624,12 @@ class RootReader:
     def unowned(self, path: str) -> bool:
         """True only when the package database was read and no package lists the file."""
         return self.package_database and self.package_of(path) is None
+
+    def integrity(self) -> integrity.Integrity:
+        """Whether packaged files still have their recorded digests (hashed only when asked, once)."""
+        if self._integrity is None:
+            self._integrity = integrity.Integrity(self.root, self._database, self.owners)
+        return self._integrity
 
     # -- bounded walks ---------------------------------------------------------------------------
 

@@ -21,6 +21,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import root
 MARKER = "#lifeline-quarantine"
 METADATA_SUFFIX = ".lifeline.json"
 DEFAULT_QUARANTINE_DIR = "/var/lib/lifeline/quarantine"
+CAPABILITY_XATTR = "security.capability"
 
 _MARKED = re.compile(re.escape(MARKER) + r"\(([a-z0-9_.,-]*)\) ?")
 
@@ -57,6 +58,18 @@ def restore_command(path: str, destination: str, st: os.stat_result, kind: str) 
     if kind != "symlink":
         parts.append(f"chmod {stat.S_IMODE(st.st_mode):04o} {shlex.quote(path)}")
     return " && ".join(parts)
+
+
+def unprivilege_restore(action: str, path: str, before: str) -> str:
+    """A shell command that puts back what a "chmod" (the mode ``before``, octal) or an "uncap" (the
+    capability attribute, ``before`` in hex) took off; python3, as setcap may be missing."""
+    if action == "chmod":
+        return f"test -f {shlex.quote(path)} && chmod {before} {shlex.quote(path)}"
+    program = (
+        "import os, sys; os.setxattr(sys.argv[1], "
+        f"{CAPABILITY_XATTR!r}, bytes.fromhex(sys.argv[2]), follow_symlinks=False)"
+    )
+    return f"python3 -c {shlex.quote(program)} {shlex.quote(path)} {before}"
 
 
 def marked_line(path: str, resolved: str, line: int, text: str, rules: list[str]) -> dict:

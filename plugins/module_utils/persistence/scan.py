@@ -49,9 +49,11 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     ld_preload,
     motd,
     network_hooks,
+    package_files,
     package_hooks,
     pam,
     polkit,
+    privileged_files,
     python_startup,
     rc_local,
     rhosts,
@@ -104,6 +106,9 @@ SOURCES = (
     initramfs_hooks,
     network_hooks,
     indicator_paths,
+    # After every source whose programs they check: privileged files, then package integrity.
+    privileged_files,
+    package_files,
 )
 
 

@@ -329,3 +329,66 @@ class DpkgDatabase(Database):
 
     def owners(self) -> dict[str, list[str]]:
         return owners(self.root)  # the .list files alone: the md5sums are not needed for this
+
+
+# ---- conffiles, diversions and permission overrides -----------------------------------------------
+
+DIVERSIONS = f"{ADMINDIR}/diversions"
+STATOVERRIDE = f"{ADMINDIR}/statoverride"
+MAX_ADMIN_FILE = 16 << 20
+_CONFFILE = re.compile(r"^[ \t]+(/\S+)[ \t]+([0-9a-fA-F]{32}|newconffile)(?:[ \t]+(\S+))?[ \t]*$")
+
+
+def conffiles(root: str) -> dict[str, tuple[str, str]]:
+    """The configuration files of the installed packages as their status records them:
+    {"/etc/x": ("<md5>", "package")}; obsolete ones (no longer shipped) are left out."""
+    data = _read(root, STATUS, MAX_STATUS, missing_ok=True) or b""
+    found: dict[str, tuple[str, str]] = {}
+    for stanza in data.decode("utf-8", "surrogateescape").split("\n\n"):
+        package, in_conffiles, installed_here = "", False, False
+        entries: list[tuple[str, str]] = []
+        for line in stanza.split("\n"):
+            if line[:1] in (" ", "\t"):
+                match = _CONFFILE.match(line) if in_conffiles else None
+                if match and match.group(3) != "obsolete" and match.group(2) != "newconffile":
+                    entries.append((match.group(1), match.group(2).lower()))
+                continue
+            name, _sep, value = line.partition(":")
+            name = name.strip().lower()
+            in_conffiles = name == "conffiles"
+            if name == "package":
+                package = value.strip()
+            elif name == "status":
+                installed_here = value.split()[-1:] == ["installed"]
+        if package and installed_here:
+            for path, digest in entries:
+                found.setdefault(path, (digest, package))
+    return found
+
+
+def diversions(root: str) -> dict[str, tuple[str, str]]:
+    """dpkg-divert's records: {diverted path: (where the diverted package's file goes, diverting
+    package)}; the package is ":" for a local diversion. A short last record is passed over."""
+    data = _read(root, DIVERSIONS, MAX_ADMIN_FILE, missing_ok=True) or b""
+    lines = data.decode("utf-8", "surrogateescape").split("\n")
+    found: dict[str, tuple[str, str]] = {}
+    for index in range(0, len(lines) - 2, 3):
+        source, target, package = lines[index : index + 3]
+        if source.startswith("/") and target.startswith("/") and package:
+            found[source] = (target, package)
+    return found
+
+
+def statoverrides(root: str) -> dict[str, tuple[str, str, int]]:
+    """dpkg-statoverride's records: {path: (user, group, mode)}, the owner and mode an admin (or a
+    package's maintainer script) set on a packaged file; malformed lines are passed over."""
+    data = _read(root, STATOVERRIDE, MAX_ADMIN_FILE, missing_ok=True) or b""
+    found: dict[str, tuple[str, str, int]] = {}
+    for line in path_lines(data):
+        fields = line.split(None, 3)
+        if len(fields) == 4 and fields[3].startswith("/"):
+            try:
+                found[fields[3]] = (fields[0], fields[1], int(fields[2], 8))
+            except ValueError:
+                continue
+    return found

@@ -209,7 +209,8 @@ CASES = {
     "override_replaces_a_packaged_jobs_exec": (
         "rhel6",
         {"/etc/init/tty.override": "exec /usr/bin/.mingetty $TTY\n", "/usr/bin/.mingetty": (PROGRAM, 0o755)},
-        unpackaged_job("/etc/init/tty.override", 1, "exec-hidden-path"),
+        unpackaged_job("/etc/init/tty.override", 1, "exec-hidden-path")
+        | {("unowned-file-in-packaged-dir", "package_file", "/usr/bin/.mingetty", None)},
     ),
     "pre_start_of_a_planted_job_runs_from_dev_shm": (
         "rhel6",

@@ -107,6 +107,7 @@ def test_a_later_rule_replaces_a_shipped_one_and_enabled_false_drops_it(base):
     assert found(result) == {
         ("exec-hidden-path", "cron", "/etc/crontab", 5),
         ("sysupdate", "cron", "/etc/crontab", 5),
+        ("unowned-file-in-packaged-dir", "package_file", "/usr/bin/.sysupdate", None),
     }
     assert next(f.rule for f in result.findings if f.rule.id == "exec-hidden-path").severity == "critical"
 

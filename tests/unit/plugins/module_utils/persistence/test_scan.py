@@ -24,6 +24,8 @@ pytest_plugins = ("support.planted_roots",)
 # ---- what is found ------------------------------------------------------------------------------
 
 PAYLOAD = {"/usr/bin/.sysupdate": (SYSUPDATE, 0o755)}
+# The payload lies among the packaged programs, where no package put it.
+PAYLOAD_UNOWNED = ("unowned-file-in-packaged-dir", "package_file", "/usr/bin/.sysupdate", None)
 
 # name: (files planted on the base root, the findings expected: (rule, location, path, line))
 CASES = {
@@ -32,6 +34,7 @@ CASES = {
         {
             ("exec-hidden-path", "cron", "/etc/crontab", 5),
             ("frequent-unpackaged-job", "cron", "/etc/crontab", 5),
+            PAYLOAD_UNOWNED,
         },
     ),
     "hidden_job_behind_nul_blocks": (
@@ -39,11 +42,12 @@ CASES = {
         {
             ("exec-hidden-path", "cron", "/etc/crontab", 6),
             ("frequent-unpackaged-job", "cron", "/etc/crontab", 6),
+            PAYLOAD_UNOWNED,
         },
     ),
     "rc_local_starts_it": (
         {"/etc/rc.local": ("#!/bin/sh -e\n/usr/bin/.sysupdate &\nexit 0\n", 0o755), **PAYLOAD},
-        {("exec-hidden-path", "rc_local", "/etc/rc.local", 2)},
+        {("exec-hidden-path", "rc_local", "/etc/rc.local", 2), PAYLOAD_UNOWNED},
     ),
     "systemd_unit_and_wants_link": (
         {
@@ -63,6 +67,7 @@ CASES = {
             ),
             ("unpackaged-startup-item", "systemd_unit", "/etc/systemd/system/sysupdate.service", None),
             ("systemd-enabled-unowned-unit", "systemd_unit", "/etc/systemd/system/sysupdate.service", 5),
+            PAYLOAD_UNOWNED,
         },
     ),
     "curl_pipe_sh_in_cron_d": (
@@ -235,6 +240,7 @@ CASES = {
             ("download-execute", "xdg_autostart", "/etc/xdg/autostart/update.desktop", 3),
             ("unpackaged-startup-runs-suspicious", "xdg_autostart", "/etc/xdg/autostart/update.desktop", 3),
             ("unpackaged-startup-item", "xdg_autostart", "/etc/xdg/autostart/update.desktop", None),
+            PAYLOAD_UNOWNED,
         },
     ),
     "unit_linked_from_outside_the_unit_directories_and_a_drop_in": (
