@@ -31,6 +31,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import (
+    accounts,
     anacron,
     at_jobs,
     authorized_keys,
@@ -68,6 +69,7 @@ SOURCES = (
     xdg_autostart,
     authorized_keys,
     indicator_paths,
+    accounts,
 )
 
 
