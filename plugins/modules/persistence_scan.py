@@ -118,8 +118,9 @@ findings:
       payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
 actions:
   description:
-    - The quarantine, one entry a line or file; action is comment, move or manual (not done, the
-      reason says why and what to do). restore is the command that puts it back on the target
+    - The quarantine, one entry a line, file or account; action is comment, move, lock (an account:
+      password locked, shell set to nologin, never deleted) or manual (not done, the reason says
+      why and what to do). restore is the command that puts it back on the target
       (or in a chroot), restore_host the same with the paths this run saw. Empty unless quarantine.
   returned: always
   type: list
@@ -222,10 +223,14 @@ def diff_of(actions: list[quarantine.Action]) -> dict:
         "before_header": "persistence items before the quarantine",
         "after_header": "persistence items after the quarantine",
         "before": "".join(f"{where(a)}: {a.before}\n" for a in changing),
-        "after": "".join(
-            f"{where(a)}: {a.after if a.action == 'comment' else 'moved to ' + a.after}\n" for a in changing
-        ),
+        "after": "".join(f"{where(a)}: {_after(a)}\n" for a in changing),
     }
+
+
+def _after(action: quarantine.Action) -> str:
+    if action.action == "move":
+        return "moved to " + action.after
+    return action.after
 
 
 def held(found: Scan, paths: list[str]) -> Scan:

@@ -42,6 +42,36 @@ def uncomment_command(path: str, line: int) -> str:
     return f"sed -i '{line}s/^{MARKER}([^)]*) //' {shlex.quote(path)}"
 
 
+# Puts one line of a file back: argv is FILE CURRENT ORIGINAL; refuses unless CURRENT is there exactly
+# once (the file changed since), writes a temporary file beside it with the file's owner and mode and
+# renames it over the file.
+_PUT_LINE_BACK = (
+    "import os,sys;p,c,o=sys.argv[1:4];c,o=os.fsencode(c),os.fsencode(o);"
+    "d=open(p,'rb').read().split(b'\\n');"
+    "d.count(c)==1 or sys.exit(p+': the line to put back is not there exactly once; the file changed "
+    "since: put it back by hand');"
+    "d[d.index(c)]=o;s=os.stat(p);t=p+'.lifeline-restore';"
+    "f=os.fdopen(os.open(t,os.O_WRONLY|os.O_CREAT|os.O_EXCL,0o600),'wb');f.write(b'\\n'.join(d));"
+    "f.flush();os.fsync(f.fileno());os.fchown(f.fileno(),s.st_uid,s.st_gid);"
+    "os.fchmod(f.fileno(),s.st_mode&0o7777);f.close();os.rename(t,p)"
+)
+
+
+def put_line_back_command(path: str, current: str, original: str) -> str:
+    """A shell command that replaces the line ``current`` of ``path`` by ``original``, refusing when
+    ``current`` is not there exactly once."""
+    return " ".join(
+        [
+            "python3",
+            "-c",
+            shlex.quote(_PUT_LINE_BACK),
+            shlex.quote(path),
+            shlex.quote(current),
+            shlex.quote(original),
+        ]
+    )
+
+
 def restore_command(path: str, destination: str, st: os.stat_result, kind: str) -> str:
     """A shell command that puts a quarantined file back with its owner and mode."""
     # Never over whatever is at the path now: the tests refuse, so nothing is replaced.
