@@ -63,6 +63,12 @@ def defined_accounts(
     return found, problems
 
 
+def has_base_definitions(definitions: dict[str, Definition]) -> bool:
+    """Whether the root holds the list of its distribution's static accounts (base-passwd's or
+    setup's): without it, which system account a package defines cannot be told."""
+    return any(d.where.startswith(("base-passwd ", "setup ")) for d in definitions.values())
+
+
 def _read(root: str, path: str, problems: list[str]) -> str:
     try:
         data = rootfs.read_bytes(root, path, MAX_SCRIPT, missing_ok=True)

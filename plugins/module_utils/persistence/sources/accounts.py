@@ -99,6 +99,11 @@ class _Context:
         self.definitions, problems = account_definitions.defined_accounts(reader.root, reader.package_of)
         for problem in problems:
             reader.note(KIND, "", f"the accounts packages define: {problem}")
+        # A root without its distribution's list of static accounts (another distribution, or the
+        # list lost) cannot say which system account is one of its own: none is judged by it.
+        self.judge_definitions = reader.package_database and account_definitions.has_base_definitions(
+            self.definitions
+        )
 
     def _text(self, path: str, *, keep_missing: bool = False) -> str | None:
         try:
@@ -130,7 +135,7 @@ class _Context:
             traits.add("uid-0")
         if account.gid == 0 and account.name != "root" and not (definition and definition.gid == 0):
             traits.add("gid-0")
-        if system and definition is None and self.reader.package_database:
+        if system and definition is None and self.judge_definitions:
             traits.add("not-defined-by-a-package")
         if not human and login and self._shell_changed(account, definition, notes):
             traits.add("login-shell-changed")
