@@ -32,6 +32,8 @@ description:
     under O(quarantine_dir) with a C(.lifeline.json) record beside it, and the links that enable a
     unit or start an init script move with it. Files a package
     owns are never moved (the action says what to do instead). Nothing is ever deleted.
+  - A flagged account is locked, never deleted, its password in C(/etc/shadow) prefixed with C(!)
+    and its shell set to the root's nologin; root is never locked.
 options:
   rules:
     description:
@@ -118,8 +120,8 @@ findings:
       payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
 actions:
   description:
-    - The quarantine, one entry a line, file or account; action is comment, move, lock (an account:
-      password locked, shell set to nologin, never deleted) or manual (not done, the reason says
+    - The quarantine, one entry a line, file or account; action is comment, move, lock (an account
+      whose password is locked and shell set to nologin, never deleted) or manual (not done, the reason says
       why and what to do). restore is the command that puts it back on the target
       (or in a chroot), restore_host the same with the paths this run saw. Empty unless quarantine.
   returned: always

@@ -29,7 +29,8 @@ if [ ! -d "$ROOT/etc" ] || [ "$(cd "$ROOT" && pwd -P)" = / ]; then
     exit 2
 fi
 
-# openssl passwd -6 -salt lifelinedrill lifeline-drill
+# openssl passwd -6 -salt lifelinedrill lifeline-drill (a crypt hash, not an expansion)
+# shellcheck disable=SC2016
 HASH='$6$lifelinedrill$/UWlKeHpzZFLuNIMGBYM9LaNJ7s5r35npDkUiXMteviP2b6/z8.cl1/Eccti42pS5mNgw5HAbdgqZGIE.aXl1.'
 KEY='ssh-ed25519 AAAAC3NzaC1lZDI1NTE5AAAAIGxpZmVsaW5lLWRyaWxsLW5vdC1hLXJlYWwta2V5LXh4eHg lifeline-planted'
 ACCOUNT_FILES='passwd passwd- shadow shadow- group group- gshadow gshadow- subuid subuid- subgid subgid- shells'
