@@ -11,7 +11,8 @@
 #                          trailing space, listed in /etc/shells) as its shell, and an ssh key
 #   uid0_account           a second uid 0 account, toor, with a password
 #   empty_password         a person's account, deploy, whose password is empty (passwd -d)
-#   new_user               a person's account, support, added last
+#   new_user               a person's account, support, with a password and no home
+#                          (useradd -M), added last
 #   root_password_changed  root's password hash set with chpasswd -e (shadow- keeps the old one)
 #
 # With PLANT_RECORD=DIR, "MECHANISM PATH" is appended to DIR/planted for every path inside the
@@ -89,8 +90,7 @@ plant_empty_password() {
 }
 
 plant_new_user() {
-    in_root useradd -m -s /bin/bash -p "$HASH" support
-    record new_user /home/support
+    in_root useradd -M -p "$HASH" support
 }
 
 plant_root_password_changed() {

@@ -144,6 +144,9 @@ class _Context:
             notes.append(f"{account.home}/.ssh holds authorized keys")
         if definition is None and self._changed_since_backup(account, notes):
             traits.add("new-since-backup")
+        if human and not self._home_exists(account):
+            traits.add("no-home")
+            notes.append(f"its home {account.home} does not exist")
         if account.name == "root" and self._password_changed(entry):
             traits.add("password-changed")
             notes.append(
@@ -167,6 +170,13 @@ class _Context:
         if self.uid_min <= account.uid <= self.uid_max:
             return True
         return account.home.startswith("/home/") and self._home_owned_by(account)
+
+    def _home_exists(self, account: Account) -> bool:
+        try:
+            where = rootfs.resolve(self.reader.root, account.home)
+            return not where.escaped and os.path.isdir(where.host)
+        except rootfs.RootError:
+            return False
 
     def _home_owned_by(self, account: Account) -> bool:
         try:

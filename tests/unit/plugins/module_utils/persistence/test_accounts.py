@@ -23,8 +23,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import acco
 from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
 
 from support import persistence_drill as drill
+from support import rpmbuild
 from support.modules import run_module
 from support.paths import RULES_FILE
+from support.planted import plant
 from support.trees import SUITES, debian_tree
 
 MECHANISMS = ("system_account_shell", "uid0_account", "empty_password", "new_user", "root_password_changed")
@@ -36,7 +38,7 @@ EXPECTED = {
     ),
     "uid0_account": ("toor", {("extra-uid-0-account", "critical"), ("extra-gid-0-account", "high")}),
     "empty_password": ("deploy", {("empty-password-login", "critical")}),
-    "new_user": ("support", {("account-added-since-backup", "medium")}),
+    "new_user": ("support", {("person-added-without-home", "medium")}),
     "root_password_changed": ("root", {("root-password-changed", "medium")}),
 }
 ACCOUNT_FILES = ("/etc/passwd", "/etc/shadow")
@@ -267,3 +269,77 @@ def test_login_shells():
         True,
         False,
     ]
+
+
+# ---- an RPM root: setup's list of static accounts and a %pre scriptlet in the rpm database ----------
+
+UIDGID = (
+    "NAME UID GID HOME SHELL PACKAGES\nroot 0 0 /root /bin/bash setup\nbin 1 1 /bin /sbin/nologin setup\n"
+)
+SVCD_SPEC = """\
+Name: svcd
+Version: 1.0
+Release: 1
+Summary: a daemon that makes its account in %pre
+License: Various
+BuildArch: noarch
+AutoReqProv: no
+
+%description
+A daemon.
+
+%pre
+getent passwd svcd >/dev/null || useradd -r -d /var/lib/svcd -s /sbin/nologin svcd
+
+%files
+"""
+RPM_PASSWD = (
+    "root:x:0:0:root:/root:/bin/bash\n"
+    "bin:x:1:1:bin:/bin:/sbin/nologin\n"
+    "svcd:x:990:990::/var/lib/svcd:/bin/bash\n"  # its %pre gives it nologin
+    "intruder:x:991:991::/var/lib/intruder:/sbin/nologin\n"  # no package makes it
+)
+
+
+def test_on_an_rpm_root_setup_and_scriptlets_define_the_accounts(tmp_path):
+    spec = rpmbuild.build_spec(SVCD_SPEC, tmp_path / "build", name="svcd")
+    root = tmp_path / "root"
+    plant(root, "/usr/share/doc/setup/uidgid", UIDGID)
+    plant(root, "/etc/passwd", RPM_PASSWD)
+    plant(root, "/sbin/nologin", "#!/bin/sh\nexit 1\n", 0o755)
+    rpmbuild.install(root, spec)
+    # Independently: real rpm keeps the scriptlet that makes svcd.
+    scripts = rpmbuild.rpm_of_copy(root, "-q", "--scripts", "svcd", scratch=tmp_path / "scratch")
+    assert "useradd -r -d /var/lib/svcd -s /sbin/nologin svcd" in scripts.stdout
+
+    result = persistence.scan(str(root), drill.shipped_rules())
+
+    assert account_alarms(result) == {
+        ("svcd", "system-account-login-shell-changed", "high"),
+        ("intruder", "system-account-no-package-defines", "high"),
+    }
+    notes = {f.item.user: f.item.file.notes for f in result.findings}
+    assert "defined by svcd (%pre scriptlet)" in notes["svcd"]
+
+
+@pytest.mark.parametrize(
+    ("passwd", "shadow", "expected"),
+    [
+        # An empty field in /etc/passwd needs no password, whatever /etc/shadow says.
+        ("eve::1000:1000::/home/eve:/bin/sh\n", "eve:$6$x$y:20000::::::\n", {"empty-password-login"}),
+        ("eve:x:1000:1000::/home/eve:/bin/sh\n", "eve::20000::::::\n", {"empty-password-login"}),
+        # "x" without a shadow entry matches no password; a locked one neither.
+        ("eve:x:1000:1000::/home/eve:/bin/sh\n", "", set()),
+        ("eve:x:1000:1000::/home/eve:/bin/sh\n", "eve:!:20000::::::\n", set()),
+        # No login shell: an empty password opens no session.
+        ("eve:x:1000:1000::/home/eve:/usr/sbin/nologin\n", "eve::20000::::::\n", set()),
+        # A second uid 0 that is locked and has no shell is listed, not an alarm.
+        ("root:x:0:0::/root:/bin/sh\nr00t:x:0:0::/root:/usr/sbin/nologin\n", "r00t:!*:1::::::\n", set()),
+    ],
+)
+def test_passwords_and_shells(tmp_path, passwd, shadow, expected):
+    root = _small_root(tmp_path, passwd.encode())
+    (root / "etc/shadow").write_text(shadow)
+    (root / "home/eve").mkdir(parents=True)
+    result = persistence.scan(str(root), drill.shipped_rules())
+    assert {rule for _, rule, _ in account_alarms(result)} == expected
