@@ -19,7 +19,7 @@ import posixpath
 import shlex
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import model, shell_commands
@@ -197,11 +197,8 @@ class _Planner:
             )
             return
         passwd_line = next(line for line in lines if line[0] == PASSWD)
-        restore = " && ".join(quarantine_records.put_line_back_command(p, new, old) for p, old, new in lines)
-        restore_host = " && ".join(
-            quarantine_records.put_line_back_command(rootfs.join(self.root, p), new, old)
-            for p, old, new in lines
-        )
+        restore = _undo_lock(lines, lambda path: path)
+        restore_host = _undo_lock(lines, lambda path: rootfs.join(self.root, path))
         self.moves[key] = Action(
             "lock",
             PASSWD,
@@ -228,8 +225,9 @@ class _Planner:
         lines = []
         if shadow is not None:
             shadow_fields = shadow.split(":")
-            shadow_fields[1] = _locked_password(shadow_fields[1])
-            lines.append((SHADOW, shadow, ":".join(shadow_fields)))
+            if not shadow_fields[1].startswith("!"):
+                shadow_fields[1] = "!" + shadow_fields[1]
+                lines.append((SHADOW, shadow, ":".join(shadow_fields)))
         else:
             fields[1] = _locked_password(fields[1])
         fields[6] = nologin
@@ -367,6 +365,18 @@ class _Planner:
             links += [link for link, to in self._rc_links() if to == target]
         for link in links:
             self._move(link, ids, rules, f"a link that enables {item.file.path}")
+
+
+def _undo_lock(lines: list[tuple[str, str, str]], where: Callable[[str], str]) -> str:
+    """The commands that undo a lock, passwd first (the shell), then shadow (the password, its
+    lines named by digests only)."""
+    commands = []
+    for path, original, locked in reversed(lines):
+        if path == SHADOW:
+            commands.append(quarantine_records.unlock_command(where(path), locked, original))
+        else:
+            commands.append(quarantine_records.put_line_back_command(where(path), locked, original))
+    return " && ".join(commands)
 
 
 def _locked_password(password: str) -> str:

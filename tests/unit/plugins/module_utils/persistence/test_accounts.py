@@ -129,6 +129,12 @@ def test_quarantine_locks_and_restore_puts_every_planted_path_back(planted, tmp_
     actions = drill.quarantine(result)
 
     assert [a.error for a in actions if a.error] == []
+    # No report carries a password hash: the restore commands name the shadow lines by digest.
+    hashes = [line.split(":")[1] for line in (root / "etc/shadow-").read_text().splitlines()]
+    hashes += [line.split(":")[1] for line in (root / "etc/shadow").read_text().splitlines()]
+    for action in actions:
+        shown = str(action.as_dict())
+        assert [h for h in hashes if h.startswith("$") and h in shown] == [], action.path
     locked = {a.record["lines"][-1][1].split(":")[0] for a in actions if a.action == "lock"}
     assert locked == {"games", "toor", "deploy", "support"}
     manual = [a for a in actions if a.action == "manual"]
@@ -171,7 +177,9 @@ def test_a_restore_refuses_when_the_file_changed_since_the_lock(planted, tmp_pat
     done = subprocess.run(["sh", "-ec", lock.restore_host], capture_output=True, text=True, timeout=60)
 
     assert done.returncode != 0 and "changed since" in done.stderr
-    assert (root / "etc/shadow").read_bytes() != shadow  # the shadow line came back; passwd refused
+    # passwd is put back first and refused: the password stays locked too.
+    assert (root / "etc/shadow").read_bytes() == shadow
+    assert passwd_status(root, "toor") == "L"
     assert b"toor:x:0:0:changed:" in (root / "etc/passwd").read_bytes()
 
 
@@ -343,3 +351,24 @@ def test_passwords_and_shells(tmp_path, passwd, shadow, expected):
     (root / "home/eve").mkdir(parents=True)
     result = persistence.scan(str(root), drill.shipped_rules())
     assert {rule for _, rule, _ in account_alarms(result)} == expected
+
+
+def test_an_unlock_never_overwrites_a_password_set_since_the_lock(planted, tmp_path):
+    found, _ = planted
+    root = drill.copy_tree(found.root.name, tmp_path)
+    drill.plant(root, "accounts", ["uid0_account"])
+    actions = drill.quarantine(drill.scan(root))
+    lock = next(a for a in actions if a.action == "lock")
+    subprocess.run(
+        ["chroot", str(root), "chpasswd", "-e"],
+        input="toor:!$6$other$hash\n",
+        text=True,
+        check=True,
+        timeout=30,
+    )
+    shadow = (root / "etc/shadow").read_bytes()
+
+    done = subprocess.run(["sh", "-ec", lock.restore_host], capture_output=True, text=True, timeout=60)
+
+    assert done.returncode != 0 and "/etc/shadow: the locked line is not there" in done.stderr
+    assert (root / "etc/shadow").read_bytes() == shadow
