@@ -19,8 +19,33 @@ description:
     C(rc?.d), Upstart jobs and overrides (C(/etc/init)), udev rules, C(/etc/profile),
     C(/etc/profile.d), C(/etc/bash.bashrc) and the users' shell start files, C(/etc/ld.so.preload),
     xdg autostart entries and C(authorized_keys).
+  - Logins and the tools people use, too, every key of the files sshd reads (its C(AuthorizedKeysFile)
+    with C(%h), C(%u), C(%U) expanded) with its options and the account it opens,
+    C(AuthorizedKeysCommand), C(~/.ssh/rc) and C(/etc/ssh/sshrc), C(.rhosts), C(.shosts),
+    C(hosts.equiv) and C(shosts.equiv), git hooks and the git config keys that run programs, logout
+    files, KDE Plasma session scripts, and systemd socket and path units with what their service runs.
+  - Also the services a system trusts, C(/etc/sudoers) and what it includes, polkit rules and
+    C(.pkla) files, D-Bus activation services and bus policies, kernel modules (C(modules-load.d),
+    C(modprobe.d) install lines, module files outside the module trees or no package installed),
+    C(ld.so.conf) and C(LD_PRELOAD) in units and environment files, containers restarted by docker,
+    podman (and quadlets) or kubelet (static pods), scripts in the web roots, and Python's C(.pth)
+    files and C(sitecustomize)/C(usercustomize) modules. A container is never changed in its
+    engine's state; its action is manual, with the command that stops it restarting.
+  - And what system components run as root by themselves, the MOTD scripts of
+    C(/etc/update-motd.d), apt hooks (C(DPkg::Post-Invoke), C(APT::Update::Pre-Invoke), ...) read
+    with apt's syntax, dpkg's C(post-invoke), yum and dnf plugins, PAM lines (C(pam_exec), modules
+    no package installed, C(pam_permit) as C(sufficient)), C(init=) and C(rdinit=) in GRUB's
+    defaults and C(grub.cfg), C(/etc/grub.d) scripts, initramfs-tools hooks and scripts, dracut
+    modules and C(dracut.conf), and NetworkManager, ifupdown, ppp and dhclient hooks. A flagged
+    hook, PAM or GRUB line is commented out; a generated C(grub.cfg) and the initramfs to rebuild
+    are manual actions.
   - Links are followed only inside the root, sizes are bounded, and a file that is a directory,
     FIFO, device, link loop or unreadable is reported as a note, never read.
+  - What an item runs is judged too, not only its name. The text script a job, unit, udev rule,
+    autostart entry or at job runs is read (up to 1 MB, never a binary) and its lines are matched by
+    the same rules, through wrappers that exec or source another script, at most four scripts
+    deep; a script a package owns is judged only when its content contradicts the package's
+    recorded checksum.
   - Rules decide what is a finding (the crontab_repair role ships them in
     C(files/persistence_rules.yml) and lets users add their own). Each finding carries the evidence
     of its file and of the program it runs, path, owner, mode, times, sha256 and the owning
@@ -175,6 +200,37 @@ already_quarantined:
       quarantined_at: null
       present: true
       restore: "sed -i '23s/^#lifeline-quarantine([^)]*) //' /etc/crontab"
+timeline:
+  description:
+    - Every startup file the scan read and every flagged file and unowned payload, ordered by
+      change time (ctime, then path), with its mtime; how responders find the rest of an intrusion.
+    - Each entry has path, kind (the location kind, or payload for a program an item runs),
+      ctime and mtime (ISO 8601 UTC), rules (the ids of the rules that fired on it, for a payload
+      on what runs it), flagged (one of them has a severity above info) and near_flagged (not
+      flagged, but its ctime or mtime lies within an hour of a flagged entry's ctime or mtime).
+    - At most 500 entries, the flagged and near ones first, then the most recently changed;
+      total counts every file and omitted those left out. A root copied with C(cp -a) has every
+      ctime at the copy's time, so only the mtimes tell then.
+  returned: always
+  type: dict
+  sample:
+    entries:
+      - path: /usr/local/bin/keyring-sync
+        kind: payload
+        ctime: "2026-12-01T03:14:07Z"
+        mtime: "2026-12-01T03:14:07Z"
+        rules: [reverse-shell, unpackaged-startup-runs-suspicious]
+        flagged: true
+        near_flagged: false
+      - path: /etc/xdg/autostart/keyring-sync.desktop
+        kind: xdg_autostart
+        ctime: "2026-12-01T03:14:09Z"
+        mtime: "2026-12-01T03:14:09Z"
+        rules: [reverse-shell, unpackaged-startup-runs-suspicious, unpackaged-startup-item]
+        flagged: true
+        near_flagged: false
+    total: 812
+    omitted: 312
 notes:
   description: Files at persistence locations that could not be read, and why (location, path, problem).
   returned: always
@@ -191,7 +247,7 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import quarantine, timeline
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -256,6 +312,7 @@ def scan_and_quarantine(module: AnsibleModule, root: str, result: dict) -> None:
         summary=found.summary(),
         already_quarantined=found.already_quarantined,
         notes=found.notes,
+        timeline=timeline.of_scan(found),
     )
     if params["quarantine"]:
         planned = found
@@ -294,6 +351,7 @@ def run_module() -> None:
         "summary": {},
         "already_quarantined": [],
         "notes": [],
+        "timeline": {"entries": [], "total": 0, "omitted": 0},
     }
     if refusal := rootfs.not_a_linux_root("root", module.params["root"], root):
         module.fail_json(msg=refusal, **result)

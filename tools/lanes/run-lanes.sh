@@ -89,6 +89,19 @@ failures_of() {
   grep -n -B 12 -A 40 -E '^(fatal|failed): |^ERROR!|FAILED!|unreachable: ' "$1" | head -n 200
 }
 
+# causes_of LOG: the lines of a lane's log that say what failed, short: pytest's FAILED/ERROR lines,
+# a molecule task's failure line and the msg or stderr under it, a lint check's verdict.
+causes_of() {
+  awk '
+    /^(FAILED|ERROR) / || /--- lint: .*FAILED/ || /stopped after|collected no/ { print; next }
+    /(fatal|failed): \[/ { print; look = 60; take = 0; next }
+    look > 0 {
+      look--
+      if ($0 ~ /[ -](msg|stderr): /) { print; take = 4; next }
+      if (take > 0) { print; take-- }
+    }' "$1" | cut -c1-300 | head -n 30
+}
+
 lane_molecule() {
   local scenarios=() s
   if [ -n "${MOLECULE_SCENARIOS:-}" ]; then
@@ -198,6 +211,14 @@ summary() {
     printf '%-10s %-8s %7ss\n' "$lane" "$result" "$took"
   done
   printf '%-10s %-8s %7ss\n' total "" "$((SECONDS - t0))"
+  # A failed lane's log may be long and printed early: its cause is repeated here, at the end.
+  for lane in "$@"; do
+    [ -f "$logs/lane-$lane.log" ] || continue
+    read -r rc took <"$logs/lane-$lane.result" 2>/dev/null || rc=255
+    [ "$rc" -ne 0 ] || continue
+    say "why $lane failed (from .cache/logs/lane-$lane.log):"
+    causes_of "$logs/lane-$lane.log" | sed 's/^/    /'
+  done
   if [ $bad -eq 0 ]; then say "all $# lanes passed"; else say "$bad of $# lanes FAILED"; fi
   return $((bad > 0))
 }

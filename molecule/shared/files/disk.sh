@@ -33,26 +33,40 @@ node() {
 # `losetup --find --show FILE` fails (ENOENT) when this container's static /dev lacks the node of
 # the number the kernel hands out (the host or a scenario beside this one holds the others): the
 # free device is asked for first, its node made, then attached; if another attacher took it
-# meanwhile (busy), the next free one is asked for.
+# meanwhile (busy), or the kernel still tears down its previous use (EAGAIN, seen on a busy machine
+# with loop devices coming and going beside this one), the next free one is asked for.
 loop_of() {
   local disk try err
-  for try in 1 2 3 4 5; do
+  for try in 1 2 3 4 5 6 7 8; do
     disk=$(losetup --find)
     node "/sys/class/block/${disk#/dev/}"
     if err=$(losetup ${2:+--read-only} "$disk" "$1" 2>&1); then
       echo "$disk"
       return
     fi
-    case $err in *busy*) [ "$try" -lt 5 ] && continue ;; esac
-    echo "disk: attaching $1 to $disk: $err" >&2
+    case $err in *busy* | *"temporarily unavailable"*) [ "$try" -lt 8 ] && { sleep 0.$try; continue; } ;; esac
+    echo "disk: attaching $1 to $disk (try $try): $err" >&2
     exit 1
   done
+}
+
+# partitions LOOP: the kernel's partition mappings of LOOP made to match its table; --add would
+# fail on a mapping a previous user of this number left, and --update itself can meet a mapping
+# still busy for a moment: tried again before giving up, with partx's words.
+partitions() {
+  local try err
+  for try in 1 2 3 4 5 6; do
+    err=$(partx --update "$1" 2>&1) && return
+    [ "$try" -lt 6 ] && sleep 0.5
+  done
+  echo "disk: reading the partitions of $1 (6 tries): $err" >&2
+  return 1
 }
 
 attach() {
   local disk sys
   disk=$(loop_of "$1" "${2:-}")
-  partx --update "$disk"  # --add would fail on a mapping a previous user of this number left
+  partitions "$disk" || { losetup --detach "$disk"; exit 1; }
   for sys in /sys/class/block/"${disk#/dev/}"/"${disk#/dev/}"p*; do
     [ -e "$sys" ] || continue
     node "$sys"

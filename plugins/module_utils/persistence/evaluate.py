@@ -8,7 +8,14 @@ reason to the finding. Rules that name other rules (``rules:``) are evaluated af
 
 from __future__ import annotations
 
-from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import Finding, Item
+import re
+from collections.abc import Iterator
+
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import (
+    Finding,
+    Item,
+    PayloadLine,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text
@@ -25,30 +32,61 @@ def evaluate(reader: RootReader, rules: list[Rule]) -> list[Finding]:
         for rule in ordered:
             matched = _match(reader, rule, item, fired)
             if matched is not None:
-                fired[rule.id] = Finding(rule, item, matched)
+                fired[rule.id] = Finding(rule, item, *matched)
         findings += fired.values()
     return findings
 
 
-def _match(reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding]) -> list[str] | None:
-    """Why ``rule`` fires on ``item`` (one reason a condition), None when it does not."""
+def _candidates(item: Item, label: str) -> Iterator[tuple[str, PayloadLine | None]]:
+    """(text, the payload line it comes from or None) a pattern of ``label`` is matched against:
+    the item's own, then those of the scripts it runs."""
+    if label == "command":
+        yield item.command, None
+        for line in item.payload_lines:
+            yield line.text, line
+        return
+    yield from ((v, None) for v in (item.executes if label == "runs" else item.references))
+    for line in item.payload_lines:
+        yield from ((v, line) for v in (line.runs if label == "runs" else line.names))
+
+
+def _pattern_hit(
+    patterns: tuple[re.Pattern[str], ...], item: Item, label: str
+) -> tuple[str, list[str]] | None:
+    """The reason the first pattern that matches gives, and the payload files it matched in (the
+    script whose line matched and, for a program it runs, that program)."""
+    for pattern in patterns:
+        for value, line in _candidates(item, label):
+            hit = pattern.search(value)
+            if hit is None:
+                continue
+            shown = report_text.shown(hit.group() if label == "command" else value, 160)
+            if line is None:
+                return f"{label}: {shown}", []
+            if label == "command":
+                return f"{line.where()}: {report_text.shown(line.text, 160)}", [line.path]
+            return f"{line.where()} {label}: {shown}", [line.path, value] if label == "runs" else [line.path]
+    return None
+
+
+def _match(
+    reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding]
+) -> tuple[list[str], list[str]] | None:
+    """Why ``rule`` fires on ``item`` (one reason a condition) and the payload files that made it
+    fire; None when it does not."""
     if item.kind not in rule.locations:
         return None
     if (rule.scope == "file" and item.line is not None) or (rule.scope == "line" and item.line is None):
         return None
     reasons: list[str] = []
-    for patterns, values, label in (
-        (rule.command, (item.command,), "command"),
-        (rule.executes, item.executes, "runs"),
-        (rule.references, item.references, "names"),
-    ):
+    files: list[str] = []
+    for patterns, label in ((rule.command, "command"), (rule.executes, "runs"), (rule.references, "names")):
         if patterns:
-            hit = next((m for p in patterns for v in values if (m := p.search(v))), None)
+            hit = _pattern_hit(patterns, item, label)
             if hit is None:
                 return None
-            reasons.append(
-                f"{label}: {report_text.shown(hit.string if label != 'command' else hit.group(), 160)}"
-            )
+            reasons.append(hit[0])
+            files += [f for f in hit[1] if f not in files]
     if rule.indicator_paths:
         hit_path = _indicator_hit(reader, rule, item)
         if hit_path is None:
@@ -80,14 +118,15 @@ def _match(reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding]
         if not also:
             return None
         reasons.append(f"also matched: {', '.join(also)}")
-    return reasons
+    return reasons, files
 
 
 def _indicator_hit(reader: RootReader, rule: Rule, item: Item) -> str | None:
     """The indicator path the item's file is (a file item) or a path it names is, or lies below."""
     candidates = (item.file.path, item.file.resolved) if item.line is None else ()
     indicators = [path for indicator in rule.indicator_paths for path in reader.in_homes(indicator)]
-    for path in (*candidates, *item.references):
+    named = [n for line in item.payload_lines for n in line.names]
+    for path in (*candidates, *item.references, *named):
         for indicator in indicators:
             if path == indicator or path.startswith(indicator.rstrip("/") + "/"):
                 return indicator

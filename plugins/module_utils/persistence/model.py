@@ -23,6 +23,11 @@ MAX_TEXT = 16 << 20
 MAX_HASH = 256 << 20
 MAX_ENTRIES = 20000
 MAX_DEPTH = 4
+# A script a startup item runs is read up to this size to judge its lines (scripts are a few KB;
+# a larger "script" is a note, not read).
+MAX_PAYLOAD = 1 << 20
+# How many scripts deep a payload is followed through wrappers (a unit runs x, x execs y, ...).
+PAYLOAD_DEPTH = 4
 # Lines and commands a report shows are cut here (report_text.shown).
 SHOWN = 300
 
@@ -46,12 +51,30 @@ class FileFacts:
     jobs: int = 0
 
 
+@dataclass(frozen=True)
+class PayloadLine:
+    """A line of a script an item runs, directly or through wrappers: the rules judge it as they
+    judge the item's own command. ``runs`` and ``names`` are what the line runs and the absolute
+    paths it names (empty for a script in a language other than the shell's)."""
+
+    path: str
+    line: int
+    text: str
+    runs: tuple[str, ...] = ()
+    names: tuple[str, ...] = ()
+
+    def where(self) -> str:
+        return f"payload {self.path} line {self.line}"
+
+
 @dataclass
 class Item:
     """One thing a location starts: a line (``line`` counts from 1) or the file itself (``line`` None).
 
     ``traits`` are facts a source established that no pattern can read from the text (an account's
     uid is 0, a packaged file no longer has its package's checksum, ...): rules match them by name.
+    ``payload_lines`` are the lines of the scripts it runs that no package vouches for, followed
+    through wrappers (reader.RootReader.payload_chain).
     """
 
     kind: str
@@ -65,13 +88,18 @@ class Item:
     references: tuple[str, ...] = ()
     payload: str | None = None
     traits: frozenset[str] = frozenset()
+    payload_lines: tuple[PayloadLine, ...] = ()
 
 
 @dataclass
 class Finding:
+    """A rule that fired on an item; ``payload_files`` are the scripts the item runs whose lines
+    made it fire (the quarantine moves them with the item)."""
+
     rule: Rule
     item: Item
     matched: list[str]
+    payload_files: list[str] = field(default_factory=list)
 
 
 @dataclass

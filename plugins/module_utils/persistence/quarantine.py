@@ -27,6 +27,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     records as quarantine_records,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
+from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import containers
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
@@ -37,7 +38,34 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
 
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
-LINE_KINDS = frozenset({"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys"})
+LINE_KINDS = frozenset(
+    {"cron", "anacron", "rc_local", "shell_rc", "ld_preload", "authorized_keys", "git", "sudoers"}
+    | {"ld_config", "kernel_module"}
+)
+# Kinds of LINE_KINDS whose files can be flagged whole too (a git hook beside git config lines, a
+# module file beside modules-load lines): such a file moves, and its flagged lines go with it.
+FILE_TOO_KINDS = frozenset({"git", "kernel_module"})
+LINE_KINDS |= frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
+# Of these kinds only the lines a source marks CONFIG_LINE are commented out (an apt hook, a PAM line,
+# a GRUB default, a dracut.conf line: the rest of the file still parses); a flagged statement over
+# several lines is left to be edited by hand, and scripts and plugins no package owns are moved whole.
+CONFIG_LINE = "config-line"
+CONFIG_LINE_KINDS = frozenset({"package_hook", "pam", "boot_loader", "initramfs_hook"})
+# A line of a file the system generates from others (grub.cfg from /etc/default/grub) is not edited.
+GENERATED = "generated"
+# (where, what to do) once files these kinds are built into were quarantined.
+_REBUILDS = {
+    "initramfs_hook": (
+        "/boot/initrd.img",
+        "the initramfs images still hold the quarantined hooks: rebuild them in a chroot of the "
+        "target or after its boot (update-initramfs -u -k all; dracut --regenerate-all --force)",
+    ),
+    "boot_loader": (
+        "/boot/grub/grub.cfg",
+        "the boot loader's configuration is generated from the quarantined files: regenerate it "
+        "(update-grub; grub2-mkconfig -o /boot/grub2/grub.cfg)",
+    ),
+}
 # Kinds whose flagged items are accounts: locked (password and shell), never deleted.
 LOCK_KINDS = frozenset({"account"})
 # The account files a lock changes, the shadow file first: a login needs the password.
@@ -58,6 +86,7 @@ class Action:
     rules: list[str]
     reason: str
     line: int | None = None
+    last_line: int | None = None
     before: str = ""
     after: str = ""
     destination: str = ""
@@ -116,16 +145,28 @@ class _Planner:
 
     def actions(self) -> list[Action]:
         flagged: dict[int, tuple[model.Item, list[Rule]]] = {}
+        scripts: dict[int, list[str]] = {}
         for finding in self.scan.findings:
             if finding.rule.quarantine:
                 flagged.setdefault(id(finding.item), (finding.item, []))[1].append(finding.rule)
+                known = scripts.setdefault(id(finding.item), [])
+                known += [p for p in finding.payload_files if p not in known]
         whole_files = self._cron_d_files_all_flagged(flagged.values())
+        whole_files |= {
+            item.file.path
+            for item, _rules in flagged.values()
+            if item.kind in FILE_TOO_KINDS and item.line is None
+        }
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
             if item.kind in LOCK_KINDS:
                 self._lock(item, ids)
                 continue
-            if item.kind in LINE_KINDS and item.file.path not in whole_files:
+            if item.kind == "container" and "engine-state" in item.traits:
+                self._manual(item.file.path, ids, containers.manual_steps(item))
+            elif item.kind in CONFIG_LINE_KINDS:
+                self._config_item(item, ids, rules)
+            elif item.kind in LINE_KINDS and item.file.path not in whole_files:
                 if item.line is None:
                     self._manual(item.file.path, ids, "the whole file matched a rule: review it by hand")
                 else:
@@ -137,8 +178,61 @@ class _Planner:
                 self._move(
                     item.payload, ids, rules, f"the program {item.file.path} runs, owned by no package"
                 )
+            for script in scripts.get(id(item), []):
+                if self._script_movable(script) and item.kind != "boot_loader":
+                    self._move(
+                        script,
+                        ids,
+                        rules,
+                        f"a script {item.file.path} runs, owned by no package, that matched a rule",
+                    )
         self._inside_moved_directories()
+        self._rebuilds()
         return [*self.comments.values(), *self.moves.values()]
+
+    def _config_item(self, item: model.Item, ids: list[str], rules: list[Rule]) -> None:
+        """A configuration line is commented out, a generated one left to be regenerated, a script
+        or plugin (or a line that cannot be commented alone) moved with its file."""
+        if GENERATED in item.traits:
+            self._manual(
+                item.file.path,
+                ids,
+                f"generated by the boot loader's tools: fix the source of line {item.line} "
+                "(/etc/default/grub, /etc/default/grub.d, /etc/grub.d), then regenerate it "
+                "(update-grub; grub2-mkconfig -o /boot/grub2/grub.cfg; for /boot/loader/entries "
+                "grubby --update-kernel=ALL --remove-args=...); it was not edited",
+                line=item.line,
+            )
+        elif item.line is not None and CONFIG_LINE in item.traits:
+            self._comment(item, ids)
+        elif item.line is not None and item.traits:
+            # Moving a PAM stack or GRUB's defaults away would lock everyone out or change the boot.
+            self._manual(
+                item.file.path,
+                ids,
+                f"the flagged statement of line {item.line} runs over several lines: commenting one "
+                "line out would break the file; edit it by hand",
+                line=item.line,
+            )
+        else:
+            self._move(item.file.path, ids, rules, f"{item.kind.replace('_', ' ')} that matched a rule")
+
+    def _rebuilds(self) -> None:
+        """What is built from the quarantined files keeps them until it is rebuilt: say how."""
+        rules: dict[str, list[str]] = {}
+        for action in [*self.comments.values(), *self.moves.values()]:
+            if action.action == "manual":
+                continue
+            kind = action.facts.kind if action.facts is not None else self._kind_of(action.path)
+            if kind in _REBUILDS:
+                rules.setdefault(kind, [])
+                rules[kind] += [r for r in action.rules if r not in rules[kind]]
+        for kind, ids in rules.items():
+            self._manual(_REBUILDS[kind][0], ids, _REBUILDS[kind][1])
+
+    def _kind_of(self, path: str) -> str:
+        facts = self.reader.files.get(path)
+        return facts.kind if facts is not None else ""
 
     def _inside_moved_directories(self) -> None:
         """A file inside a directory that moves goes with it, not on its own."""
@@ -153,7 +247,18 @@ class _Planner:
         payload = item.payload
         if not payload or payload == item.file.path or not self.reader.unowned(payload):
             return False
+        if item.kind == "boot_loader":
+            return False  # a kernel whose init= is gone panics: the boot entry goes first, by hand
         return not shell_commands.is_runner(posixpath.basename(payload)) and payload in item.command
+
+    def _script_movable(self, path: str) -> bool:
+        """A script whose lines made a rule fire is moved when no package owns it and it is not a
+        shell, interpreter or wrapper."""
+        return (
+            self.reader.kind_of(path) == "file"
+            and self.reader.unowned(path)
+            and not shell_commands.is_runner(posixpath.basename(path))
+        )
 
     def _cron_d_files_all_flagged(self, flagged: Iterable[tuple[model.Item, list[Rule]]]) -> set[str]:
         """cron.d files no package owns whose every job is flagged: moved whole, not commented."""
@@ -244,17 +349,23 @@ class _Planner:
         if item.file.data is None:
             return
         before = report_text.shown(item.text, model.SHOWN)
+        # A setting continued over several lines (its text holds them all) is commented on each:
+        # a marker on the first alone would leave the rest as lines of their own, which the
+        # program reading the file then runs or refuses (git: "bad config line").
+        first = item.line or 0
+        last = first + item.text.count("\n")
         self.comments[key] = Action(
             "comment",
             item.file.path,
             list(ids),
             f"{item.kind.replace('_', ' ')} line that matched a rule",
             line=item.line,
+            last_line=last,
             before=before,
             after=quarantine_records.marker(ids) + before,
-            restore=quarantine_records.uncomment_command(item.file.resolved, item.line or 0),
+            restore=quarantine_records.uncomment_command(item.file.resolved, first, last),
             restore_host=quarantine_records.uncomment_command(
-                rootfs.join(self.root, item.file.resolved), item.line or 0
+                rootfs.join(self.root, item.file.resolved), first, last
             ),
             facts=item.file,
         )
@@ -481,7 +592,8 @@ def _comment_lines(root: str, group: list[Action], run_dir: str) -> None:
     lines = expected.split(b"\n")
     for action in group:
         marker = quarantine_records.marker(action.rules).encode()
-        lines[action.line - 1] = marker + lines[action.line - 1]
+        for number in range(action.line, (action.last_line or action.line) + 1):
+            lines[number - 1] = marker + lines[number - 1]
     host = safewrite.host_path(root, facts.resolved)
     st = os.lstat(host)
     backup = safewrite.backup(root, facts.resolved, run_dir)

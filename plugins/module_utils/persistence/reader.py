@@ -13,13 +13,14 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import os
 import posixpath
 import stat
 from collections.abc import Iterator
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed
-from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
+from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import Database, PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     records as quarantine_records,
 )
@@ -27,10 +28,13 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import (
     MAX_DEPTH,
     MAX_ENTRIES,
+    MAX_PAYLOAD,
     MAX_TEXT,
+    PAYLOAD_DEPTH,
     SHOWN,
     FileFacts,
     Item,
+    PayloadLine,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
     accounts,
@@ -69,6 +73,38 @@ def file_type(mode: int) -> str:
     return "other"
 
 
+# Interpreters whose scripts are not shell: their lines are matched as text, not read as commands.
+_SHELL_NAMES = frozenset({"sh", "bash", "dash", "ash", "ksh", "mksh", "zsh", "busybox"})
+_NOT_SHELL_SUFFIXES = (".py", ".pl", ".pm", ".rb", ".php", ".js", ".lua", ".tcl", ".awk")
+
+
+def script_language(data: bytes, path: str) -> str:
+    """ "shell" for a shell script (its #! names a shell, or it has none and no other language's
+    suffix), else the interpreter's name ("python3", "perl", ...)."""
+    first = data.split(b"\n", 1)[0].decode("utf-8", "replace")
+    if first.startswith("#!"):
+        words = first[2:].split()
+        if words and posixpath.basename(words[0]) == "env":
+            words = [w for w in words[1:] if not w.startswith("-") and "=" not in w]
+        name = posixpath.basename(words[0]) if words else "sh"
+        return "shell" if name in _SHELL_NAMES else name
+    return "other" if path.endswith(_NOT_SHELL_SUFFIXES) else "shell"
+
+
+def _head(host: str) -> bytes:
+    """The first bytes of a regular file (checked by the caller), never following a link."""
+    fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+    try:
+        return os.read(fd, 4096)
+    finally:
+        os.close(fd)
+
+
+def _pruned(path: str, prune: tuple[str, ...]) -> bool:
+    """``path`` is one of ``prune``, or starts like one of those ending in '*'."""
+    return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in prune)
+
+
 def binary(data: bytes) -> bool:
     """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
@@ -98,6 +134,11 @@ class RootReader:
         self._packages: dict[str, str | None] = {}
         self._home_list: list[Account] | None = None
         self._in_homes: dict[str, list[str]] = {}
+        self._payload_cache: dict[str, tuple[str, list[PayloadLine]] | None] = {}
+        self._deep_noted: set[str] = set()
+        self._loops_noted: set[str] = set()
+        self._database: Database | None = None
+        self._digests: dict[str, dict[str, tuple[str, str]]] = {}
         self.accounts = self._read_accounts()
         self.users = {a.name: a for a in self.accounts}
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
@@ -114,6 +155,7 @@ class RootReader:
                 raise PackageError("no package database (neither dpkg's nor rpm's)")
             owners = database.owners()
             self.package_manager = database.manager
+            self._database = database
             return owners, True
         except PackageError as exc:
             self.note("", installed.WHERE, f"{exc}: no file counts as owned or as unowned")
@@ -411,6 +453,149 @@ class RootReader:
             first = first or path
         return first
 
+    # -- what a payload runs -------------------------------------------------------------------
+
+    def follow_payloads(self) -> None:
+        """Give every item the lines of the scripts it runs (``Item.payload_lines``); once all
+        sources have read their locations, so a script that is a location itself (rc.local, which
+        rc-local.service runs) is judged there and not again."""
+        for item in self.items:
+            if item.executes:
+                item.payload_lines = self.payload_chain(item.executes)
+
+    def payload_chain(self, executes: tuple[str, ...]) -> tuple[PayloadLine, ...]:
+        """The lines of the scripts a command runs that no package vouches for, followed through
+        the scripts those lines run (a wrapper that execs another), at most PAYLOAD_DEPTH deep, each
+        script once. Packaged scripts, programs that are not text and what cannot be read safely
+        (a loop, a link above the root, a huge file: a note) are not followed."""
+        chain: list[PayloadLine] = []
+        seen: set[str] = set()
+        for path in executes:
+            self._follow(path, 1, (), seen, chain)
+        return tuple(chain)
+
+    def _follow(
+        self, path: str, depth: int, callers: tuple[str, ...], seen: set[str], chain: list[PayloadLine]
+    ) -> None:
+        found = self._payload_lines(path)
+        if found is None:
+            return
+        resolved, script = found
+        if resolved in callers:
+            if resolved not in self._loops_noted:
+                self._loops_noted.add(resolved)
+                self.note(
+                    "", resolved, f"runs itself again through {' -> '.join(callers)}: a loop, read once"
+                )
+            return
+        if resolved in seen:
+            return
+        seen.add(resolved)
+        chain += script
+        for line in script:
+            for runs in line.runs:
+                if depth < PAYLOAD_DEPTH:
+                    self._follow(runs, depth + 1, (*callers, resolved), seen, chain)
+                elif self._payload_lines(runs) is not None and runs not in self._deep_noted:
+                    self._deep_noted.add(runs)
+                    self.note(
+                        "",
+                        runs,
+                        f"run by {line.path} line {line.line}, {PAYLOAD_DEPTH} scripts deep: "
+                        "not followed further",
+                    )
+
+    def _payload_lines(self, path: str) -> tuple[str, list[PayloadLine]] | None:
+        """(where ``path`` leads, the lines to judge) of a script to follow; None for anything else.
+        Read once per file however many items run it."""
+        if path in self._payload_cache:
+            return self._payload_cache[path]
+        self._payload_cache[path] = None
+        try:
+            where = rootfs.resolve(self.root, path)
+        except rootfs.RootError as exc:
+            self.note("", path, f"a program a startup item runs: {exc}")
+            return None
+        if where.escaped:
+            self.note(
+                "",
+                path,
+                f"a program a startup item runs leads above the root ({'; '.join(where.links)}): not read",
+            )
+            return None
+        if where.inside != path and where.inside in self._payload_cache:
+            self._payload_cache[path] = self._payload_cache[where.inside]
+            return self._payload_cache[path]
+        data = self._script_text(path, where)
+        if data is None:
+            return None
+        shell = script_language(data, where.inside) == "shell"
+        found: list[PayloadLine] = []
+        for number, text in lines(data):
+            stripped = text.strip()
+            if not stripped or stripped.startswith("#"):
+                continue
+            runs, names = self._analyse(stripped, PATH) if shell else ((), ())
+            found.append(PayloadLine(where.inside, number, report_text.shown(stripped, SHOWN), runs, names))
+        self._payload_cache[path] = self._payload_cache[where.inside] = (where.inside, found)
+        return self._payload_cache[path]
+
+    def _script_text(self, path: str, where: rootfs.Resolved) -> bytes | None:
+        """The content of a text script no package vouches for at ``where``; None for a location
+        (judged where it lies), anything but a regular file, a binary, or a vouched-for script.
+        Without a package database no script counts as unvouched: nothing is judged."""
+        if where.inside in self._scanned or not self.package_database:
+            return None
+        try:
+            st = os.lstat(where.host)
+        except OSError:
+            return None  # a program that is not there runs nothing
+        try:
+            if not stat.S_ISREG(st.st_mode):
+                return None
+            owned = self.package_of(where.inside) is not None
+            if owned and st.st_size > MAX_PAYLOAD:
+                return None  # a packaged program that size is no script
+            if binary(_head(where.host)):
+                return None
+            data = rootfs.read_bytes(self.root, where.inside, MAX_PAYLOAD)
+        except (OSError, rootfs.RootError) as exc:
+            self.note("", path, f"a program a startup item runs, not judged: {exc}")
+            return None
+        if data is None or binary(data) or (owned and self.vouched_for(where.inside, data)):
+            return None
+        return data
+
+    def vouched_for(self, path: str, data: bytes) -> bool:
+        """True for a file a package owns whose content its package's recorded checksum does not
+        contradict: its lines are the package's, not judged again (stock scripts name /tmp in many
+        harmless ways)."""
+        package = self.package_of(path)
+        if package is None:
+            return False
+        recorded = self._recorded_digest(package.split(", ")[0], path)
+        if recorded is None:
+            return True
+        algorithm, digest = recorded
+        try:
+            return hashlib.new(algorithm, data).hexdigest() == digest
+        except ValueError:
+            return True  # an algorithm this python lacks contradicts nothing
+
+    def _recorded_digest(self, package: str, path: str) -> tuple[str, str] | None:
+        """(algorithm, digest) the package's database records for ``path``; None when none is."""
+        if package not in self._digests:
+            self._digests[package] = {}
+            try:
+                for installed_package in self._database.find(package) if self._database else []:
+                    for entry in self._database.files(installed_package):
+                        if entry.digest and entry.algorithm:
+                            self._digests[package][entry.path] = (entry.algorithm, entry.digest)
+            except PackageError:
+                pass  # a record that cannot be read contradicts nothing
+        recorded = self._digests[package]
+        return next((recorded[a] for a in self._aliases(path) if a in recorded), None)
+
     # -- ownership -------------------------------------------------------------------------------
 
     def _aliases(self, path: str) -> list[str]:
@@ -438,3 +623,44 @@ class RootReader:
     def unowned(self, path: str) -> bool:
         """True only when the package database was read and no package lists the file."""
         return self.package_database and self.package_of(path) is None
+
+    # -- bounded walks ---------------------------------------------------------------------------
+
+    def walk(
+        self, kind: str, directory: str, *, prune: tuple[str, ...] = (), depth: int = 12, limit: int = 200000
+    ) -> Iterator[tuple[str, os.DirEntry]]:
+        """(path, entry) of everything below a directory of the root that is not a directory, never
+        through a link, at most ``depth`` levels down and ``limit`` entries (a note says so when a
+        tree is larger); ``prune`` are directories (inside the root) not descended into, a trailing
+        '*' naming every directory that starts so."""
+        try:
+            where = rootfs.resolve(self.root, directory)
+        except rootfs.RootError as exc:
+            self.note(kind, directory, str(exc))
+            return
+        if where.escaped:
+            return
+        pending, seen = [(where.inside, 0)], 0
+        while pending:
+            inside, level = pending.pop()
+            try:
+                with os.scandir(rootfs.join(self.root, inside)) as listing:
+                    entries = list(listing)
+            except OSError as exc:
+                if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
+                    self.note(kind, inside, f"cannot be listed: {exc.strerror}")
+                continue
+            for entry in entries:
+                seen += 1
+                if seen > limit:
+                    self.note(kind, directory, f"holds more than {limit} entries; the rest is not read")
+                    return
+                path = posixpath.join(inside, entry.name)
+                try:
+                    is_dir = entry.is_dir(follow_symlinks=False)
+                except OSError:
+                    continue
+                if not is_dir:
+                    yield path, entry
+                elif level < depth and not _pruned(path, prune):
+                    pending.append((path, level + 1))

@@ -38,9 +38,11 @@ def marked_rules(text: str) -> list[str] | None:
     return None if marked is None else [r for r in marked.group(1).split(",") if r]
 
 
-def uncomment_command(path: str, line: int) -> str:
-    """A shell command that takes the marker off line ``line`` of ``path``."""
-    return f"sed -i '{line}s/^{MARKER}([^)]*) //' {shlex.quote(path)}"
+def uncomment_command(path: str, line: int, last: int | None = None) -> str:
+    """A shell command that takes the marker off line ``line`` of ``path`` (lines ``line`` to
+    ``last`` for a setting continued over several lines)."""
+    lines = str(line) if not last or last == line else f"{line},{last}"
+    return f"sed -i '{lines}s/^{MARKER}([^)]*) //' {shlex.quote(path)}"
 
 
 # Writes the lines ``d`` over file ``p`` keeping its owner and mode: a temporary file beside it,

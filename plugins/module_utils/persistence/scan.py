@@ -35,17 +35,35 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     anacron,
     at_jobs,
     authorized_keys,
+    boot_loader,
+    containers,
     cron_scripts,
     crontabs,
+    dbus_services,
+    git,
     indicator_paths,
     init_scripts,
+    initramfs_hooks,
+    kde_session,
+    kernel_modules,
+    ld_config,
     ld_preload,
+    motd,
+    network_hooks,
+    package_hooks,
+    pam,
+    polkit,
+    python_startup,
     rc_local,
+    rhosts,
     shell_files,
+    ssh_rc,
+    sudoers,
     systemd_generators,
     systemd_units,
     udev_rules,
     upstart_jobs,
+    web_shells,
     xdg_autostart,
 )
 
@@ -68,6 +86,24 @@ SOURCES = (
     ld_preload,
     xdg_autostart,
     authorized_keys,
+    ssh_rc,
+    rhosts,
+    git,
+    kde_session,
+    sudoers,
+    polkit,
+    dbus_services,
+    kernel_modules,
+    ld_config,  # after systemd_units: it reads the Environment= of the units they read
+    containers,
+    web_shells,
+    python_startup,
+    motd,
+    package_hooks,
+    pam,
+    boot_loader,
+    initramfs_hooks,
+    network_hooks,
     indicator_paths,
     accounts,
 )
@@ -82,6 +118,7 @@ def scan(
     reader = RootReader(root, tuple(path for rule in rules for path in rule.indicator_paths))
     for source in SOURCES:
         source.collect(reader)
+    reader.follow_payloads()
     findings = evaluate(reader, rules)
     held = quarantined_files(reader, quarantine_dir)
     return Scan(

@@ -18,8 +18,12 @@ SHELL_FILES = (
     "/etc/zsh/zprofile",
     "/etc/zsh/zshrc",
     "/etc/zsh/zlogin",
+    # Run when a login shell exits.
+    "/etc/bash.bash_logout",
+    "/etc/zsh/zlogout",
 )
 HOME_SHELL_FILES = (".bashrc", ".profile", ".bash_profile", ".bash_login", ".zshrc")
+HOME_SHELL_FILES += (".bash_logout", ".zlogout")  # run when a login shell exits
 
 
 def collect(reader: RootReader) -> None:

@@ -37,7 +37,11 @@ HOME_UNIT_DIRS = (".config/systemd/user", ".local/share/systemd/user")
 _UNIT_SUFFIX = re.compile(r"\.(?:service|socket|timer|path|mount|automount|swap|target|slice|scope|device)$")
 _EXEC_KEYS = frozenset(
     {"ExecStart", "ExecStartPre", "ExecStartPost", "ExecReload", "ExecStop", "ExecStopPost", "ExecCondition"}
+    | {"ExecStopPre"}  # a socket unit's own
 )
+# Where a unit an administrator (or an intruder) adds lies; units there are enabled by links in
+# *.wants/ and *.requires/ directories beside them.
+LOCAL_UNIT_DIRS = ("/etc/systemd/system", "/etc/systemd/user")
 
 
 def collect(reader: RootReader) -> None:
@@ -46,6 +50,7 @@ def collect(reader: RootReader) -> None:
     unit_dirs = {r for r in (reader.resolved_path(d) for d, _account in places) if r}
     services: dict[tuple[str, str], list[Item]] = {}
     timers: list[tuple[FileFacts, str]] = []
+    triggers: list[tuple[Item, str]] = []
     for directory, account in places:
         scope = account.name if account else ("user" if "/user" in directory else "system")
         for path, is_link in reader.entries("systemd_unit", directory, recursive=True):
@@ -55,12 +60,20 @@ def collect(reader: RootReader) -> None:
             if facts.kind == "systemd_timer":
                 timers.append((facts, scope))
                 continue
+            first = len(reader.items)
             items = _unit(reader, facts)
             if not _drop_in(path):
                 services.setdefault((scope, posixpath.basename(path)), items)
+                if path.endswith((".socket", ".path")):
+                    triggers.append((reader.items[first], scope))
     # Timers last: a timer's item carries what its service runs, wherever that service lies.
     for facts, scope in timers:
         _timer(reader, facts, services.get((scope, _timer_unit(facts)), []))
+    # A socket or path unit starts its service as a timer does: its file item carries what that runs.
+    for item, scope in triggers:
+        _runs_what_it_triggers(reader, item, services.get((scope, _triggered_unit(item.file)), []))
+    _mark_overriding_drop_ins(reader, unit_dirs)
+    _mark_enabled_local_units(reader)
 
 
 def _drop_in(path: str) -> bool:
@@ -145,3 +158,54 @@ def _timer(reader: RootReader, facts: FileFacts, service: list[Item]) -> None:
             payload=reader.payload(executes),
         )
     )
+
+
+def _triggered_unit(facts: FileFacts) -> str:
+    """The service a socket (Service=, or NAME@.service with Accept=yes) or a path unit (Unit=)
+    starts; NAME.service by default."""
+    settings = {k: v for _line, _text, k, v in unit_settings(facts.data or b"")}
+    name = posixpath.basename(facts.path).rsplit(".", 1)[0]
+    if facts.path.endswith(".path"):
+        return settings.get("Unit") or f"{name}.service"
+    if settings.get("Accept", "").lower() in ("yes", "true", "on", "1"):
+        return f"{name}@.service"
+    return settings.get("Service") or f"{name}.service"
+
+
+def _runs_what_it_triggers(reader: RootReader, item: Item, service: list[Item]) -> None:
+    executes = tuple(dict.fromkeys(p for i in service for p in i.executes))
+    item.executes = tuple(dict.fromkeys([*item.executes, *executes]))
+    item.references = tuple(dict.fromkeys([*item.references, *(p for i in service for p in i.references)]))
+    item.command = item.command or "; ".join(i.command for i in service)
+    item.payload = reader.payload(item.executes)
+
+
+def _mark_overriding_drop_ins(reader: RootReader, unit_dirs: set[str]) -> None:
+    """A drop-in no package installed that sets ExecStart= of a unit a package installed replaces
+    what that unit runs: trait "overrides-packaged-exec" on the drop-in's file item."""
+    for item in reader.items:
+        if item.kind != "systemd_unit" or item.line is not None or not _drop_in(item.file.path):
+            continue
+        if not reader.unowned(item.file.path):
+            continue
+        settings = unit_settings(item.file.data or b"")
+        if not any(key == "ExecStart" for _line, _text, key, _value in settings):
+            continue
+        unit = posixpath.basename(posixpath.dirname(item.file.path))[: -len(".d")]
+        if any(reader.package_of(posixpath.join(d, unit)) for d in sorted(unit_dirs)):
+            item.traits = item.traits | {"overrides-packaged-exec"}
+
+
+def _mark_enabled_local_units(reader: RootReader) -> None:
+    """Every item of a unit in /etc/systemd/{system,user} that a *.wants or *.requires link enables:
+    trait "enabled-unit" (rules add whether a package owns the unit and what it runs)."""
+    enabled = {
+        target
+        for link, target in reader.unit_links
+        if posixpath.basename(posixpath.dirname(link)).endswith((".wants", ".requires"))
+    }
+    for item in reader.items:
+        if item.kind not in ("systemd_unit", "systemd_timer") or _drop_in(item.file.path):
+            continue
+        if posixpath.dirname(item.file.path) in LOCAL_UNIT_DIRS and item.file.resolved in enabled:
+            item.traits = item.traits | {"enabled-unit"}

@@ -129,6 +129,7 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
         ("exec-hidden-path", "systemd_unit", "/etc/systemd/system/sysupdate.service", 4),
         ("unpackaged-startup-runs-suspicious", "systemd_unit", "/etc/systemd/system/sysupdate.service", 4),
         ("unpackaged-startup-item", "systemd_unit", "/etc/systemd/system/sysupdate.service", None),
+        ("systemd-enabled-unowned-unit", "systemd_unit", "/etc/systemd/system/sysupdate.service", 4),
     }
     for finding in report["findings"]:
         assert set(finding) == FINDING_KEYS
@@ -144,8 +145,8 @@ def test_the_incident_is_found_quarantined_idempotently_and_put_back(capsys, dea
         assert finding["enabled_by"] == expected, finding
     crontab_finding = next(f for f in report["findings"] if f["location"] == "cron")
     assert crontab_finding["file"]["package"] == "cron-daemon-common"
-    assert report["summary"]["by_location"] == {"cron": 2, "rc_local": 1, "systemd_unit": 3}
-    assert report["summary"]["by_severity"] == {"info": 1, "low": 0, "medium": 1, "high": 3, "critical": 1}
+    assert report["summary"]["by_location"] == {"cron": 2, "rc_local": 1, "systemd_unit": 4}
+    assert report["summary"]["by_severity"] == {"info": 1, "low": 0, "medium": 2, "high": 3, "critical": 1}
     assert state(planted) == before
 
     # Check mode with diff: the whole plan, nothing changed.

@@ -186,7 +186,7 @@ def test_a_restore_refuses_when_the_file_changed_since_the_lock(planted, tmp_pat
 def test_check_mode_changes_nothing(planted, capsys, deadline):
     found, result = planted
     fingerprint = drill.fingerprint(found.root)
-    assert {a.action for a in persistence_quarantine.plan(result)} == {"lock", "manual"}
+    assert {"lock", "manual"} <= {a.action for a in persistence_quarantine.plan(result)}
     rules = yaml.safe_load(RULES_FILE.read_text())
 
     rc, checked = run_module(

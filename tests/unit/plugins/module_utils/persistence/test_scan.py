@@ -62,6 +62,7 @@ CASES = {
                 5,
             ),
             ("unpackaged-startup-item", "systemd_unit", "/etc/systemd/system/sysupdate.service", None),
+            ("systemd-enabled-unowned-unit", "systemd_unit", "/etc/systemd/system/sysupdate.service", 5),
         },
     ),
     "curl_pipe_sh_in_cron_d": (
@@ -159,6 +160,8 @@ CASES = {
             ("exec-temp-dir", "authorized_keys", "/root/.ssh/authorized_keys", 2),
             ("exec-hidden-path", "authorized_keys", "/root/.ssh/authorized_keys", 2),
             ("authorized-key-forced-command", "authorized_keys", "/root/.ssh/authorized_keys", 2),
+            ("authorized-key-root", "authorized_keys", "/root/.ssh/authorized_keys", 1),
+            ("authorized-key-root", "authorized_keys", "/root/.ssh/authorized_keys", 2),
         },
     ),
     "authorized_keys_of_alice_owned_by_mallory": (
@@ -166,6 +169,8 @@ CASES = {
         {
             ("authorized-keys-foreign-owner", "authorized_keys", "/home/alice/.ssh/authorized_keys", 1),
             ("authorized-keys-foreign-owner", "authorized_keys", "/home/alice/.ssh/authorized_keys", 3),
+            ("authorized-key-user", "authorized_keys", "/home/alice/.ssh/authorized_keys", 1),
+            ("authorized-key-user", "authorized_keys", "/home/alice/.ssh/authorized_keys", 3),
         },
     ),
     "indicator_paths_on_disk": (
