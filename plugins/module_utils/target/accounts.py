@@ -101,6 +101,16 @@ def parse_group(text: str) -> list[tuple[str, int]]:
     return found
 
 
+def group_members(text: str) -> dict[int, list[str]]:
+    """The members listed in /etc/group (the fourth field) of each gid, every line of a gid counted."""
+    found: dict[int, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] and fields[2].isdigit():
+            found.setdefault(int(fields[2]), []).extend(m for m in fields[3].split(",") if m)
+    return found
+
+
 def read_passwd(root: str) -> list[Account] | None:
     """The root's accounts; None when its /etc/passwd cannot be read (missing, a link out, too big)."""
     try:

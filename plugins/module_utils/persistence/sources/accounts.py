@@ -23,7 +23,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target import acco
 from ansible_collections.lifeline.rescue.plugins.module_utils.target.accounts import Account, ShadowEntry
 
 KIND = "account"
-PASSWD, SHADOW = "/etc/passwd", "/etc/shadow"
+PASSWD, SHADOW, GROUP = "/etc/passwd", "/etc/shadow", "/etc/group"
 # What shadow-utils leaves of the files before its last change (commonio's backups).
 PASSWD_BACKUP, SHADOW_BACKUP = "/etc/passwd-", "/etc/shadow-"
 LOGIN_DEFS = "/etc/login.defs"
@@ -92,6 +92,7 @@ class _Context:
             if old_passwd is None
             else {a.name: a for a in reversed(accounts.parse_passwd(old_passwd)) if a.complete}
         )
+        self.root_group = accounts.group_members(self._text(GROUP)).get(0, [])
         settings = accounts.parse_login_defs(self._text(LOGIN_DEFS))
         self.sys_uid_max, self.uid_min, self.uid_max = _uid_ranges(
             settings, self._text("/etc/redhat-release")
@@ -135,6 +136,9 @@ class _Context:
             traits.add("uid-0")
         if account.gid == 0 and account.name != "root" and not (definition and definition.gid == 0):
             traits.add("gid-0")
+        if account.name != "root" and account.name in self.root_group:
+            traits.add("gid-0")
+            notes.append(f"a member of root's group (gid 0) in {GROUP}")
         if system and definition is None and self.judge_definitions:
             traits.add("not-defined-by-a-package")
         if not human and login and self._shell_changed(account, definition, notes):

@@ -348,6 +348,7 @@ def test_on_an_rpm_root_setup_and_scriptlets_define_the_accounts(tmp_path):
 def test_passwords_and_shells(tmp_path, passwd, shadow, expected):
     root = _small_root(tmp_path, passwd.encode())
     (root / "etc/shadow").write_text(shadow)
+    (root / "etc/group").write_text("root:x:0:\n")
     (root / "home/eve").mkdir(parents=True)
     result = persistence.scan(str(root), drill.shipped_rules())
     assert {rule for _, rule, _ in account_alarms(result)} == expected
@@ -372,3 +373,12 @@ def test_an_unlock_never_overwrites_a_password_set_since_the_lock(planted, tmp_p
 
     assert done.returncode != 0 and "/etc/shadow: the locked line is not there" in done.stderr
     assert (root / "etc/shadow").read_bytes() == shadow
+
+
+def test_a_member_of_root_s_group_in_etc_group_is_an_alarm(tmp_path):
+    root = _small_root(tmp_path, b"root:x:0:0::/root:/bin/sh\neve:x:1000:1000::/home/eve:/bin/sh\n")
+    (root / "home/eve").mkdir(parents=True)
+    (root / "etc/shadow").write_text("eve:!:20000::::::\n")
+    (root / "etc/group").write_text("root:x:0:root,eve\neve:x:1000:\n")
+    result = persistence.scan(str(root), drill.shipped_rules())
+    assert account_alarms(result) == {("eve", "extra-gid-0-account", "high")}
