@@ -64,6 +64,8 @@ description:
     aside, where it is. A file no package installed in C(/usr/bin), C(/usr/sbin) or a PAM module
     directory is moved. A flagged setuid, setgid or capable file keeps its place and loses the
     privilege (action chmod or uncap), the old mode or capability in its record and restore command.
+  - A flagged account is locked, never deleted, its password in C(/etc/shadow) prefixed with C(!)
+    and its shell set to the root's nologin; root is never locked.
 options:
   rules:
     description:
@@ -150,9 +152,10 @@ findings:
       payload: {path: /usr/bin/.sysupdate, type: file, owner: "root:root", mode: "0755", package: null}
 actions:
   description:
-    - The quarantine, one entry a line or file; action is comment, move, chmod (setuid and setgid
-      bits taken off; before and after are the modes), uncap (the security.capability attribute taken
-      off; before is its value in hex) or manual (not done, the reason says why and what to do).
+    - The quarantine, one entry a line, file or account; action is comment, move, chmod (setuid and
+      setgid bits taken off; before and after are the modes), uncap (the security.capability
+      attribute taken off; before is its value in hex), lock (an account whose password is locked and
+      shell set to nologin, never deleted) or manual (not done, the reason says why and what to do).
       restore is the command that puts it back on the target (or in a chroot), restore_host the
       same with the paths this run saw. Empty unless quarantine.
   returned: always
@@ -287,10 +290,14 @@ def diff_of(actions: list[quarantine.Action]) -> dict:
         "before_header": "persistence items before the quarantine",
         "after_header": "persistence items after the quarantine",
         "before": "".join(f"{where(a)}: {a.before}\n" for a in changing),
-        "after": "".join(
-            f"{where(a)}: {a.after if a.action != 'move' else 'moved to ' + a.after}\n" for a in changing
-        ),
+        "after": "".join(f"{where(a)}: {_after(a)}\n" for a in changing),
     }
+
+
+def _after(action: quarantine.Action) -> str:
+    if action.action == "move":
+        return "moved to " + action.after
+    return action.after
 
 
 def held(found: Scan, paths: list[str]) -> Scan:

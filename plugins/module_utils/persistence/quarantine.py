@@ -23,7 +23,7 @@ import posixpath
 import shlex
 import stat
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import model, shell_commands
@@ -36,7 +36,12 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     package_files,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources.init_scripts import RC_DIRS
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import report_text, rootfs, safewrite
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import (
+    accounts,
+    report_text,
+    rootfs,
+    safewrite,
+)
 
 # Kinds whose flagged lines are commented out in place; files of the other kinds are moved whole
 # (an Upstart job or its override, an init script with its runlevel links, an rc?.d entry, a unit).
@@ -69,13 +74,21 @@ _REBUILDS = {
     ),
 }
 PRIVILEGE_BITS = stat.S_ISUID | stat.S_ISGID
+# Kinds whose flagged items are accounts: locked (password and shell), never deleted.
+LOCK_KINDS = frozenset({"account"})
+# The account files a lock changes, the shadow file first: a login needs the password.
+SHADOW, PASSWD = "/etc/shadow", "/etc/passwd"
+# Where the root's nologin may be; the first that exists is the locked account's shell.
+NOLOGIN_SHELLS = ("/usr/sbin/nologin", "/sbin/nologin", "/bin/false", "/usr/bin/false")
 
 
 @dataclass
 class Action:
     """One quarantine step: ``action`` is "comment" (a line, in place), "move" (a file into the
     quarantine directory), "chmod" (setuid and setgid bits taken off), "uncap" (the capability
-    attribute taken off) or "manual" (not done: ``reason`` says why and what to do)."""
+    attribute taken off), "lock" (an account: its password locked and its shell set to nologin,
+    ``record["lines"]`` the (file, original line, locked line) it changes) or "manual" (not done:
+    ``reason`` says why and what to do)."""
 
     action: str
     path: str
@@ -155,6 +168,9 @@ class _Planner:
         }
         for item, rules in flagged.values():
             ids = [r.id for r in rules]
+            if item.kind in LOCK_KINDS:
+                self._lock(item, ids)
+                continue
             if item.kind == "container" and "engine-state" in item.traits:
                 self._manual(item.file.path, ids, containers.manual_steps(item))
             elif item.kind in CONFIG_LINE_KINDS:
@@ -273,6 +289,68 @@ class _Planner:
         key = f"manual:{path}:{line}"
         if key not in self.moves:
             self.moves[key] = Action("manual", path, ids, reason, line=line)
+
+    def _lock(self, item: model.Item, ids: list[str]) -> None:
+        """Lock the account of an item: '!' before its password, the root's nologin as its shell."""
+        name = item.user
+        key = f"lock:{name}"
+        if key in self.moves:
+            known = self.moves[key]
+            known.rules += [i for i in ids if i not in known.rules]
+            return
+        if name == "root":
+            self._manual(
+                PASSWD,
+                ids,
+                "root is never locked: set a new root password (chroot into the root and run passwd root), "
+                f"then find who changed it; {SHADOW}- holds the hash before the last change",
+                item.line,
+            )
+            return
+        try:
+            lines = self._locked_lines(item)
+        except (rootfs.RootError, ValueError) as exc:
+            self._manual(
+                PASSWD, ids, f"account {name} cannot be locked safely ({exc}): lock it by hand", item.line
+            )
+            return
+        passwd_line = next(line for line in lines if line[0] == PASSWD)
+        restore = _undo_lock(lines, lambda path: path)
+        restore_host = _undo_lock(lines, lambda path: rootfs.join(self.root, path))
+        self.moves[key] = Action(
+            "lock",
+            PASSWD,
+            list(ids),
+            f"account {name} locked (password and shell); nothing deleted",
+            line=item.line,
+            before=report_text.shown(passwd_line[1], model.SHOWN),
+            after=report_text.shown(passwd_line[2], model.SHOWN),
+            restore=restore,
+            restore_host=restore_host,
+            record={"lines": lines},
+        )
+
+    def _locked_lines(self, item: model.Item) -> list[tuple[str, str, str]]:
+        """(file, original line, locked line) for the account's shadow and passwd lines, read now."""
+        nologin = next((p for p in NOLOGIN_SHELLS if self.reader.kind_of(p) == "file"), None)
+        if nologin is None:
+            raise ValueError(f"the root has none of {', '.join(NOLOGIN_SHELLS)}")
+        passwd = _line_of(self.root, PASSWD, item.user, item.line)
+        fields = passwd.split(":")
+        if len(fields) != 7:
+            raise ValueError(f"its {PASSWD} line does not have seven fields")
+        shadow = _line_of(self.root, SHADOW, item.user) if fields[1] == "x" else None
+        lines = []
+        if shadow is not None:
+            shadow_fields = shadow.split(":")
+            if not shadow_fields[1].startswith("!"):
+                shadow_fields[1] = "!" + shadow_fields[1]
+                lines.append((SHADOW, shadow, ":".join(shadow_fields)))
+        else:
+            fields[1] = _locked_password(fields[1])
+        fields[6] = nologin
+        lines.append((PASSWD, passwd, ":".join(fields)))
+        return lines
 
     def _comment(self, item: model.Item, ids: list[str]) -> None:
         key = (item.file.resolved, item.line or 0)
@@ -485,6 +563,43 @@ class _Planner:
             self._move(link, ids, rules, f"a link that enables {item.file.path}")
 
 
+def _undo_lock(lines: list[tuple[str, str, str]], where: Callable[[str], str]) -> str:
+    """The commands that undo a lock, passwd first (the shell), then shadow (the password, its
+    lines named by digests only)."""
+    commands = []
+    for path, original, locked in reversed(lines):
+        if path == SHADOW:
+            commands.append(quarantine_records.unlock_command(where(path), locked, original))
+        else:
+            commands.append(quarantine_records.put_line_back_command(where(path), locked, original))
+    return " && ".join(commands)
+
+
+def _locked_password(password: str) -> str:
+    """A password field no login matches, which unlocking (dropping the first '!') gives back."""
+    return password if password.startswith("!") else "!" + password
+
+
+def _line_of(root: str, path: str, name: str, number: int | None = None) -> str:
+    """The line of account ``name`` in an account file of the root (line ``number`` when given), as
+    the file holds it (bytes that are not UTF-8 kept as surrogates); ValueError when it is not
+    there exactly once."""
+    data = rootfs.read_bytes(root, path, accounts.MAX_DATABASE) or b""
+    lines = [os.fsdecode(line) for line in data.split(b"\n")]
+    if number is not None:
+        if number > len(lines) or not lines[number - 1].startswith(name + ":"):
+            raise ValueError(f"line {number} of {path} is no longer the one of {name}")
+        candidate = lines[number - 1]
+    else:
+        matching = [line for line in lines if line.startswith(name + ":")]
+        if len(matching) != 1:
+            raise ValueError(f"{path} has {len(matching)} lines for {name}")
+        candidate = matching[0]
+    if lines.count(candidate) != 1:
+        raise ValueError(f"{path} holds its line more than once")
+    return candidate
+
+
 def _reinstall(manager: str) -> str:
     """The command that puts a package's files back, for the package manager of the root."""
     return (
@@ -522,6 +637,38 @@ def apply(result: model.Scan, actions: list[Action], backup_dir: str, stamp: str
                 (_move_file if action.action == "move" else _unprivilege_file)(root, action)
             except (safewrite.WriteError, rootfs.RootError, OSError) as exc:
                 action.error = str(exc)
+        elif action.action == "lock":
+            try:
+                if not run_dir:
+                    run_dir.append(safewrite.backup_dir_for(root, backup_dir, stamp))
+                _lock_account(root, action, run_dir[0])
+            except (safewrite.WriteError, rootfs.RootError, OSError, ValueError) as exc:
+                action.error = str(exc)
+
+
+def _lock_account(root: str, action: Action, run_dir: str) -> None:
+    """Write each locked line in place of its original (the files backed up first); when a later
+    file fails, the earlier ones get their original lines back."""
+    done: list[tuple[str, bytes, bytes]] = []
+    try:
+        for path, original, locked in action.record["lines"]:
+            host = safewrite.host_path(root, path)
+            current = rootfs.read_bytes(root, path, accounts.MAX_DATABASE) or b""
+            lines = current.split(b"\n")
+            if lines.count(os.fsencode(original)) != 1:
+                raise ValueError(f"{path} changed since the scan: the line of the account is not there once")
+            lines[lines.index(os.fsencode(original))] = os.fsencode(locked)
+            changed = b"\n".join(lines)
+            st = os.lstat(host)
+            action.backup = action.backup or safewrite.backup(root, path, run_dir)
+            safewrite.replace_if_unchanged(host, current, changed, st.st_mode, st.st_uid, st.st_gid)
+            done.append((host, changed, current))
+    except BaseException:
+        for host, changed, current in reversed(done):
+            st = os.lstat(host)
+            safewrite.replace_if_unchanged(host, changed, current, st.st_mode, st.st_uid, st.st_gid)
+        raise
+    action.applied = True
 
 
 def _comment_lines(root: str, group: list[Action], run_dir: str) -> None:

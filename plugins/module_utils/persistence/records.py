@@ -9,6 +9,7 @@ scan reads these marks to report what earlier runs quarantined; the quarantine w
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import posixpath
@@ -43,6 +44,55 @@ def uncomment_command(path: str, line: int, last: int | None = None) -> str:
     ``last`` for a setting continued over several lines)."""
     lines = str(line) if not last or last == line else f"{line},{last}"
     return f"sed -i '{lines}s/^{MARKER}([^)]*) //' {shlex.quote(path)}"
+
+
+# Writes the lines ``d`` over file ``p`` keeping its owner and mode: a temporary file beside it,
+# flushed, renamed over it.
+_WRITE_BACK = (
+    "s=os.stat(p);t=p+'.lifeline-restore';"
+    "f=os.fdopen(os.open(t,os.O_WRONLY|os.O_CREAT|os.O_EXCL,0o600),'wb');f.write(b'\\n'.join(d));"
+    "f.flush();os.fsync(f.fileno());os.fchown(f.fileno(),s.st_uid,s.st_gid);"
+    "os.fchmod(f.fileno(),s.st_mode&0o7777);f.close();os.rename(t,p)"
+)
+_CHANGED = "the file changed since: put it back by hand"
+# argv FILE CURRENT ORIGINAL: the line CURRENT, there exactly once, becomes ORIGINAL.
+_PUT_LINE_BACK = (
+    "import os,sys;p,c,o=sys.argv[1:4];c,o=os.fsencode(c),os.fsencode(o);"
+    "d=open(p,'rb').read().split(b'\\n');"
+    f"d.count(c)==1 or sys.exit(p+': the line to put back is not there exactly once; {_CHANGED}');"
+    "d[d.index(c)]=o;" + _WRITE_BACK
+)
+# argv FILE LOCKED-SHA256 ORIGINAL-SHA256: the one line whose sha256 is LOCKED loses the first
+# character of its second field (the '!' of the lock), and must then have the sha256 ORIGINAL. The
+# command names no password hash: a report carrying it would spread the hash.
+_UNLOCK = (
+    "import hashlib,os,sys;p,l,o=sys.argv[1:4];h=lambda x:hashlib.sha256(x).hexdigest();"
+    "d=open(p,'rb').read().split(b'\\n');i=[k for k,x in enumerate(d) if h(x)==l];"
+    f"len(i)==1 or sys.exit(p+': the locked line is not there exactly once; {_CHANGED}');"
+    "f=d[i[0]].split(b':');f[1]=f[1][1:];r=b':'.join(f);"
+    f"h(r)==o or sys.exit(p+': the locked line does not unlock to the one locked; {_CHANGED}');"
+    "d[i[0]]=r;" + _WRITE_BACK
+)
+
+
+def _python(program: str, *args: str) -> str:
+    return " ".join(["python3", "-c", shlex.quote(program), *(shlex.quote(a) for a in args)])
+
+
+def put_line_back_command(path: str, current: str, original: str) -> str:
+    """A shell command that replaces the line ``current`` of ``path`` by ``original``, refusing when
+    ``current`` is not there exactly once."""
+    return _python(_PUT_LINE_BACK, path, current, original)
+
+
+def unlock_command(path: str, locked: str, original: str) -> str:
+    """A shell command that takes the lock's '!' off the line ``locked`` of ``path``, naming both
+    lines by their sha256 only; it refuses unless the result is ``original`` exactly."""
+
+    def digest(line: str) -> str:
+        return hashlib.sha256(os.fsencode(line)).hexdigest()
+
+    return _python(_UNLOCK, path, digest(locked), digest(original))
 
 
 def restore_command(path: str, destination: str, st: os.stat_result, kind: str) -> str:

@@ -31,6 +31,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.rules import Rule
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.sources import (
+    accounts,
     anacron,
     at_jobs,
     authorized_keys,
@@ -106,6 +107,7 @@ SOURCES = (
     initramfs_hooks,
     network_hooks,
     indicator_paths,
+    accounts,
     # After every source whose programs they check: privileged files, then package integrity.
     privileged_files,
     package_files,

@@ -4,7 +4,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
@@ -22,6 +22,10 @@ class Account:
     home: str = ""
     shell: str = ""
     complete: bool = False  # all seven fields, uid and gid numbers: a line the C library would use
+    # What the persistence scan also reads; two accounts are equal by the fields above.
+    password: str = field(default="", compare=False)  # "x": the hash is in /etc/shadow
+    gecos: str = field(default="", compare=False)
+    line: str = field(default="", compare=False)  # the line as the file holds it
 
 
 def _number(field: str) -> int:
@@ -40,9 +44,50 @@ def parse_passwd(text: str) -> list[Account]:
         complete = len(fields) >= 7 and uid >= 0 and gid >= 0
         found.append(
             Account(
-                fields[0], uid, gid, fields[5] if complete else "", fields[6] if complete else "", complete
+                fields[0],
+                uid,
+                gid,
+                fields[5] if complete else "",
+                fields[6] if complete else "",
+                complete,
+                fields[1],
+                fields[4] if complete else "",
+                line,
             )
         )
+    return found
+
+
+@dataclass(frozen=True)
+class ShadowEntry:
+    """One line of /etc/shadow: ``last_change`` is the day of the last password change (days since
+    1970-01-01), None where the field is empty or not a number."""
+
+    name: str
+    password: str
+    last_change: int | None
+    line: str
+
+
+def parse_shadow(text: str) -> list[ShadowEntry]:
+    """Every line of /etc/shadow with a name and a password field, in file order."""
+    found = []
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) < 2 or not fields[0] or fields[0].startswith("#"):
+            continue
+        day = fields[2] if len(fields) > 2 else ""
+        found.append(ShadowEntry(fields[0], fields[1], int(day) if day.isdigit() else None, line))
+    return found
+
+
+def parse_login_defs(text: str) -> dict[str, str]:
+    """The settings of /etc/login.defs ("NAME value" lines; comments and blank lines skipped)."""
+    found: dict[str, str] = {}
+    for line in text.splitlines():
+        words = line.split()
+        if len(words) >= 2 and not words[0].startswith("#"):
+            found[words[0]] = words[1]
     return found
 
 
@@ -53,6 +98,16 @@ def parse_group(text: str) -> list[tuple[str, int]]:
         fields = line.split(":")
         if len(fields) >= 3 and fields[0] and fields[2].isdigit():
             found.append((fields[0], int(fields[2])))
+    return found
+
+
+def group_members(text: str) -> dict[int, list[str]]:
+    """The members listed in /etc/group (the fourth field) of each gid, every line of a gid counted."""
+    found: dict[int, list[str]] = {}
+    for line in text.splitlines():
+        fields = line.split(":")
+        if len(fields) >= 4 and fields[0] and fields[2].isdigit():
+            found.setdefault(int(fields[2]), []).extend(m for m in fields[3].split(",") if m)
     return found
 
 

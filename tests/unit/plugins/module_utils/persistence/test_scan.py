@@ -415,7 +415,7 @@ def test_link_loops_links_out_of_the_root_and_odd_files_are_notes(base, rules, t
     with deadline(10):
         result = persistence.scan(str(base), rules)
 
-    assert result.findings == []
+    assert [f for f in result.findings if f.rule.id != "human-account"] == []
     problems = {n["path"]: n["problem"] for n in result.notes}
     assert "too many levels of symbolic links" in problems["/etc/cron.d/loop-a"]
     assert "too many levels of symbolic links" in problems["/etc/cron.d/loop-b"]
@@ -466,7 +466,7 @@ def test_binary_garbage_is_read_without_a_crash(base, rules, deadline):
         result = persistence.scan(str(base), rules)
 
     assert {f.rule.severity for f in result.findings} == {"info"}
-    assert {f.item.file.path for f in result.findings} == {
+    assert {f.item.file.path for f in result.findings if f.rule.id != "human-account"} == {
         "/etc/init.d/garbage",
         "/etc/systemd/system/garbage.service",
         "/etc/systemd/system-generators/elf",
