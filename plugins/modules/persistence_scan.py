@@ -132,6 +132,8 @@ findings:
       uid, gid, mode, size, mtime, ctime (ISO 8601 UTC), sha256, package (null when no package
       owns it) and problem; payload is the program the item runs, null when it names none.
     - enabled_by lists the links (C(*.wants), C(*.requires)) that switch a unit on at boot.
+    - quarantine is the rule's own flag, whether a quarantine acts on the finding (false is listed
+      for review only).
   returned: always
   type: list
   elements: dict
@@ -139,6 +141,7 @@ findings:
     - rule: exec-hidden-path
       description: Runs a program from a hidden path (a path component starting with a dot)
       severity: high
+      quarantine: true
       location: cron
       path: /etc/crontab
       line: 23

@@ -169,6 +169,33 @@ def test_quarantine_comments_the_job_moves_the_startup_items_and_a_rerun_changes
     assert report_of(tmp_path / "r2", "repair-crontab")["actions"]["already_quarantined"]
 
 
+def test_what_needs_a_hand_is_reported_and_does_not_fail_the_quarantine(run_playbook, tmp_path):
+    """A packaged program replaced by a wrapper can only be reinstalled: the quarantine moves what it
+    can, names the reinstall as a manual step, and the run succeeds saying so; what it could have
+    moved and did not would still fail it (the test above)."""
+    root, _ = planted_copy(tmp_path, "bookworm", "crontab_malware_job")
+    subprocess.run(
+        ["sh", str(PLANTERS / "tampering.sh"), str(root), "binary_wrapper"], check=True, timeout=60
+    )
+    wrapper = (root / "usr/bin/who").read_bytes()
+    run = run_playbook(
+        PLAYBOOK,
+        target_root=str(root),
+        crontab_repair_quarantine=True,
+        lifeline_report_dir=str(tmp_path / "r"),
+    )
+    assert run.status == "successful", run.failures()
+    report = report_of(tmp_path / "r", "repair-crontab")
+    manual = report["verification"]["manual_steps"]
+    assert [step["path"] for step in manual] == ["/usr/bin/who"], manual
+    assert "apt-get install --reinstall" in manual[0]["reason"]
+    assert report["result"].startswith("repaired; 1 steps need a hand")
+    # The wrapper is left for the reinstall, its hidden original moved; the malware job is commented.
+    assert (root / "usr/bin/who").read_bytes() == wrapper
+    assert not (root / "usr/bin/.sysupdate").exists()
+    assert "\n*/3 * * * * root /usr/bin/.sysupdate\n" not in (root / "etc/crontab").read_text()
+
+
 def test_check_mode_changes_nothing_and_shows_the_plan(run_playbook, tmp_path):
     root, _ = planted_copy(tmp_path, "bookworm", *INCIDENT)
     snapshot = state(root)

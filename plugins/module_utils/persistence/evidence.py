@@ -96,6 +96,8 @@ class Evidence:
             "rule": finding.rule.id,
             "description": finding.rule.description,
             "severity": finding.rule.severity,
+            # Whether a quarantine acts on it (the rule's own flag): the rest is listed for review.
+            "quarantine": finding.rule.quarantine,
             "location": item.kind,
             "path": item.file.path,
             "line": item.line,

@@ -22,6 +22,7 @@ FINDING_KEYS = {
     "rule",
     "description",
     "severity",
+    "quarantine",
     "location",
     "path",
     "line",

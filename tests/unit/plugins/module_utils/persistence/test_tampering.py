@@ -115,7 +115,7 @@ def expected_alarms(planted: Planted) -> dict[str, set[tuple[str, str, str, str]
         },
         "binary_wrapper": {
             ("packaged-file-replaced", "critical", "package_file", who),
-            ("packaged-original-moved-aside", "high", "package_file", aside),
+            ("packaged-original-moved-aside", "medium", "package_file", aside),
         },
         "unowned_in_bin": {
             ("unowned-file-in-packaged-dir", "high", "package_file", paths["unowned_in_bin"][0])
