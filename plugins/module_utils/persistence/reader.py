@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import contextlib
 import errno
-import hashlib
 import os
 import posixpath
 import stat
@@ -138,7 +137,6 @@ class RootReader:
         self._deep_noted: set[str] = set()
         self._loops_noted: set[str] = set()
         self._database: Database | None = None
-        self._digests: dict[str, dict[str, tuple[str, str]]] = {}
         self.accounts = self._read_accounts()
         self.users = {a.name: a for a in self.accounts}
         self.uid_names = {a.uid: a.name for a in reversed(self.accounts)}
@@ -563,39 +561,17 @@ class RootReader:
         except (OSError, rootfs.RootError) as exc:
             self.note("", path, f"a program a startup item runs, not judged: {exc}")
             return None
-        if data is None or binary(data) or (owned and self.vouched_for(where.inside, data)):
+        if data is None or binary(data) or (owned and self.vouched_for(where.inside)):
             return None
         return data
 
-    def vouched_for(self, path: str, data: bytes) -> bool:
+    def vouched_for(self, path: str) -> bool:
         """True for a file a package owns whose content its package's recorded checksum does not
         contradict: its lines are the package's, not judged again (stock scripts name /tmp in many
         harmless ways)."""
-        package = self.package_of(path)
-        if package is None:
-            return False
-        recorded = self._recorded_digest(package.split(", ")[0], path)
-        if recorded is None:
-            return True
-        algorithm, digest = recorded
-        try:
-            return hashlib.new(algorithm, data).hexdigest() == digest
-        except ValueError:
-            return True  # an algorithm this python lacks contradicts nothing
-
-    def _recorded_digest(self, package: str, path: str) -> tuple[str, str] | None:
-        """(algorithm, digest) the package's database records for ``path``; None when none is."""
-        if package not in self._digests:
-            self._digests[package] = {}
-            try:
-                for installed_package in self._database.find(package) if self._database else []:
-                    for entry in self._database.files(installed_package):
-                        if entry.digest and entry.algorithm:
-                            self._digests[package][entry.path] = (entry.algorithm, entry.digest)
-            except PackageError:
-                pass  # a record that cannot be read contradicts nothing
-        recorded = self._digests[package]
-        return next((recorded[a] for a in self._aliases(path) if a in recorded), None)
+        return (
+            self.package_of(path) is not None and self.integrity().verdict(path).status != integrity.MISMATCH
+        )
 
     # -- ownership -------------------------------------------------------------------------------
 
