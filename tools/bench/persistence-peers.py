@@ -233,10 +233,16 @@ def main() -> int:
 
     work = Path(tempfile.mkdtemp(prefix="lifeline-peers.", dir=args.work))
     try:
-        pristine = scan_all(copy_root(source, work / "pristine"))
+        # Names of one length: chkrootkit cuts some paths it prints at a fixed width, so copies
+        # whose paths differ in length would differ in its output for no other reason.
+        pristine = scan_all(copy_root(source, work / "root00"))
+        if args.show:
+            for peer in ("chkrootkit", "rkhunter"):
+                for line in pristine[peer][1]:
+                    print(f"  pristine {peer}: {line}")
         rows = []
-        for family, mechanism in pairs:
-            root = copy_root(source, work / f"{family}-{mechanism}")
+        for number, (family, mechanism) in enumerate(pairs, start=1):
+            root = copy_root(source, work / f"root{number:02d}")
             paths = plant(root, family, mechanism)
             results = scan_all(root)
             rows.append((f"{family}:{mechanism}", paths, verdicts(results, pristine, paths)))
