@@ -45,9 +45,9 @@ ALARMS = ("low", "medium", "high", "critical")
 SCANNERS = ("lifeline", "chkrootkit", "rkhunter")
 # What rkhunter needs inside the chroot, from the host's package.
 RKHUNTER_FILES = ("/usr/bin/rkhunter", "/etc/rkhunter.conf", "/usr/share/rkhunter", "/var/lib/rkhunter")
-# The file properties rkhunter --propupd stored describe the host, not the root: a responder has
-# no baseline of a broken root, so the copy gets none.
-RKHUNTER_HOST_BASELINE = ("rkhunter.dat", "rkhunter.dat.old")
+# The file properties and the passwd and group copies rkhunter --propupd stored describe the host,
+# not the root: a responder has no baseline of a broken root, so the copy gets none.
+RKHUNTER_HOST_BASELINE = ("rkhunter.dat", "rkhunter.dat.old", "passwd", "group")
 COPY_TIMEOUT = 1800
 SCAN_TIMEOUT = 1800
 
