@@ -34,6 +34,7 @@ help:
 	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer), cronie:trixie, rescuer:bookworm"
+	@echo "                  and the busy-server roots $(LIFELINE_CACHE)/servers/{$(SUITES)} (tools/images/build-servers.sh)"
 	@echo "make images-SUITE one suite's tree and image (e.g. images-bookworm)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
 	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
@@ -63,6 +64,7 @@ collections: venv
 
 images: apt
 	$(call step,images,tools/images/build-images.sh $(SUITES))
+	$(call step,images,tools/images/build-servers.sh $(SUITES))
 
 # One suite's tree and image (images-bookworm, ...): the same step for that suite alone.
 images-%: apt

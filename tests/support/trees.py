@@ -13,6 +13,8 @@ import pytest
 CACHE = Path(os.environ.get("LIFELINE_CACHE", "/var/cache/lifeline"))
 TREES = Path(os.environ.get("LIFELINE_TREES", CACHE / "trees"))
 DEBS = Path(os.environ.get("LIFELINE_DEBS", CACHE / "debs"))
+# Busy-server roots: each suite's tree with a real server's packages (tools/images/build-servers.sh).
+SERVERS = Path(os.environ.get("LIFELINE_SERVERS", CACHE / "servers"))
 SUITES = ("bullseye", "bookworm", "trixie")
 
 
@@ -21,6 +23,14 @@ def debian_tree(suite: str) -> Path:
     root = TREES / suite
     if not (root / "usr" / "lib" / "os-release").is_file():
         pytest.fail(f"{root} is missing: run `make images` (it builds the Debian trees the tests read)")
+    return root
+
+
+def busy_server(suite: str) -> Path:
+    """The busy-server root of ``suite``; a missing one fails the test (it is never skipped)."""
+    root = SERVERS / suite
+    if not (root / "usr" / "lib" / "os-release").is_file() or not (SERVERS / f"{suite}.stamp").is_file():
+        pytest.fail(f"{root} is missing: run `make images` (it builds the busy-server roots the tests read)")
     return root
 
 
