@@ -81,13 +81,14 @@ def scan(root: Path) -> persistence.Scan:
     return persistence.scan(str(root), shipped_rules())
 
 
+def findings(result: persistence.Scan) -> set[tuple[str, str, str, str]]:
+    """(rule, severity, location kind, path) of every finding, the "info" inventory included."""
+    return {(f.rule.id, f.rule.severity, f.item.kind, f.item.file.path) for f in result.findings}
+
+
 def alarms(result: persistence.Scan) -> set[tuple[str, str, str, str]]:
     """(rule, severity, location kind, path) of every finding above "info"."""
-    return {
-        (f.rule.id, f.rule.severity, f.item.kind, f.item.file.path)
-        for f in result.findings
-        if f.rule.severity in ALARMS
-    }
+    return {finding for finding in findings(result) if finding[1] in ALARMS}
 
 
 def state_of(root: Path, path: str) -> tuple:

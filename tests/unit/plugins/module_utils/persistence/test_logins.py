@@ -47,7 +47,8 @@ def _hidden_and_started(kind: str, path: str) -> set[tuple[str, str, str, str]]:
 # mechanism: the alarms (rule, severity, location kind, path) it must raise at least.
 EXPECTED = {
     "root_key": {("authorized-key-root", "low", "authorized_keys", KEYS)},
-    "user_key": {("authorized-key-user", "low", "authorized_keys", USER_KEYS)},
+    # A person's key looks like any other: listed (info), never an alarm by itself.
+    "user_key": {("authorized-key-user", "info", "authorized_keys", USER_KEYS)},
     "system_account_key": {("authorized-key-system-account", "high", "authorized_keys", NEWS_KEYS)},
     "key_environment": {
         ("authorized-key-loader-environment", "high", "authorized_keys", USER_KEYS),
@@ -91,20 +92,21 @@ EXPECTED = {
         *_hidden_and_started("systemd_unit", DROP_IN),
     },
     "systemd_socket": {
-        ("systemd-enabled-unowned-unit", "medium", "systemd_unit", SOCKET),
+        ("systemd-enabled-unowned-unit", "info", "systemd_unit", SOCKET),
         *_hidden_and_started("systemd_unit", SOCKET),
         *_hidden_and_started("systemd_unit", SOCKET_SERVICE),
     },
     "systemd_path": {
-        ("systemd-enabled-unowned-unit", "medium", "systemd_unit", PATH_UNIT),
+        ("systemd-enabled-unowned-unit", "info", "systemd_unit", PATH_UNIT),
         *_hidden_and_started("systemd_unit", PATH_UNIT),
         *_hidden_and_started("systemd_unit", PATH_SERVICE),
     },
     "systemd_user_unit": {
-        ("systemd-enabled-unowned-unit", "medium", "systemd_unit", USER_UNIT),
+        ("systemd-enabled-unowned-unit", "info", "systemd_unit", USER_UNIT),
         *_hidden_and_started("systemd_unit", USER_UNIT),
     },
-    "systemd_unit_plain": {("systemd-enabled-unowned-unit", "medium", "systemd_unit", PLAIN_UNIT)},
+    # An admin's own enabled service looks the same: listed (info), never an alarm by itself.
+    "systemd_unit_plain": {("systemd-enabled-unowned-unit", "info", "systemd_unit", PLAIN_UNIT)},
 }
 MECHANISMS = tuple(EXPECTED)
 # What only this family's sources read, and the rules only it added.
@@ -116,12 +118,14 @@ FAMILY_RULES = {
 }
 # The keys each quarantine must leave sshd unable to read (ssh-keygen lists what sshd would).
 DISARMED_KEYS = {KEYS: "backup@vault", NEWS_KEYS: "news@backup", USER_KEYS: "lifeline@laptop"}
+# The planted units whose payload gives them away (quarantined), and the plain one an admin's own
+# service looks like (listed, left enabled).
 ENABLED_UNITS = (
     ("lifeline-helper.socket", ()),
     ("lifeline-watch.path", ()),
-    ("lifeline-inventory.service", ()),
     ("lifeline-agent.service", ("--global",)),
 )
+PLAIN = ("lifeline-inventory.service", ())
 
 
 def _tool(name: str, package: str) -> str:
@@ -177,7 +181,7 @@ def planted(request, tmp_path_factory):
 def test_each_mechanism_raises_its_alarm(planted, mechanism):
     plants, result = planted
 
-    missing = EXPECTED[mechanism] - drill.alarms(result)
+    missing = EXPECTED[mechanism] - drill.findings(result)
 
     assert not missing
     assert {path for _rule, _severity, _kind, path in EXPECTED[mechanism]} <= set(plants.paths[mechanism])
@@ -208,7 +212,7 @@ def test_planted_keys_and_settings_are_what_the_tools_themselves_read(planted):
     assert {"admin@workstation", "backup@vault"} <= _key_comments(root / KEYS.lstrip("/"))
     assert _key_comments(root / NEWS_KEYS.lstrip("/")) == {"news@backup"}
     assert _git_value(root / "root/.gitconfig", "core.pager").startswith("/usr/local/bin/.lifeline-git_pager")
-    for unit, scope in ENABLED_UNITS:
+    for unit, scope in (*ENABLED_UNITS, PLAIN):
         assert _is_enabled(root, unit, scope) == "enabled", unit
     assert ":/usr/sbin/nologin :" not in (root / "etc/passwd").read_text()
     assert (root / "etc/passwd").read_text().count(
@@ -258,6 +262,7 @@ def test_quarantine_disarms_and_restore_puts_every_path_back(planted):
     assert _git_value(root / "root/.gitconfig", "core.hooksPath") == ""
     for unit, scope in ENABLED_UNITS:
         assert _is_enabled(root, unit, scope) != "enabled", unit
+    assert _is_enabled(root, *PLAIN) == "enabled"
     assert not (root / DROP_IN.lstrip("/")).exists()
     assert not (root / "srv/lifeline-app/.git/hooks/pre-commit").exists()
     assert not (root / "root/.rhosts").exists()
