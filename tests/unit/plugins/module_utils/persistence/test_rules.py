@@ -139,3 +139,24 @@ def test_hidden_path_rule_spares_tool_managers_directories(path, hidden):
     shipped = persistence_rules.load_rules(yaml.safe_load(RULES_FILE.read_text()))
     pattern = next(r for r in shipped if r.id == "exec-hidden-path").executes[0]
     assert bool(pattern.search(path)) is hidden
+
+
+@pytest.mark.parametrize(
+    ("command", "runs_something"),
+    [
+        (
+            'echo \'Please login as the user "debian" rather than the user "root".\';echo;sleep 10;exit 142',
+            False,
+        ),
+        ("exit 1", False),
+        ("/usr/bin/rrsync -ro /srv/backup", True),
+        ("echo hi; /tmp/.x", True),
+        ("echo $(id)", True),
+        ("sleep 10 && sh", True),
+    ],
+)
+def test_a_forced_command_that_only_refuses_the_login_runs_nothing(command, runs_something):
+    """cloud-init's refusal of root logins prints, sleeps and exits: not a command to review."""
+    shipped = persistence_rules.load_rules(yaml.safe_load(RULES_FILE.read_text()))
+    pattern = next(r for r in shipped if r.id == "authorized-key-forced-command").command[0]
+    assert bool(pattern.search(command)) is runs_something
