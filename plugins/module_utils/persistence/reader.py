@@ -610,19 +610,34 @@ class RootReader:
     # -- bounded walks ---------------------------------------------------------------------------
 
     def walk(
-        self, kind: str, directory: str, *, prune: tuple[str, ...] = (), depth: int = 12, limit: int = 200000
+        self,
+        kind: str,
+        directory: str,
+        *,
+        prune: tuple[str, ...] = (),
+        depth: int = 12,
+        limit: int = 200000,
+        one_filesystem: bool = False,
+        walked: set[tuple[int, int]] | None = None,
     ) -> Iterator[tuple[str, os.DirEntry]]:
         """(path, entry) of everything below a directory of the root that is not a directory, never
         through a link, at most ``depth`` levels down and ``limit`` entries (a note says so when a
         tree is larger); ``prune`` are directories (inside the root) not descended into, a trailing
-        '*' naming every directory that starts so."""
+        '*' naming every directory that starts so. With ``one_filesystem`` no mount point below it
+        is entered; ``walked`` holds the (device, inode) of directories already walked, so a tree
+        reachable twice (by a link, by a bind mount) is walked once across calls."""
         try:
             where = rootfs.resolve(self.root, directory)
-        except rootfs.RootError as exc:
+            top = os.lstat(where.host)
+        except FileNotFoundError:
+            return
+        except (OSError, rootfs.RootError) as exc:
             self.note(kind, directory, str(exc))
             return
-        if where.escaped:
+        walked = set() if walked is None else walked
+        if where.escaped or (top.st_dev, top.st_ino) in walked:
             return
+        walked.add((top.st_dev, top.st_ino))
         pending, seen = [(where.inside, 0)], 0
         while pending:
             inside, level = pending.pop()
@@ -640,10 +655,18 @@ class RootReader:
                     return
                 path = posixpath.join(inside, entry.name)
                 try:
-                    is_dir = entry.is_dir(follow_symlinks=False)
+                    if not entry.is_dir(follow_symlinks=False):
+                        yield path, entry
+                        continue
+                    st = entry.stat(follow_symlinks=False)
                 except OSError:
                     continue
-                if not is_dir:
-                    yield path, entry
-                elif level < depth and not _pruned(path, prune):
+                key = (st.st_dev, st.st_ino)
+                if (
+                    level < depth
+                    and not _pruned(path, prune)
+                    and key not in walked
+                    and not (one_filesystem and st.st_dev != top.st_dev)
+                ):
+                    walked.add(key)
                     pending.append((path, level + 1))

@@ -14,7 +14,6 @@ changes).
 
 from __future__ import annotations
 
-import errno
 import os
 import posixpath
 import stat
@@ -28,7 +27,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import FileFacts, Item
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.reader import RootReader
-from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 KIND = "privileged_file"
 TREES = ("/usr", "/bin", "/sbin", "/lib", "/lib32", "/lib64", "/libx32", "/opt", "/etc", "/var", "/srv")
@@ -148,68 +146,37 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
     regular file of the usual trees."""
     found: list[tuple[str, os.stat_result, bytes]] = []
     # Directories by (device, inode): a tree a link makes reachable twice is walked once.
-    seen: set[tuple[int, int]] = set()
-    count = 0
-    others = set(OTHER_SYSTEMS)
-    others.update(posixpath.join(a.home, d) for a in reader.homes() for d in HOME_OTHER_SYSTEMS)
+    walked: set[tuple[int, int]] = set()
+    others = {
+        *OTHER_SYSTEMS,
+        *(posixpath.join(a.home, d) for a in reader.homes() for d in HOME_OTHER_SYSTEMS),
+    }
+    pruned = (*NEVER_WALKED, *others)
     for top in TREES:
-        try:
-            where = rootfs.resolve(reader.root, top)
-        except rootfs.RootError as exc:
-            reader.note(KIND, top, str(exc))
-            continue
-        inside = where.inside
-        if where.escaped or inside in NEVER_WALKED:
-            if inside != "/":
-                continue
+        resolved = reader.resolved_path(top)
+        if resolved == "/":
             reader.note(KIND, top, "a link to the root itself: not walked again")
             continue
-        try:
-            top_st = os.lstat(where.host)
-        except OSError:
+        if resolved is None or resolved in NEVER_WALKED:
             continue
-        device = top_st.st_dev
-        if (top_st.st_dev, top_st.st_ino) in seen:
-            continue
-        seen.add((top_st.st_dev, top_st.st_ino))
-        pending = [(inside, 0)]
-        while pending:
-            directory, depth = pending.pop()
+        for path, entry in reader.walk(
+            KIND,
+            top,
+            prune=pruned,
+            depth=MAX_WALK_DEPTH,
+            limit=MAX_WALKED,
+            one_filesystem=True,
+            walked=walked,
+        ):
             try:
-                with os.scandir(rootfs.join(reader.root, directory)) as listing:
-                    entries = list(listing)
-            except OSError as exc:
-                if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
-                    reader.note(KIND, directory, f"cannot be listed: {exc.strerror}")
+                st = entry.stat(follow_symlinks=False)
+            except OSError:
                 continue
-            for entry in entries:
-                count += 1
-                if count > MAX_WALKED:
-                    reader.note(KIND, top, f"more than {MAX_WALKED} files: the rest is not looked at")
-                    return found
-                path = posixpath.join(directory, entry.name)
-                try:
-                    st = entry.stat(follow_symlinks=False)
-                except OSError:
-                    continue
-                if stat.S_ISDIR(st.st_mode):
-                    key = (st.st_dev, st.st_ino)
-                    if path in others:
-                        continue
-                    if (
-                        st.st_dev == device
-                        and depth < MAX_WALK_DEPTH
-                        and path not in NEVER_WALKED
-                        and key not in seen
-                    ):
-                        seen.add(key)
-                        pending.append((path, depth + 1))
-                    continue
-                if not stat.S_ISREG(st.st_mode):
-                    continue
-                capability = _capability(entry.path)
-                if st.st_mode & SPECIAL_BITS or capability:
-                    found.append((path, st, capability))
+            if not stat.S_ISREG(st.st_mode):
+                continue
+            capability = _capability(entry.path)
+            if st.st_mode & SPECIAL_BITS or capability:
+                found.append((path, st, capability))
     return found
 
 
