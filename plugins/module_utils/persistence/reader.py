@@ -44,8 +44,6 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.target.accounts im
 
 # Where a program named without a path is looked up: a shell's PATH (udev passes its own).
 PATH = ("/usr/local/sbin", "/usr/local/bin", "/usr/sbin", "/usr/bin", "/sbin", "/bin")
-# Top-level directories a merged-/usr root links into /usr.
-_MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 
 
 def lines(data: bytes) -> Iterator[tuple[int, str]]:
@@ -144,7 +142,6 @@ class RootReader:
         self.package_manager = ""
         self._integrity: integrity.Integrity | None = None
         self.owners, self.package_database = self._read_owners()
-        self.merged = {d for d in _MERGED if self.resolved_path(f"/{d}") == f"/usr/{d}"}
 
     def _read_owners(self) -> tuple[dict[str, list[str]], bool]:
         """Every path a package lists -> its packages, and whether the root has a readable database."""
@@ -577,12 +574,7 @@ class RootReader:
 
     def _aliases(self, path: str) -> list[str]:
         """``path`` and its other spelling on a merged-/usr root (dpkg lists /lib/x for /usr/lib/x)."""
-        top = path.split("/", 3)
-        if len(top) > 2 and top[1] in self.merged:
-            return [path, "/usr" + path]
-        if len(top) > 3 and top[1] == "usr" and top[2] in self.merged:
-            return [path, path[4:]]
-        return [path]
+        return self.integrity().aliases(path)
 
     def package_of(self, path: str) -> str | None:
         """The packages listing ``path`` or the file its links lead to, comma-separated; None if none."""
