@@ -2,10 +2,13 @@
 """Benchmark: lifeline's persistence scan beside two peers, chkrootkit and rkhunter, on busy servers.
 
     .venv/bin/python tools/bench/persistence-peers.py [--suite bookworm] [--root ROOT] [--work DIR]
-        [FAMILY:MECHANISM ...]      (default: cron:crontab_malware_job cron:startup_item_malware)
+        [--by-family] [FAMILY:MECHANISM ...]   (default: cron:crontab_malware_job cron:startup_item_malware;
+                                                FAMILY:* is every mechanism the planter's header lists)
 
 Each FAMILY:MECHANISM is planted by the drill role's planter (roles/drill/files/FAMILY.sh ROOT
-MECHANISM) into its own copy of the root (default: the suite's busy-server root of `make images`);
+MECHANISM) into its own copy of the root (default: the suite's busy-server root of `make images`),
+or with --by-family every mechanism of a family into one copy (each still judged by its own paths:
+rkhunter takes minutes a root);
 lifeline's scan, chkrootkit and rkhunter then scan each copy and a pristine one. A scanner "found" a
 mechanism when it reports, on the planted copy and not on the pristine one, something that names a
 planted path (or its file name); lifeline must report it above "info". The planted paths are what
@@ -83,6 +86,21 @@ def walk_state(root: Path) -> dict[str, tuple]:
             st = os.lstat(path)
             state["/" + os.path.relpath(path, root)] = (st.st_mode, st.st_uid, st.st_size, st.st_mtime_ns)
     return state
+
+
+def mechanisms_of(family: str) -> list[str]:
+    """The mechanisms a planter's header lists ("#   NAME   what it plants" in its first comment)."""
+    planter = PLANTERS / f"{family}.sh"
+    if not planter.is_file():
+        sys.exit(f"bench: no planter {planter}")
+    names = []
+    for line in planter.read_text().splitlines()[1:]:
+        if not line.startswith("#"):
+            break
+        listed = re.match(r"#   ([a-z0-9_]+)\s{2,}\S", line)
+        if listed:
+            names.append(listed.group(1))
+    return names
 
 
 def plant(root: Path, family: str, mechanism: str) -> list[str]:
@@ -194,8 +212,15 @@ def scan_all(root: Path) -> dict[str, tuple[float, object]]:
 
 
 def verdicts(results: dict, pristine: dict, paths: list[str]) -> dict[str, str]:
-    alarms = [f for f in results["lifeline"][1] if f[1] in ALARMS and (f[3] in paths or f[4] in paths)]
-    verdict = {"lifeline": f"found ({len(alarms)} alarms)" if alarms else "not found"}
+    on_paths = [f for f in results["lifeline"][1] if f[3] in paths or f[4] in paths]
+    alarms = [f for f in on_paths if f[1] in ALARMS]
+    verdict = {
+        "lifeline": f"found ({len(alarms)} alarms)"
+        if alarms
+        else "listed (info)"
+        if on_paths
+        else "not found"
+    }
     for peer in ("chkrootkit", "rkhunter"):
         new = [line for line in results[peer][1] if line not in set(pristine[peer][1])]
         hits = named(new, paths)
@@ -215,6 +240,7 @@ def main() -> int:
     parser.add_argument("--root", type=Path, help="the root to copy (default: the suite's busy-server root)")
     parser.add_argument("--work", type=Path, default=Path("/var/tmp"), help="where the copies go")
     parser.add_argument("--show", action="store_true", help="print each scanner's new lines per mechanism")
+    parser.add_argument("--by-family", action="store_true", help="one copy a family, not a mechanism")
     args = parser.parse_args()
     if os.geteuid() != 0:
         sys.exit("bench: needs root (chroot and namespaces for rkhunter, a faithful copy of the root)")
@@ -226,7 +252,7 @@ def main() -> int:
         family, sep, mechanism = pair.partition(":")
         if not sep or not family or not mechanism:
             sys.exit(f"bench: {pair!r} is not FAMILY:MECHANISM")
-        pairs.append((family, mechanism))
+        pairs += [(family, m) for m in (mechanisms_of(family) if mechanism == "*" else [mechanism])]
     source = args.root or SERVERS / args.suite
     if not (source / "etc" / "os-release").exists():
         sys.exit(f"bench: {source} is not a root: run `make images` (it builds the busy-server roots)")
@@ -241,22 +267,29 @@ def main() -> int:
                 for line in pristine[peer][1]:
                     print(f"  pristine {peer}: {line}")
         rows = []
-        for number, (family, mechanism) in enumerate(pairs, start=1):
+        groups: list[list[tuple[str, str]]] = []
+        for family, mechanism in pairs:
+            if args.by_family and groups and groups[-1][0][0] == family:
+                groups[-1].append((family, mechanism))
+            else:
+                groups.append([(family, mechanism)])
+        for number, group in enumerate(groups, start=1):
             root = copy_root(source, work / f"root{number:02d}")
-            paths = plant(root, family, mechanism)
+            planted = [(family, mechanism, plant(root, family, mechanism)) for family, mechanism in group]
             results = scan_all(root)
-            rows.append((f"{family}:{mechanism}", paths, verdicts(results, pristine, paths)))
+            for family, mechanism, paths in planted:
+                rows.append((f"{family}:{mechanism}", paths, verdicts(results, pristine, paths)))
             if args.show:
                 for peer in ("chkrootkit", "rkhunter"):
                     for line in results[peer][1]:
                         if line not in set(pristine[peer][1]):
-                            print(f"  {mechanism} {peer}: {line}")
+                            print(f"  {group[0][0]} {peer}: {line}")
             shutil.rmtree(root)
     finally:
         shutil.rmtree(work, ignore_errors=True)
 
     width = max([len(r[0]) for r in rows] + [len("mechanism")])
-    print(f"\nroot: {source} (a copy per mechanism)\n")
+    print(f"\nroot: {source} (a copy per {'family' if args.by_family else 'mechanism'})\n")
     print(f"{'mechanism':{width}}  " + "  ".join(f"{s:28}" for s in SCANNERS))
     for name, paths, verdict in rows:
         print(f"{name:{width}}  " + "  ".join(f"{verdict[s]:28}" for s in SCANNERS))
