@@ -91,6 +91,7 @@ class Database:
     manager = ""  # "dpkg" or "rpm"
     backend = ""  # "dpkg status", "sqlite", "bdb", "ndb"
     path = ""  # inside the root: "/var/lib/dpkg/status", "/var/lib/rpm/rpmdb.sqlite"
+    _named: dict[str, list[InstalledPackage]] | None = None  # find()'s index, built once
 
     def packages(self) -> list[InstalledPackage]:
         raise NotImplementedError
@@ -101,7 +102,12 @@ class Database:
 
     def find(self, name: str, arch: str = "") -> list[InstalledPackage]:
         """The installed packages called ``name`` (of ``arch`` when given), native architecture first."""
-        return [p for p in self.packages() if p.name == name and (not arch or p.arch == arch)]
+        # Indexed once: a scan asks for hundreds of packages, and packages() reads them all.
+        if self._named is None:
+            self._named = {}
+            for package in self.packages():
+                self._named.setdefault(package.name, []).append(package)
+        return [p for p in self._named.get(name, []) if not arch or p.arch == arch]
 
     def owners(self) -> dict[str, list[str]]:
         """Every path any package lists -> the names of the packages listing it."""

@@ -26,10 +26,15 @@ def evaluate(reader: RootReader, rules: list[Rule]) -> list[Finding]:
     their order (the plain ones, then those that depend on others)."""
     # A dependent rule asks which rules already fired on the item: those must all have been tried.
     ordered = [r for r in rules if not r.rules] + [r for r in rules if r.rules]
+    # Each item is tried only against the rules of its location kind.
+    by_kind: dict[str, list[Rule]] = {}
+    for rule in ordered:
+        for kind in rule.locations:
+            by_kind.setdefault(kind, []).append(rule)
     findings: list[Finding] = []
     for item in reader.items:
         fired: dict[str, Finding] = {}
-        for rule in ordered:
+        for rule in by_kind.get(item.kind, ()):
             matched = _match(reader, rule, item, fired)
             if matched is not None:
                 fired[rule.id] = Finding(rule, item, *matched)

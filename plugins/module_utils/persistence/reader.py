@@ -97,11 +97,6 @@ def _head(host: str) -> bytes:
         os.close(fd)
 
 
-def _pruned(path: str, prune: tuple[str, ...]) -> bool:
-    """``path`` is one of ``prune``, or starts like one of those ending in '*'."""
-    return any(path.startswith(p[:-1]) if p.endswith("*") else path == p for p in prune)
-
-
 def binary(data: bytes) -> bool:
     """True for an ELF file or one with NUL bytes near its start: not a script to read line by line."""
     return data.startswith(b"\x7fELF") or b"\0" in data[:4096]
@@ -630,6 +625,10 @@ class RootReader:
         if where.escaped or (top.st_dev, top.st_ino) in walked:
             return
         walked.add((top.st_dev, top.st_ino))
+        # Paths are joined by hand and prune tested as a set and a prefix tuple: a server's /usr
+        # holds tens of thousands of entries.
+        exact = {p for p in prune if not p.endswith("*")}
+        prefixes = tuple(p[:-1] for p in prune if p.endswith("*"))
         pending, seen = [(where.inside, 0)], 0
         while pending:
             inside, level = pending.pop()
@@ -640,12 +639,13 @@ class RootReader:
                 if exc.errno not in (errno.ENOENT, errno.ENOTDIR):
                     self.note(kind, inside, f"cannot be listed: {exc.strerror}")
                 continue
+            base = inside.rstrip("/") + "/"
             for entry in entries:
                 seen += 1
                 if seen > limit:
                     self.note(kind, directory, f"holds more than {limit} entries; the rest is not read")
                     return
-                path = posixpath.join(inside, entry.name)
+                path = base + entry.name
                 try:
                     if not entry.is_dir(follow_symlinks=False):
                         yield path, entry
@@ -656,7 +656,8 @@ class RootReader:
                 key = (st.st_dev, st.st_ino)
                 if (
                     level < depth
-                    and not _pruned(path, prune)
+                    and path not in exact
+                    and not (prefixes and path.startswith(prefixes))
                     and key not in walked
                     and not (one_filesystem and st.st_dev != top.st_dev)
                 ):

@@ -38,6 +38,7 @@ CAPABILITY_XATTR = "security.capability"
 # The kernel's trees (on a live root) and the quarantine, whose files are already held.
 NEVER_WALKED = frozenset({"/", "/proc", "/sys", "/dev", "/run", quarantine_records.DEFAULT_QUARANTINE_DIR})
 SPECIAL_BITS = stat.S_ISUID | stat.S_ISGID
+EXECUTABLE = stat.S_IXUSR | stat.S_IXGRP | stat.S_IXOTH
 # Other systems' files kept inside this one: container images and their layers, machine and build
 # chroots. Their su and passwd are setuid as their own packages shipped them, and no package of
 # this root lists them; they run inside those systems, not on this one. Other sources read what
@@ -174,7 +175,10 @@ def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
                 continue
             if not stat.S_ISREG(st.st_mode):
                 continue
-            capability = _capability(entry.path)
+            # The kernel applies a file's capabilities only when it executes it: a file no one may
+            # execute is not asked (a busy server's /usr holds forty thousand files, two thousand
+            # of them executable).
+            capability = _capability(entry.path) if st.st_mode & EXECUTABLE else b""
             if st.st_mode & SPECIAL_BITS or capability:
                 found.append((path, st, capability))
     return found
