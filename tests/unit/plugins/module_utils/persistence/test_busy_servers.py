@@ -12,6 +12,7 @@ from __future__ import annotations
 import pytest
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
 
+from support import rpmroots
 from support.persistence_drill import ALARMS, shipped_rules
 from support.trees import SUITES, busy_server, debian_tree
 
@@ -56,3 +57,16 @@ def test_busy_server_gives_no_alarm_and_a_bounded_inventory(suite, rules):
     kinds = {item.kind for item in result.scanner.items}
     assert {"cron", "cron_script", "systemd_unit", "systemd_timer", "udev", "shell_rc"} <= kinds
     assert "authorized_keys" in kinds  # the administrator's key
+
+
+@pytest.mark.parametrize("layout", sorted(rpmroots.LAYOUTS))
+def test_rpm_roots_give_no_alarm(layout, rules):
+    """The RHEL 6, 8 and 9 layouts real rpm installed (support/rpmroots.py): every file came from a
+    package, so every source, the package integrity checks against rpm's digests and modes and the
+    accounts against setup's list included, must stay silent."""
+    result = persistence.scan(str(rpmroots.pristine_root(layout)), rules)
+
+    alarms = [shown(f) for f in result.finding_dicts() if f["severity"] in ALARMS]
+
+    assert result.package_database
+    assert alarms == []
