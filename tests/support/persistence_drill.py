@@ -23,7 +23,9 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import
     rules as persistence_rules,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import scan as persistence
+from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
 
+from support.modules import run_module
 from support.paths import PLANTERS, RULES_FILE
 from support.trees import debian_tree
 
@@ -140,3 +142,24 @@ def restore(actions: list) -> None:
     for action in reversed(actions):
         if action.applied and action.restore_host:
             subprocess.run(["sh", "-ec", action.restore_host], check=True, timeout=60)
+
+
+def check_mode(root: Path, capsys, within) -> dict:
+    """The persistence_scan module on ``root`` in check mode with a quarantine asked for, the way
+    `--check --diff` runs it (``within``: the test's deadline): it plans (changed) and applies
+    nothing, and the root's fingerprint is what it was. Its result, for the family's own checks."""
+    before = fingerprint(root)
+    rc, checked = run_module(
+        persistence_scan,
+        capsys,
+        within,
+        root=str(root),
+        rules=yaml.safe_load(RULES_FILE.read_text()),
+        quarantine=True,
+        _ansible_check_mode=True,
+        _ansible_diff=True,
+    )
+    assert (rc, checked["changed"]) == (0, True), checked.get("msg")
+    assert checked["actions"] and not any(a["applied"] for a in checked["actions"])
+    assert fingerprint(root) == before
+    return checked

@@ -17,7 +17,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     apt_config,
     hook_scripts,
@@ -31,11 +30,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     package_hooks,
     pam,
 )
-from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
 
 from support import persistence_drill as drill
-from support.modules import run_module
-from support.paths import RULES_FILE
 from support.trees import SUITES, debian_tree
 
 CHROOT = "/usr/sbin/chroot"
@@ -217,17 +213,7 @@ def test_check_mode_plans_and_changes_nothing(planted, capsys, deadline):
     actions = persistence_quarantine.plan(result)
     assert {a.action for a in actions} == {"comment", "move", "manual"}
     assert drill.fingerprint(where.root) == before
-    rc, checked = run_module(
-        persistence_scan,
-        capsys,
-        deadline(120),
-        root=str(where.root),
-        rules=yaml.safe_load(RULES_FILE.read_text()),
-        quarantine=True,
-        _ansible_check_mode=True,
-    )
-    assert (rc, checked["changed"]) == (0, True), checked.get("msg")
-    assert drill.fingerprint(where.root) == before
+    drill.check_mode(where.root, capsys, deadline(120))
 
 
 def test_quarantine_disarms_and_restore_puts_every_path_back(planted):

@@ -14,7 +14,6 @@ import subprocess
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
     quarantine as persistence_quarantine,
 )
@@ -30,12 +29,11 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     sudoers,
     web_shells,
 )
-from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
 
-from support.modules import run_module
-from support.paths import PLANTERS, RULES_FILE
+from support.paths import PLANTERS
 from support.persistence_drill import (
     alarms,
+    check_mode,
     copy_tree,
     fingerprint,
     plant,
@@ -255,17 +253,7 @@ def test_check_mode_changes_nothing(planted, capsys, deadline):
     before = fingerprint(planting.root)
     actions = persistence_quarantine.plan(result)
     assert actions and not any(a.applied for a in actions)
-    rc, checked = run_module(
-        persistence_scan,
-        capsys,
-        deadline(120),
-        root=str(planting.root),
-        rules=yaml.safe_load(RULES_FILE.read_text()),
-        quarantine=True,
-        _ansible_check_mode=True,
-    )
-    assert (rc, checked["changed"]) == (0, True), checked.get("msg")
-    assert not any(a["applied"] for a in checked["actions"])
+    check_mode(planting.root, capsys, deadline(120))
     assert fingerprint(planting.root) == before
 
 

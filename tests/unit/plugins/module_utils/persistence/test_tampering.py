@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import pytest
-import yaml
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed, integrity
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
@@ -28,13 +27,11 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     package_files,
     privileged_files,
 )
-from ansible_collections.lifeline.rescue.plugins.modules import persistence_scan
 
-from support.modules import run_module
-from support.paths import RULES_FILE
 from support.persistence_drill import (
     Planted,
     alarms,
+    check_mode,
     copy_tree,
     fingerprint,
     plant,
@@ -226,17 +223,7 @@ def test_check_mode_plans_and_changes_nothing(tampered, capsys, deadline):
     before = fingerprint(root)
     actions = persistence_quarantine.plan(tampered.result)
     assert {"chmod", "uncap", "manual", "move"} <= {a.action for a in actions}
-    rc, checked = run_module(
-        persistence_scan,
-        capsys,
-        deadline(120),
-        root=str(root),
-        rules=yaml.safe_load(RULES_FILE.read_text()),
-        quarantine=True,
-        _ansible_check_mode=True,
-        _ansible_diff=True,
-    )
-    assert rc == 0, checked.get("msg")
+    checked = check_mode(root, capsys, deadline(120))
     planned = {(a["action"], a["path"]) for a in checked["actions"]}
     python = tampered.planted.paths["suid_python"][0]
     assert {("chmod", python), ("uncap", python), ("chmod", "/var/tmp/.x")} <= planned
