@@ -114,7 +114,7 @@ def plant(root: Path, family: str, mechanism: str) -> list[str]:
         done = run(
             ["sh", str(planter), str(root), mechanism],
             timeout=120,
-            env={**os.environ, "PLANT_RECORD": record, "CRON_FAULT_RECORD": record + "/cron"},
+            env={**os.environ, "PLANT_RECORD": record},
         )
         if done.returncode != 0:
             sys.exit(f"bench: {planter.name} {mechanism} failed: {done.stderr.strip()}")
