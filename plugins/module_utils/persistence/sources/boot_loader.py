@@ -61,7 +61,7 @@ def code_parameters(command_line: str) -> list[tuple[str, str]]:
     return found
 
 
-def _shell_value(text: str) -> tuple[str, bool]:
+def shell_value(text: str) -> tuple[str, bool]:
     """The value of a shell assignment, and whether it is whole on its line (quotes closed). A kernel
     takes a few kilobytes of command line: a longer value is split as it stands, not unquoted."""
     if len(text) > MAX_SHELL_VALUE:
@@ -99,7 +99,7 @@ def _defaults(reader: RootReader, path: str) -> None:
         assignment = _CMDLINE.match(text)
         if assignment is None:
             continue
-        value, whole = _shell_value(assignment.group(2))
+        value, whole = shell_value(assignment.group(2))
         params = code_parameters(value)
         if params:
             traits = {"config-line"} if whole and not text.rstrip().endswith("\\") else set()

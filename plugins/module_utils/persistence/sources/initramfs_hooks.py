@@ -19,7 +19,6 @@ from __future__ import annotations
 
 import posixpath
 import re
-import shlex
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import hook_scripts
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.model import Item
@@ -84,13 +83,9 @@ def _dracut_conf(reader: RootReader, path: str) -> None:
         setting = _DRACUT_SETTING.match(text)
         if setting is None:
             continue
-        try:
-            if len(text) > boot_loader.MAX_SHELL_VALUE:
-                raise ValueError("too long to unquote")
-            words = " ".join(shlex.split(setting.group(2), comments=True)).split()
-            whole = not text.rstrip().endswith("\\")
-        except ValueError:
-            words, whole = setting.group(2).split(), False
+        value, whole = boot_loader.shell_value(setting.group(2))
+        words = value.split()
+        whole = whole and not text.rstrip().endswith("\\")
         if "modules" in setting.group(1):
             files = [m for m in (_module_setup(reader, w) for w in words) if m]
         else:
