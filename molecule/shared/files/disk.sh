@@ -13,6 +13,9 @@
 #   disk detach-backing REGEX    the same for loop devices whose backing file (as the kernel names it
 #                                to this mount namespace) matches REGEX: for the host, which sees a
 #                                container's images under its storage path, or "(deleted)" ones
+#   disk forget-inherited        remove the loop partition nodes this container's /dev was given
+#                                when it started (podman copies the host's, of loop devices other
+#                                lanes held then): any found later were left by the scenario
 # Partition nodes are created when this container's /dev lacks them (podman's /dev is static);
 # `losetup -P` does not map partitions here, `partx -a` does.
 set -euo pipefail
@@ -126,6 +129,9 @@ case ${1:-} in
       # shellcheck disable=SC2046  # one loop device name a word
       detach_all $(losetup --associated "$image" --noheadings --output NAME)
     done
+    ;;
+  forget-inherited)
+    rm -f /dev/loop[0-9]*p[0-9]*
     ;;
   detach-backing)
     # shellcheck disable=SC2046

@@ -27,6 +27,8 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 STATE_DIR = "/run/lifeline/attachments"
+# Where block device nodes are looked for and made when missing.
+DEV = "/dev"
 # Where images that are not raw are shown as raw files (qemu-storage-daemon's FUSE exports).
 EXPORT_DIR = "/run/lifeline/exports"
 # The kernel file systems a chroot step needs, in mount order.
@@ -265,18 +267,27 @@ class Attachment:
             volume.device = self._device_node(name, majmin)
 
     def _device_node(self, name: str, majmin: str) -> str:
-        """/dev/NAME for a kernel block device, created when this system's /dev lacks it (a container)."""
-        path = f"/dev/{name}"
+        """/dev/NAME for a kernel block device, created when this system's /dev lacks it (a container).
+
+        A static /dev (a container's, copied from its host when it started) can hold a node of that
+        name left from an earlier use of the number: the kernel hands partition numbers out anew,
+        so a block node naming another device is stale and is made again."""
+        path = os.path.join(DEV, name)
         major, _colon, minor = majmin.partition(":")
         rdev = os.makedev(int(major), int(minor))
         try:
             st = os.lstat(path)
         except FileNotFoundError:
-            os.mknod(path, 0o660 | stat.S_IFBLK, rdev)
-            self._record({"action": "node", "path": path, "rdev": majmin}, f"created device node {path}")
+            st = None
+        if st is not None and not stat.S_ISBLK(st.st_mode):
+            raise AttachError(f"{path} exists but is not a block device: remove it or fix /dev")
+        if st is not None and st.st_rdev == rdev:
             return path
-        if not stat.S_ISBLK(st.st_mode) or st.st_rdev != rdev:
-            raise AttachError(f"{path} exists but is not block device {majmin}: remove it or fix /dev")
+        if st is not None:
+            os.unlink(path)
+        os.mknod(path, 0o660 | stat.S_IFBLK, rdev)
+        made = "created" if st is None else "replaced the stale"
+        self._record({"action": "node", "path": path, "rdev": majmin}, f"{made} device node {path}")
         return path
 
     # ---- finding the root ------------------------------------------------------------------------

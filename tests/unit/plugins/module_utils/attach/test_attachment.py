@@ -250,6 +250,34 @@ def test_undo_removes_a_device_node_it_made_and_nothing_else(tmp_path):
     assert impostor.read_text().startswith("a regular file")
 
 
+@pytest.mark.parametrize("left", [None, (7, 1), (259, 3)], ids=["missing", "current", "stale"])
+def test_a_partition_node_is_made_when_missing_or_stale_and_recorded_only_then(tmp_path, monkeypatch, left):
+    monkeypatch.setattr(attachment, "DEV", str(tmp_path))
+    node = tmp_path / "loop7p1"
+    if left:
+        os.mknod(node, 0o600 | stat.S_IFBLK, os.makedev(*left))
+    job = Attachment(run=FakeRunner(), mount_point=str(tmp_path / "mnt"))
+
+    assert job._device_node("loop7p1", "7:1") == str(node)
+
+    assert node.lstat().st_rdev == os.makedev(7, 1)
+    assert stat.S_ISBLK(node.lstat().st_mode)
+    recorded = [s for s in job.steps if s["action"] == "node"]
+    assert recorded == ([] if left == (7, 1) else [{"action": "node", "path": str(node), "rdev": "7:1"}])
+
+
+def test_a_file_where_a_partition_node_belongs_is_refused_and_kept(tmp_path, monkeypatch):
+    monkeypatch.setattr(attachment, "DEV", str(tmp_path))
+    (tmp_path / "loop7p1").write_text("not a device\n")
+    job = Attachment(run=FakeRunner(), mount_point=str(tmp_path / "mnt"))
+
+    with pytest.raises(AttachError, match="not a block device"):
+        job._device_node("loop7p1", "7:1")
+
+    assert (tmp_path / "loop7p1").read_text() == "not a device\n"
+    assert job.steps == []
+
+
 def test_undo_stops_at_a_directory_that_is_not_empty(tmp_path):
     kept = tmp_path / "mnt"
     kept.mkdir()
