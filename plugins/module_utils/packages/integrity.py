@@ -15,6 +15,7 @@ from __future__ import annotations
 import os
 import re
 import stat
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import digests
@@ -44,6 +45,9 @@ _MERGED = ("bin", "sbin", "lib", "lib32", "lib64", "libx32")
 MODE_CHANGERS = ("chmod", "chgrp", "dpkg-statoverride", "setcap")
 # A .deb larger than this is not opened to read one file's mode.
 MAX_DEB = 512 << 20
+# Threads hashing the files asked about ahead (hashlib and read let go of the interpreter lock, so
+# they use the other processors while the caller goes on reading).
+HASHING_THREADS = max(1, min(4, os.cpu_count() or 1))
 
 
 @dataclass
@@ -91,6 +95,8 @@ class Integrity:
         self._owners = owners
         self._records: dict[str, dict[str, PackageFile]] = {}
         self._digests: dict[tuple[str, str], str] = {}
+        self._hashing: dict[tuple[str, str], Future] = {}
+        self._pool: ThreadPoolExecutor | None = None
         self._verdicts: dict[str, Verdict] = {}
         self._conffiles: dict[str, tuple[str, str]] | None = None
         self._diversions: dict[str, tuple[str, str]] | None = None
@@ -173,8 +179,38 @@ class Integrity:
         """The digest of the regular file at ``inside`` (a resolved path), computed once."""
         key = (inside, algorithm)
         if key not in self._digests:
-            self._digests[key] = digests.digest_of(rootfs.join(self.root, inside), algorithm)
+            pending = self._hashing.pop(key, None)
+            if pending is not None and not pending.cancel():
+                self._digests[key] = pending.result()  # its PackageError is raised here, as below
+            else:
+                self._digests[key] = digests.digest_of(rootfs.join(self.root, inside), algorithm)
         return self._digests[key]
+
+    def hash_soon(self, paths: list[str]) -> None:
+        """Start hashing, on other threads, the packaged regular files among ``paths`` (inside the
+        root) whose package recorded a digest: ``verdict`` later finds the work done."""
+        for path in paths:
+            try:
+                where = rootfs.resolve(self.root, path)
+            except rootfs.RootError:
+                continue
+            found = None if where.escaped else self.record(where.inside)
+            if found is None or not found[1].digest or found[1].ghost:
+                continue
+            key = (where.inside, found[1].algorithm)
+            if key in self._digests or key in self._hashing:
+                continue
+            if self._pool is None:
+                self._pool = ThreadPoolExecutor(HASHING_THREADS, thread_name_prefix="lifeline-hash")
+            self._hashing[key] = self._pool.submit(digests.digest_of, rootfs.join(self.root, key[0]), key[1])
+
+    def close(self) -> None:
+        """Drop the hashing not yet started and wait for the rest (a scan ends with its threads)."""
+        for pending in self._hashing.values():
+            pending.cancel()
+        if self._pool is not None:
+            self._pool.shutdown(wait=True)
+            self._pool = None
 
     def verdict(self, path: str) -> Verdict:
         """The integrity of the file ``path`` leads to inside the root (answered once a path)."""

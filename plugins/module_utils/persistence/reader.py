@@ -18,6 +18,7 @@ import posixpath
 import stat
 from collections.abc import Iterator
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import forked
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import installed, integrity
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import Database, PackageError
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import (
@@ -117,6 +118,8 @@ class RootReader:
         self.items: list[Item] = []
         self.files: dict[str, FileFacts] = {}
         self.marked_lines: list[dict] = []
+        # Work a source started in the background (source.begin), by its location kind.
+        self.started: dict[str, forked.ForkedWork] = {}
         self.unit_links: list[tuple[str, str]] = []
         self._scanned: set[str] = set()
         self._listed: set[str] = set()
@@ -593,6 +596,14 @@ class RootReader:
         if self._integrity is None:
             self._integrity = integrity.Integrity(self.root, self._database, self.owners)
         return self._integrity
+
+    def close(self) -> None:
+        """End the work started in the background (forked walks, hashing threads)."""
+        for started in self.started.values():
+            started.close()
+        self.started.clear()
+        if self._integrity is not None:
+            self._integrity.close()
 
     # -- bounded walks ---------------------------------------------------------------------------
 

@@ -121,9 +121,18 @@ def scan(
     list what earlier runs quarantined under ``quarantine_dir``."""
     started = time.monotonic()
     reader = RootReader(root, tuple(path for rule in rules for path in rule.indicator_paths))
-    for source in SOURCES:
-        source.collect(reader)
-    reader.follow_payloads()
+    try:
+        # Work that needs nothing from the other sources starts first, on other processors.
+        for source in SOURCES:
+            if hasattr(source, "begin"):
+                source.begin(reader)
+        for source in SOURCES:
+            collected = len(reader.items)
+            source.collect(reader)
+            package_files.hash_soon(reader, reader.items[collected:])
+        reader.follow_payloads()
+    finally:
+        reader.close()
     findings = evaluate(reader, rules)
     held = quarantined_files(reader, quarantine_dir)
     return Scan(

@@ -76,27 +76,29 @@ CONFIGURATION = "/etc/"
 DPKG_LEFTOVERS = ("dpkg-new", "dpkg-tmp")
 
 
+def begin(reader: RootReader) -> None:
+    """Start hashing the system programs: no other source's items are needed to name them."""
+    if reader.package_database:
+        programs = _system_programs(_packaged_dirs(reader))
+        reader.integrity().hash_soon(_to_check(reader, programs, set()))
+
+
+def hash_soon(reader: RootReader, items: list[Item]) -> None:
+    """Start hashing the programs ``items`` (just collected by a source) run, while the other
+    sources read."""
+    if reader.package_database:
+        reader.integrity().hash_soon(_to_check(reader, _programs_of(items), set()))
+
+
 def collect(reader: RootReader) -> None:
     if not reader.package_database:
         return
     integrity = reader.integrity()
     checked: set[str] = set()
     mismatched: dict[str, package_integrity.Verdict] = {}
-    candidates = [p for item in list(reader.items) for p in item.executes if p.startswith("/")]
-    candidates += [item.file.path for item in reader.items if item.kind == "privileged_file"]
     directories = _packaged_dirs(reader)
-    candidates += [posixpath.join(d, name) for name in SYSTEM_PROGRAMS for d in (*directories, *PATH)]
-    for path in candidates:
-        resolved = reader.resolved_path(path)
-        if resolved is None or resolved in checked or reader.kind_of(resolved) != "file":
-            continue
-        if resolved.startswith(CONFIGURATION):
-            # rc.local and the like are meant to be edited (rpm's %config, dpkg's conffiles): the
-            # other sources judge what they run, not whether they changed.
-            continue
-        checked.add(resolved)
-        if reader.unowned(resolved):
-            continue
+    candidates = _programs_of(reader.items) + _system_programs(directories)
+    for resolved in _to_check(reader, candidates, checked):
         verdict = integrity.verdict(resolved)
         if verdict.status == package_integrity.MISMATCH:
             mismatched[resolved] = verdict
@@ -109,6 +111,34 @@ def collect(reader: RootReader) -> None:
         _mismatch_item(reader, path, verdict, original)
     for path, st in unowned:
         _unowned_item(reader, path, st, originals.get(path))
+
+
+def _programs_of(items: list[Item]) -> list[str]:
+    """What the items run, and the privileged files themselves."""
+    found = [p for item in items for p in item.executes if p.startswith("/")]
+    return found + [item.file.path for item in items if item.kind == "privileged_file"]
+
+
+def _system_programs(directories: list[str]) -> list[str]:
+    return [posixpath.join(d, name) for name in SYSTEM_PROGRAMS for d in (*directories, *PATH)]
+
+
+def _to_check(reader: RootReader, candidates: list[str], checked: set[str]) -> list[str]:
+    """The candidates' resolved paths whose package integrity is checked, each once (``checked``
+    grows): packaged regular files outside /etc."""
+    found = []
+    for path in candidates:
+        resolved = reader.resolved_path(path)
+        if resolved is None or resolved in checked or reader.kind_of(resolved) != "file":
+            continue
+        if resolved.startswith(CONFIGURATION):
+            # rc.local and the like are meant to be edited (rpm's %config, dpkg's conffiles): the
+            # other sources judge what they run, not whether they changed.
+            continue
+        checked.add(resolved)
+        if not reader.unowned(resolved):
+            found.append(resolved)
+    return found
 
 
 def _packaged_dirs(reader: RootReader) -> list[str]:

@@ -19,6 +19,7 @@ import posixpath
 import stat
 import struct
 
+from ansible_collections.lifeline.rescue.plugins.module_utils.host import forked
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages import integrity as package_integrity
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.dpkg import database as dpkgdb
 from ansible_collections.lifeline.rescue.plugins.module_utils.packages.model import PackageError
@@ -34,6 +35,8 @@ TREES += ("/home", "/root", "/tmp")
 # A busy server holds a few hundred thousand files in these trees; past this the walk stops, noted.
 MAX_WALKED = 2_000_000
 MAX_WALK_DEPTH = 40
+# A walk of a few hundred thousand files takes seconds; one this long is stuck (a hung disk).
+WALK_TIMEOUT = 600
 CAPABILITY_XATTR = "security.capability"
 # The kernel's trees (on a live root) and the quarantine, whose files are already held.
 NEVER_WALKED = frozenset({"/", "/proc", "/sys", "/dev", "/run", quarantine_records.DEFAULT_QUARANTINE_DIR})
@@ -131,6 +134,13 @@ def capability_names(value: bytes) -> tuple[list[str], bool] | None:
     return names, bool(magic & _VFS_CAP_FLAGS_EFFECTIVE)
 
 
+def begin(reader: RootReader) -> None:
+    """Start the walk in a forked copy of this process: it needs nothing the other sources find,
+    and is the scan's longest read after the hashing."""
+    if hasattr(os, "fork"):
+        reader.started[KIND] = forked.ForkedWork(lambda: _walk_noted(reader), WALK_TIMEOUT)
+
+
 def collect(reader: RootReader) -> None:
     overrides: dict[str, tuple[str, str, int]] = {}
     if reader.package_manager == "dpkg":
@@ -138,8 +148,31 @@ def collect(reader: RootReader) -> None:
             overrides = dpkgdb.statoverrides(reader.root)
         except PackageError as exc:
             reader.note(KIND, dpkgdb.STATOVERRIDE, str(exc))
-    for path, st, capability in walk(reader):
+    for path, st, capability in _walked(reader):
         _item(reader, path, st, capability, overrides)
+
+
+def _walked(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:
+    """The walk's findings: the forked walk's when it brought them back, else walked here."""
+    started = reader.started.pop(KIND, None)
+    if started is not None:
+        try:
+            found, notes = started.result()
+        except forked.ForkTimeout as exc:
+            reader.note(KIND, "/", f"the walk for setuid, setgid and capable files {exc}: none is listed")
+            return []
+        except forked.ForkError:
+            pass  # walked here instead
+        else:
+            reader.notes += notes
+            return found
+    return walk(reader)
+
+
+def _walk_noted(reader: RootReader) -> tuple[list[tuple[str, os.stat_result, bytes]], list[dict]]:
+    noted = len(reader.notes)
+    found = walk(reader)
+    return found, reader.notes[noted:]
 
 
 def walk(reader: RootReader) -> list[tuple[str, os.stat_result, bytes]]:

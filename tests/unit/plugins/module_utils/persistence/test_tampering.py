@@ -12,6 +12,8 @@ import shutil
 import stat
 import struct
 import subprocess
+import threading
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -479,6 +481,69 @@ def test_integrity_answers(demo_root, path, status, deadline):
     with deadline(10):
         verdict = checker.verdict(path)
     assert verdict.status == status, verdict
+
+
+def test_hashing_ahead_on_threads_gives_the_same_answers(demo_root, deadline, monkeypatch):
+    paths = ["/usr/bin/demo", "/usr/bin/ps", "/usr/bin/linked", "/usr/bin/fifo", "/usr/bin/gone"]
+    paths += ["/usr/bin/tool", "/usr/bin/tool.distrib", "/usr/bin/escape", "/usr/bin/loop", "/etc/demo.conf"]
+    (demo_root / "usr/bin/demo").chmod(0)  # root reads it anyway; an unreadable one is answered alike
+    inline = integrity.Integrity(str(demo_root), installed.database_of(str(demo_root)))
+    ahead = integrity.Integrity(str(demo_root), installed.database_of(str(demo_root)))
+    hashed_here = []
+    monkeypatch.setattr(integrity.digests, "digest_of", _recording(integrity.digests.digest_of, hashed_here))
+
+    with deadline(30):
+        ahead.hash_soon(paths)
+        answers_ahead = [ahead.verdict(p) for p in paths]
+        ahead.close()
+        hashed_ahead = list(hashed_here)
+        answers_inline = [inline.verdict(p) for p in paths]
+
+    assert answers_ahead == answers_inline
+    hashed = [path for path, _thread in hashed_ahead]
+    assert len(hashed) == len(set(hashed)), "a file hashed twice"
+    on_threads = {path for path, thread in hashed_ahead if thread.startswith("lifeline-hash")}
+    assert {str(demo_root / p) for p in ("usr/bin/demo", "usr/bin/ps", "etc/demo.conf")} <= on_threads
+
+
+def _recording(function, calls: list):
+    def recorded(path, *args):
+        calls.append((path, threading.current_thread().name))
+        return function(path, *args)
+
+    return recorded
+
+
+def test_the_walk_forked_ahead_finds_what_a_walk_here_finds(demo_root, deadline):
+    for name, mode in (("usr/bin/demo", 0o4755), ("usr/local/bin/impostor", 0o2755)):
+        os.chmod(demo_root / name, mode)
+    (demo_root / "home/user").mkdir(parents=True)
+    os.symlink("../..", demo_root / "home/user/loop")
+    reader = RootReader(str(demo_root))
+
+    with deadline(30):
+        privileged_files.begin(reader)
+        assert privileged_files.KIND in reader.started
+        ahead = privileged_files._walked(reader)
+        here = privileged_files.walk(RootReader(str(demo_root)))
+
+    assert [(p, st.st_mode, cap) for p, st, cap in ahead] == [(p, st.st_mode, cap) for p, st, cap in here]
+    assert {p for p, _st, _cap in ahead} == {"/usr/bin/demo", "/usr/local/bin/impostor"}
+    assert reader.started == {}
+
+
+def test_a_forked_walk_past_its_time_is_noted_and_stopped(demo_root, deadline, monkeypatch):
+    monkeypatch.setattr(privileged_files, "WALK_TIMEOUT", 0.5)
+    monkeypatch.setattr(privileged_files, "walk", lambda reader: time.sleep(60))
+    reader = RootReader(str(demo_root))
+
+    with deadline(30):
+        privileged_files.begin(reader)
+        assert privileged_files._walked(reader) == []
+
+    assert [n["problem"] for n in reader.notes if n["location"] == privileged_files.KIND] == [
+        "the walk for setuid, setgid and capable files took more than 0.5 s: none is listed"
+    ]
 
 
 def test_what_a_stock_system_keeps_beside_its_packages_is_no_finding(demo_root, deadline):
