@@ -31,11 +31,12 @@ def evaluate(reader: RootReader, rules: list[Rule]) -> list[Finding]:
     for rule in ordered:
         for kind in rule.locations:
             by_kind.setdefault(kind, []).append(rule)
+    indicators = {rule.id: _Indicators(reader, rule) for rule in rules if rule.indicator_paths}
     findings: list[Finding] = []
     for item in reader.items:
         fired: dict[str, Finding] = {}
         for rule in by_kind.get(item.kind, ()):
-            matched = _match(reader, rule, item, fired)
+            matched = _match(reader, rule, item, fired, indicators)
             if matched is not None:
                 fired[rule.id] = Finding(rule, item, *matched)
         findings += fired.values()
@@ -60,8 +61,9 @@ def _pattern_hit(
 ) -> tuple[str, list[str]] | None:
     """The reason the first pattern that matches gives, and the payload files it matched in (the
     script whose line matched and, for a program it runs, that program)."""
+    candidates = list(_candidates(item, label))
     for pattern in patterns:
-        for value, line in _candidates(item, label):
+        for value, line in candidates:
             hit = pattern.search(value)
             if hit is None:
                 continue
@@ -75,13 +77,20 @@ def _pattern_hit(
 
 
 def _match(
-    reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding]
+    reader: RootReader, rule: Rule, item: Item, fired: dict[str, Finding], indicators: dict[str, _Indicators]
 ) -> tuple[list[str], list[str]] | None:
     """Why ``rule`` fires on ``item`` (one reason a condition) and the payload files that made it
     fire; None when it does not."""
     if item.kind not in rule.locations:
         return None
     if (rule.scope == "file" and item.line is not None) or (rule.scope == "line" and item.line is None):
+        return None
+    # The conditions that cost nothing first: most items fail one, before any pattern is tried.
+    if rule.traits and not item.traits.issuperset(rule.traits):
+        return None
+    if rule.every_minutes is not None and (item.interval is None or item.interval > rule.every_minutes):
+        return None
+    if rule.rules and not any(r in fired for r in rule.rules):
         return None
     reasons: list[str] = []
     files: list[str] = []
@@ -93,7 +102,7 @@ def _match(
             reasons.append(hit[0])
             files += [f for f in hit[1] if f not in files]
     if rule.indicator_paths:
-        hit_path = _indicator_hit(reader, rule, item)
+        hit_path = _indicator_hit(indicators[rule.id], item)
         if hit_path is None:
             return None
         reasons.append(f"indicator path: {hit_path}")
@@ -126,13 +135,27 @@ def _match(
     return reasons, files
 
 
-def _indicator_hit(reader: RootReader, rule: Rule, item: Item) -> str | None:
+class _Indicators:
+    """A rule's indicator paths with every home's spelling of ``~/``, asked of many paths."""
+
+    def __init__(self, reader: RootReader, rule: Rule) -> None:
+        self.paths = [path for indicator in rule.indicator_paths for path in reader.in_homes(indicator)]
+        self._exact = set(self.paths)
+        self._below = tuple(path.rstrip("/") + "/" for path in self.paths)
+
+    def hit(self, path: str) -> str | None:
+        """The first indicator ``path`` is or lies below."""
+        if path not in self._exact and not path.startswith(self._below):
+            return None
+        return next(i for i in self.paths if path == i or path.startswith(i.rstrip("/") + "/"))
+
+
+def _indicator_hit(indicators: _Indicators, item: Item) -> str | None:
     """The indicator path the item's file is (a file item) or a path it names is, or lies below."""
     candidates = (item.file.path, item.file.resolved) if item.line is None else ()
-    indicators = [path for indicator in rule.indicator_paths for path in reader.in_homes(indicator)]
     named = [n for line in item.payload_lines for n in line.names]
     for path in (*candidates, *item.references, *named):
-        for indicator in indicators:
-            if path == indicator or path.startswith(indicator.rstrip("/") + "/"):
-                return indicator
+        hit = indicators.hit(path)
+        if hit is not None:
+            return hit
     return None

@@ -68,6 +68,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.persistence.source
     web_shells,
     xdg_autostart,
 )
+from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 # The order findings are reported in, and the order that decides which location a file shared by
 # two belongs to (each file is read once, by the first): systemd units before rc.local (whose unit
@@ -120,21 +121,23 @@ def scan(
     """Read every persistence location of ``root``, apply ``rules`` (persistence_rules.load_rules) and
     list what earlier runs quarantined under ``quarantine_dir``."""
     started = time.monotonic()
-    reader = RootReader(root, tuple(path for rule in rules for path in rule.indicator_paths))
-    try:
-        # Work that needs nothing from the other sources starts first, on other processors.
-        for source in SOURCES:
-            if hasattr(source, "begin"):
-                source.begin(reader)
-        for source in SOURCES:
-            collected = len(reader.items)
-            source.collect(reader)
-            package_files.hash_soon(reader, reader.items[collected:])
-        reader.follow_payloads()
-    finally:
-        reader.close()
-    findings = evaluate(reader, rules)
-    held = quarantined_files(reader, quarantine_dir)
+    # The scan only reads: the directories it resolves stay as they were.
+    with rootfs.remembered_lookups():
+        reader = RootReader(root, tuple(path for rule in rules for path in rule.indicator_paths))
+        try:
+            # Work that needs nothing from the other sources starts first, on other processors.
+            for source in SOURCES:
+                if hasattr(source, "begin"):
+                    source.begin(reader)
+            for source in SOURCES:
+                collected = len(reader.items)
+                source.collect(reader)
+                package_files.hash_soon(reader, reader.items[collected:])
+            reader.follow_payloads()
+        finally:
+            reader.close()
+        findings = evaluate(reader, rules)
+        held = quarantined_files(reader, quarantine_dir)
     return Scan(
         root=reader.root,
         findings=findings,

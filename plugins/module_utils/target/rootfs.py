@@ -9,9 +9,11 @@ says so, because a link like that is itself a finding in a damaged or hostile tr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
@@ -49,6 +51,25 @@ def join(root: str, inside: str) -> str:
     return os.path.join(root, rel) if rel else root
 
 
+# While a reader holds the root still (remembered_lookups), what the leading components of a path
+# resolved to, by (root, those components): a scan resolves thousands of paths in the same few
+# directories. None when not remembering.
+_remembered: dict[tuple[str, str], tuple[list[str], bool, list[str], int]] | None = None
+
+
+@contextlib.contextmanager
+def remembered_lookups() -> Iterator[None]:
+    """Within the block, directories once resolved are not looked up again: for readers of a root
+    nothing changes meanwhile (a scan), never around writes."""
+    global _remembered
+    outer = _remembered
+    _remembered = {} if outer is None else outer
+    try:
+        yield
+    finally:
+        _remembered = outer
+
+
 def resolve(root: str, path: str, *, follow_last: bool = True) -> Resolved:
     """Resolve ``path`` inside ``root`` one component at a time, never leaving the root.
 
@@ -57,11 +78,32 @@ def resolve(root: str, path: str, *, follow_last: bool = True) -> Resolved:
     """
     root = os.path.abspath(root)
     result = Resolved(root=root, inside="/")
-    parts = [p for p in path.split("/") if p not in ("", ".")]
+    given = [p for p in path.split("/") if p not in ("", ".")]
     done: list[str] = []
     followed = 0
+    consumed = 0  # of the given components
+    remembered = _remembered
+    if remembered is not None:
+        for consumed in range(len(given) - 1, 0, -1):
+            state = remembered.get((root, "/".join(given[:consumed])))
+            if state is not None:
+                done, result.escaped, links, followed = list(state[0]), state[1], state[2], state[3]
+                result.links = list(links)
+                break
+        else:
+            consumed = 0
+    parts = given[consumed:]
+    expanded = 0  # parts in front that a link's target put there
     while parts:
+        if remembered is not None and not expanded and 0 < consumed < len(given):
+            remembered.setdefault(
+                (root, "/".join(given[:consumed])), (list(done), result.escaped, list(result.links), followed)
+            )
         part = parts.pop(0)
+        if expanded:
+            expanded -= 1
+        else:
+            consumed += 1
         if part == "..":
             if done:
                 done.pop()
@@ -87,7 +129,9 @@ def resolve(root: str, path: str, *, follow_last: bool = True) -> Resolved:
         result.links.append(f"{candidate} -> {target}")
         if target.startswith("/"):
             done = []
-        parts = [p for p in target.split("/") if p not in ("", ".")] + parts
+        target_parts = [p for p in target.split("/") if p not in ("", ".")]
+        parts = target_parts + parts
+        expanded += len(target_parts)
     result.inside = "/" + "/".join(done)
     return result
 

@@ -154,6 +154,65 @@ def test_resolve_keeps_the_last_link_when_asked(tmp_path):
     assert (found.inside, found.links) == ("/usr/lib/os-release", ["/lib -> usr/lib"])
 
 
+def _outcome(root: str, path: str, follow_last: bool) -> tuple:
+    try:
+        found = rootfs.resolve(root, path, follow_last=follow_last)
+    except RootError as exc:
+        return ("error", str(exc))
+    return (found.inside, found.escaped, tuple(found.links))
+
+
+def test_remembered_lookups_resolve_every_path_as_a_fresh_lookup_does(tmp_path, deadline):
+    """Paths through links, .., loops, escapes and missing parts, asked in an order that fills the
+    memory first with their own prefixes and then with others'."""
+    spec = {
+        "usr/lib/x86_64-linux-gnu/libc.so.6": "libc\n",
+        "usr/bin/ls": "ls\n",
+        "bin": Link("usr/bin"),
+        "lib": Link("/usr/lib"),
+        "lib64": Link("usr/lib/../lib/x86_64-linux-gnu"),
+        "etc/alternatives/awk": Link("/usr/bin/ls"),
+        "etc/loop": Link("loop2"),
+        "etc/loop2": Link("/etc/loop"),
+        "opt/up": Link("../../../.."),
+        "opt/deep": Link("up/usr/lib"),
+        "srv/chain": Link("a"),
+        "srv/a": Link("b"),
+        "srv/b": Link("../usr"),
+    }
+    root = str(build(tmp_path / "root", spec))
+    for n in range(38):
+        os.symlink(f"c{n + 1}", f"{root}/srv/c{n}")
+    os.symlink("/srv/chain", f"{root}/srv/c38")
+    tails = ["", "/x86_64-linux-gnu/libc.so.6", "/bin/ls", "/missing/file", "/../etc/loop/x", "/.."]
+    heads = [
+        "/lib",
+        "/lib64",
+        "/usr/lib",
+        "/bin",
+        "/opt/up",
+        "/opt/deep",
+        "/srv/chain",
+        "/srv/c0",
+        "/etc/alternatives/awk",
+        "/etc/loop",
+        "/nowhere",
+        "/..",
+        "/usr/../usr/lib",
+    ]
+    paths = [h + t for h in heads for t in tails]
+    with deadline(30):
+        fresh = {(p, f): _outcome(root, p, f) for p in paths for f in (True, False)}
+        for order in (paths, list(reversed(paths)), sorted(paths, key=len)):
+            with rootfs.remembered_lookups():
+                remembered = {(p, f): _outcome(root, p, f) for p in order for f in (False, True)}
+            assert remembered == fresh
+    assert rootfs._remembered is None
+    assert any(o[0] == "error" for o in fresh.values()) and any(
+        o[1] for o in fresh.values() if o[0] != "error"
+    )
+
+
 @pytest.mark.parametrize(
     ("spec", "exists"),
     [
