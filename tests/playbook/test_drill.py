@@ -106,7 +106,10 @@ def test_a_drill_refuses_a_host_pattern_matching_nothing(run_playbook, tmp_path)
     )
 
     assert run.status == "failed"
-    assert [m for m in run.failures() if "matches no host of the inventory" in m], run.failures()
+    said = "No host matched lifeline_hosts=drill-target-not-in-the-inventory"
+    assert [m for m in run.failures() if said in m], run.failures()
+    plays = [e["event_data"]["play"] for e in run.events if e["event"] == "playbook_on_play_start"]
+    assert plays == ["Refuse to run when lifeline_hosts matches no host"], "nothing ran after the refusal"
 
 
 def test_a_drill_refuses_the_hosts_own_root_as_the_target_root(run_playbook, tmp_path):
