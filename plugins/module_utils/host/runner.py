@@ -28,6 +28,8 @@ PACKAGES = {
 # journalctl, qemu-img) answer in seconds; five minutes leaves room for a slow or failing disk that
 # retries its reads, and still ends a run that hangs on a looping input instead of holding it forever.
 DEFAULT_TIME_LIMIT = 300
+# The option of every module that runs tools (doc fragment lifeline.rescue.command_timeout).
+TIME_LIMIT_OPTION = {"command_timeout": {"type": "int", "default": DEFAULT_TIME_LIMIT}}
 # What the message of a tool that ran out of time tells the user to raise.
 TIME_LIMIT_VARIABLE = "lifeline_command_timeout"
 # Seconds given to a killed tool's pipes to close (a descendant that left the process group can
