@@ -280,9 +280,12 @@ def test_cron_opens_crontabs_through_links_as_the_audit_says(runs, suite, tmp_pa
     through a link (CAN'T OPEN): the audit says the same (LinkFacts.cron_follows)."""
     run = runs[suite]
     by_path = {item.path: item for item in run.planted}
-    for path, follows in (("/etc/cron.d/alink", True), (f"{SPOOL}/usymlink", False)):
+    for path, job, follows in (
+        ("/etc/cron.d/alink", "f-link", True),
+        (f"{SPOOL}/usymlink", "f-usymlink", False),
+    ):
         item = by_path[path]
         link = audited_link(item, by_path[item.target], tmp_path / os.path.basename(path), cronie=False)
         assert link.cron_follows is follows, path
-        assert (item.job in run.outputs) is follows, f"cron on {suite} did otherwise for {path}"
+        assert (job in run.outputs) is follows, f"cron on {suite} did otherwise for {path}"
     assert "CAN'T OPEN" in run.errors().get(f"{SPOOL}/usymlink", set())
