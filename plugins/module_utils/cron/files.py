@@ -288,9 +288,10 @@ def read(root: str, path: str, kind: str, user: str = "", reader: Reader | None 
     if own is not None and stat.S_ISLNK(own.st_mode):
         cron_file.link = link_facts(root, path, kind, own, reader)
         if cron_file.link.not_a_crontab:
-            st = os.lstat(rootfs.join(root, cron_file.link.leads_to))
-            cron_file.mode, cron_file.uid, cron_file.gid = st.st_mode, st.st_uid, st.st_gid
             cron_file.link_uid = own.st_uid
+            target = _lstat(root, cron_file.link.leads_to)
+            if target is not None:
+                cron_file.mode, cron_file.uid, cron_file.gid = target.st_mode, target.st_uid, target.st_gid
             return cron_file
     try:
         where = rootfs.resolve(root, path)
