@@ -26,6 +26,11 @@ description:
   - With O(read_logs), also collects the errors cron has already logged in the root's syslog and cron
     logs, rotated and gzipped ones included, and in its systemd journal (read with the rescuer's
     C(journalctl); a host without rsyslog keeps them there only).
+  - A crontab location that is a symbolic link is reported as a link (C(link)): where it leads inside
+    the root, its state (file, dangling, loop, out of the root), the packages that own what it leads
+    to, whether that is a crontab location, and whether the installed cron opens a crontab through
+    such a link. A link to a file that is not a crontab is a finding of its own (C(not_a_crontab)),
+    and that file is not read.
   - Reads only; it never changes anything.
 options:
   read_logs:
@@ -67,6 +72,11 @@ files:
   description:
     - One entry per crontab; rules are whole-file problems, bytes the stray bytes, lines the lines
       cron refuses (line number, cron's error, the line shown with control bytes escaped).
+    - link is null unless the path is a symbolic link; then it holds target (as written), leads_to
+      (inside the root, empty when it leads nowhere), state (file, dangling, loop, out of the root,
+      not a regular file), link_uid, owners (the packages listing what it leads to), crontab
+      (whether that is a crontab location), not_a_crontab and cron_follows (whether the installed
+      cron opens a crontab through such a link). not_a_crontab is the finding in words.
   returned: always
   type: list
   elements: dict
@@ -80,6 +90,8 @@ files:
       gid: 0
       sha256: 3f1c...
       unreadable: ""
+      link: null
+      not_a_crontab: ""
       rules: []
       bytes: [{kind: nul, line: 12, offset: 733, column: 0, length: 512}]
       lines: [{line: 12, error: bad minute, text: "\\x00\\x00...", notes: []}]
@@ -114,6 +126,7 @@ summary:
     stray_bytes: 3
     file_problems: 1
     unreadable: 0
+    not_crontabs: 0
     logged_errors: 14
     logged_since_last_change: 0
 seconds:
@@ -169,6 +182,7 @@ def summary_of(checked: list[cron_files.CronFile], logged: list[dict]) -> dict:
         "stray_bytes": sum(len(f.bytes) for f in checked),
         "file_problems": sum(len(f.rules) for f in checked),
         "unreadable": sum(1 for f in checked if f.unreadable),
+        "not_crontabs": sum(1 for f in checked if f.link is not None and f.link.not_a_crontab),
         "logged_errors": len(logged),
         "logged_since_last_change": sum(1 for e in logged if e["since_last_change"] is not False),
     }

@@ -25,8 +25,12 @@ description:
   - With O(system_crontab), C(/etc/crontab) becomes exactly that text (the declared jobs win over a
     salvage); the lines of the old file that it leaves out are listed.
   - Each changed file is copied into O(backup_dir) first, then replaced atomically under its lock, and
-    only if it still holds what was read; a concurrent writer stops the repair of that file with an
-    error instead of interleaving with it.
+    only if it is still the file that was read and holds what was read; a concurrent writer stops the
+    repair of that file with an error instead of interleaving with it.
+  - Nothing is ever written through a symbolic link. A link in a cron location that leads to
+    another crontab location is left as it is (that crontab is repaired at its own path); a link to
+    a file that is not a crontab (such as C(/etc/shadow)), a dangling link, a loop or a link out of
+    the root is reported in O(remaining) as what it is, with the step to take, and left alone.
 options:
   system_crontab:
     description:
@@ -152,10 +156,14 @@ def remaining_of(checked: list[cron_files.CronFile]) -> list[str]:
     for one in checked:
         if one.healthy:
             continue
-        reasons = [one.unreadable] if one.unreadable else []
+        # A link is reported as the link it is (where it leads, what cron does, what to do).
+        reasons = [one.link.finding(one.path)] if one.link is not None else []
+        reasons += [one.unreadable] if one.unreadable and one.link is None else []
         reasons += one.rules + [f"line {f.line}: {f.error}" for f in one.lines]
         reasons += [f"{b.kind} bytes at line {b.line}" for b in one.bytes if b.kind != "utf8"]
-        left.append(f"{one.path}: {'; '.join(r for r in reasons if r)}")
+        left.append(
+            "; ".join(r if r.startswith(one.path + ":") else f"{one.path}: {r}" for r in reasons if r)
+        )
     return left
 
 

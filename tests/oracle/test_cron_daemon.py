@@ -27,6 +27,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs a
 
 from support import cron_oracle as oracle
 from support.cron_corpus import USERS, load_corpus
+from support.cron_links import audited_link
 from support.cron_oracle import DUMP, NUL_FILLED_CRONTAB, Accounts, Planted, dump_job
 from support.trees import SUITES
 
@@ -271,3 +272,20 @@ def test_log_format_and_every_log_agree(runs, suite):
         assert all(oracle.rfc3339(e.timestamp) for e in in_syslog)
         # bookworm and trixie also log cron's facility to cron.log: the same errors.
         assert run.errors("/var/log/cron.log") == run.errors()
+
+
+@pytest.mark.parametrize("suite", SUITES)
+def test_cron_opens_crontabs_through_links_as_the_audit_says(runs, suite, tmp_path):
+    """Debian's cron runs the job behind a root-owned link in cron.d and never opens a user crontab
+    through a link (CAN'T OPEN): the audit says the same (LinkFacts.cron_follows)."""
+    run = runs[suite]
+    by_path = {item.path: item for item in run.planted}
+    for path, job, follows in (
+        ("/etc/cron.d/alink", "f-link", True),
+        (f"{SPOOL}/usymlink", "f-usymlink", False),
+    ):
+        item = by_path[path]
+        link = audited_link(item, by_path[item.target], tmp_path / os.path.basename(path), cronie=False)
+        assert link.cron_follows is follows, path
+        assert (job in run.outputs) is follows, f"cron on {suite} did otherwise for {path}"
+    assert "CAN'T OPEN" in run.errors().get(f"{SPOOL}/usymlink", set())

@@ -30,6 +30,7 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.cron import cronta
 
 from support import cron_oracle as oracle
 from support.cron_corpus import CRONIE_LINES, USERS, load_corpus
+from support.cron_links import audited_link
 from support.cron_oracle import DUMP, NUL_FILLED_CRONTAB, Accounts, Planted, dump_job
 
 IMAGE = "localhost/lifeline/cronie:trixie"
@@ -378,3 +379,13 @@ def test_log_format_and_every_log_agree(run):
     assert all(oracle.rfc3339(e.timestamp) for e in in_syslog)
     # trixie's rsyslog also logs the cron facility to cron.log: the same errors.
     assert run.errors("/var/log/cron.log") == run.errors()
+
+
+def test_cronie_opens_crontabs_through_links_as_the_audit_says(run, tmp_path):
+    """cronie runs the job behind a link in cron.d whoever owns it, and behind a link in its spool:
+    the audit says cronie follows both (LinkFacts.cron_follows)."""
+    by_path = {item.path: item for item in run.planted}
+    for path in ("/etc/cron.d/ownedlink", f"{SPOOL}/usymlink"):
+        item = by_path[path]
+        link = audited_link(item, by_path[item.target], tmp_path / item.job, cronie=True)
+        assert link.cron_follows is (item.job in run.outputs) is True, path

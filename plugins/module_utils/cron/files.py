@@ -75,6 +75,83 @@ class LineFinding:
         return {"line": self.line, "error": self.error, "text": self.text, "notes": self.notes}
 
 
+# What a link in a cron location leads to (LinkFacts.state).
+LEADS_TO_FILE = "file"
+DANGLING = "dangling"
+LOOP = "loop"
+OUT_OF_ROOT = "out of the root"
+NOT_REGULAR = "not a regular file"
+
+
+@dataclass
+class LinkFacts:
+    """A crontab location that is a symbolic link, reported as a link: what it says (``target``),
+    where it leads inside the root (``leads_to``, '' when it leads nowhere), the state of what is
+    there, the packages that list that path (none: no package owns it), whether that path is itself
+    a crontab location, and whether the installed cron opens a crontab through a link of this kind.
+    """
+
+    target: str
+    leads_to: str
+    state: str
+    link_uid: int
+    owners: list[str] = field(default_factory=list)
+    crontab: bool = False
+    cron_follows: bool = False
+    cron_name: str = ""
+
+    @property
+    def not_a_crontab(self) -> bool:
+        """Leads to a file that is no crontab: outside the cron locations (shadow, a script, a
+        file in /tmp). Such a file is never read as a crontab, never repaired, never written."""
+        return self.state == LEADS_TO_FILE and not self.crontab
+
+    def finding(self, path: str) -> str:
+        """The link as what it is, for the report: where it leads, whose file that is, what cron does."""
+        where = {
+            LEADS_TO_FILE: f"a link to {self.leads_to}",
+            DANGLING: f"a dangling link (to {self.target}, where nothing is)",
+            LOOP: f"a link loop (to {self.target})",
+            OUT_OF_ROOT: f"a link out of the root (to {self.target})",
+            NOT_REGULAR: f"a link to {self.leads_to}, which is not a regular file",
+        }[self.state]
+        owner = (
+            (f"owned by package {', '.join(self.owners)}" if self.owners else "owned by no package")
+            if self.state in (LEADS_TO_FILE, NOT_REGULAR)
+            else ""
+        )
+        if self.not_a_crontab:
+            what = f"which is not a crontab (outside the cron locations; {owner})"
+        elif self.state == LEADS_TO_FILE:
+            what = f"a crontab location ({owner})"
+        else:
+            what = ""
+        if self.state != LEADS_TO_FILE:
+            cron = f"{self.cron_name} cannot open it (CAN'T OPEN)"
+        elif self.cron_follows:
+            cron = f"{self.cron_name} opens it through the link and reads it as a crontab"
+        else:
+            cron = f"{self.cron_name} does not open a crontab through a link here (CAN'T OPEN)"
+        steps = (
+            f"not rewritten through the link: remove the link (rm {path}) unless it belongs there"
+            if self.not_a_crontab or self.state != LEADS_TO_FILE
+            else "never rewritten through the link: a repair of the file is made at its own path"
+        )
+        return f"{path}: {', '.join(filter(None, [where, what]))}; {cron}; {steps}"
+
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "target": self.target,
+            "leads_to": self.leads_to,
+            "state": self.state,
+            "link_uid": self.link_uid,
+            "owners": self.owners,
+            "crontab": self.crontab,
+            "not_a_crontab": self.not_a_crontab,
+            "cron_follows": self.cron_follows,
+        }
+
+
 @dataclass
 class CronFile:
     """One crontab of the root and cron's view of it.
@@ -98,6 +175,10 @@ class CronFile:
     ctime: float = 0.0
     unreadable: str = ""
     ignored: str = ""
+    # The path is a symbolic link (None: it is not): reported as a link, never written through.
+    link: LinkFacts | None = None
+    # The file the bytes came from, for the compare-and-swap of a repair (None: nothing read).
+    read_from: safewrite.ReadFrom | None = None
     rules: list[str] = field(default_factory=list)
     bytes: list[file_rules.ByteFinding] = field(default_factory=list)
     lines: list[LineFinding] = field(default_factory=list)
@@ -110,12 +191,15 @@ class CronFile:
         """Whether cron runs this file's jobs as it is now (for Debian's cron one refused line makes
         it skip them all; cronie runs the other lines)."""
         refused_lines = bool(self.lines) and not self.skips_bad_lines
-        return not (self.ignored or self.unreadable or self.rules or refused_lines)
+        not_a_crontab = self.link is not None and self.link.not_a_crontab
+        return not (self.ignored or self.unreadable or self.rules or refused_lines or not_a_crontab)
 
     @property
     def healthy(self) -> bool:
         # Invalid UTF-8 in a line cron accepts is only reported: cron reads bytes, not characters.
         stray = [b for b in self.bytes if b.kind != "utf8"]
+        if self.link is not None and self.link.not_a_crontab and not self.ignored:
+            return False  # a finding of its own, whatever cron makes of the file
         return bool(self.ignored) or not (self.unreadable or self.rules or stray or self.lines)
 
     def as_dict(self) -> dict[str, object]:
@@ -130,6 +214,8 @@ class CronFile:
             "sha256": "" if self.data is None else safewrite.sha256_of(self.data),
             "unreadable": self.unreadable,
             "ignored": self.ignored,
+            "link": self.link.as_dict() if self.link is not None else None,
+            "not_a_crontab": self.link.finding(self.path) if self.link and self.link.not_a_crontab else "",
             "rules": self.rules,
             "bytes": [
                 {"kind": b.kind, "line": b.line, "offset": b.offset, "column": b.column, "length": b.length}
@@ -191,8 +277,22 @@ def ignored_by_name(path: str, kind: str, reader: Reader | None = None) -> str:
 
 
 def read(root: str, path: str, kind: str, user: str = "", reader: Reader | None = None) -> CronFile:
-    """Read one crontab of the root with its inode facts; an unreadable one says why."""
+    """Read one crontab of the root with its inode facts; an unreadable one says why.
+
+    A path that is a symbolic link is reported as a link (``link``); one that leads to a file that
+    is not a crontab is not read at all: its lines are none of cron's business to repair, and a
+    file such as /etc/shadow must not reach a report line by line.
+    """
     cron_file = CronFile(path=path, kind=kind, user=user, ignored=ignored_by_name(path, kind, reader))
+    own = _lstat(root, path)
+    if own is not None and stat.S_ISLNK(own.st_mode):
+        cron_file.link = link_facts(root, path, kind, own, reader)
+        if cron_file.link.not_a_crontab:
+            cron_file.link_uid = own.st_uid
+            target = _lstat(root, cron_file.link.leads_to)
+            if target is not None:
+                cron_file.mode, cron_file.uid, cron_file.gid = target.st_mode, target.st_uid, target.st_gid
+            return cron_file
     try:
         where = rootfs.resolve(root, path)
     except rootfs.RootError as exc:
@@ -218,9 +318,67 @@ def read(root: str, path: str, kind: str, user: str = "", reader: Reader | None 
         return cron_file
     try:
         cron_file.data = rootfs.read_bytes(root, path, MAX_CRONTAB)
+        cron_file.read_from = safewrite.ReadFrom(where.host, st.st_dev, st.st_ino)
     except rootfs.RootError as exc:
         cron_file.unreadable = str(exc)
     return cron_file
+
+
+def is_crontab_location(path: str) -> bool:
+    """Whether cron or anacron reads ``path`` (inside the root, canonical) as a crontab of its own."""
+    directories = {directory for directory, _ in _DIRECTORIES}
+    return path in {where for where, _ in _LOCATIONS} or os.path.dirname(path) in directories
+
+
+def link_facts(root: str, path: str, kind: str, own: os.stat_result, reader: Reader | None) -> LinkFacts:
+    """What the link at ``path`` (``own``: its lstat) leads to inside the root, whose file that is,
+    and whether the installed cron opens a crontab through it.
+
+    Debian's cron follows a link for /etc/crontab and /etc/cron.d (its man page: both the link and
+    the file must be owned by root) and never for a user crontab (opened with O_NOFOLLOW: CAN'T
+    OPEN); cronie opens every crontab following links (database.c check_open), whoever owns them.
+    """
+    dialect = reader.dialect if reader is not None else crontab.CLASSIC
+    facts = LinkFacts(
+        target=os.readlink(rootfs.resolve(root, path, follow_last=False).host),
+        leads_to="",
+        state=LEADS_TO_FILE,
+        link_uid=own.st_uid,
+        cron_follows=dialect.cronie or kind != USER,
+        cron_name="cronie" if dialect.cronie else "Debian's cron",
+    )
+    try:
+        where = rootfs.resolve(root, path)
+    except rootfs.RootError:
+        facts.state = LOOP
+        return facts
+    if where.escaped:
+        facts.state = OUT_OF_ROOT
+        return facts
+    target = _lstat(root, where.inside)
+    if target is None:
+        facts.state = DANGLING
+        return facts
+    facts.leads_to = where.inside
+    facts.state = LEADS_TO_FILE if stat.S_ISREG(target.st_mode) else NOT_REGULAR
+    facts.crontab = is_crontab_location(where.inside)
+    facts.owners = package_owners(root, where.inside, reader)
+    return facts
+
+
+def package_owners(root: str, path: str, reader: Reader | None) -> list[str]:
+    """The packages that list ``path`` (its /usr-merged twin too: dpkg lists /bin/x for /usr/bin/x)."""
+    owners = reader.owners(root) if reader is not None else _owners_of(root)
+    twin = path[len("/usr") :] if path.startswith("/usr/") else "/usr" + path
+    return sorted({*owners.get(path, []), *owners.get(twin, [])})
+
+
+def _owners_of(root: str) -> dict[str, list[str]]:
+    try:
+        database = installed_packages.database_of(root)
+        return database.owners() if database is not None else {}
+    except PackageError:
+        return {}  # an unreadable database owns nothing: the link is reported as owned by none
 
 
 @dataclass
@@ -231,6 +389,13 @@ class Reader:
     users: dict[str, tuple[int, int]] | None
     dialect: crontab.Dialect = crontab.CLASSIC
     spool: str = DEBIAN_SPOOL
+    # Every path a package of the root lists, read once and only when a link asks (_owners_of).
+    package_paths: dict[str, list[str]] | None = None
+
+    def owners(self, root: str) -> dict[str, list[str]]:
+        if self.package_paths is None:
+            self.package_paths = _owners_of(root)
+        return self.package_paths
 
 
 @dataclass(frozen=True)

@@ -92,6 +92,7 @@ class FilePlan:
     rename: bool = False
     unlink_others: bool = False  # hard links: cron refuses the file until it has one name only
     backup: str = ""
+    read_from: safewrite.ReadFrom | None = None  # the file ``before`` came from (compare-and-swap)
 
     @property
     def changed(self) -> bool:
@@ -267,8 +268,10 @@ def plan(
 
     ``baseline`` (for /etc/crontab) is the declared content: it replaces whatever the file holds.
     A cron.d file cron ignores because of its name keeps its content unless it is renamed.
+    A path that is a symbolic link is never planned: nothing is written through a link (a crontab
+    it leads to in another cron location is repaired at its own path; anything else is a finding).
     """
-    if cron_file.data is None:
+    if cron_file.data is None or cron_file.link is not None:
         return None
     rename_to = _rename_target(root, cron_file)
     if cron_file.ignored and not (rename_to and rename_cron_d):
@@ -287,6 +290,7 @@ def plan(
         new_mode=new_mode,
         new_uid=new_uid,
         new_gid=new_gid,
+        read_from=cron_file.read_from,
     )
     # cronie refuses hard links of user crontabs only; Debian's cron of every crontab.
     refuses_links = not reader.dialect.cronie or cron_file.kind == cron_files.USER
@@ -333,7 +337,8 @@ def plan(
 
 def apply(root: str, plans: list[FilePlan], backup_dir: str) -> None:
     """Carry out the plans: back up each file, then replace it under its lock only if it still holds
-    what was read, fix owner and mode, rename. A file another writer changed meanwhile stops the run."""
+    what was read, fix owner and mode, rename. A file another writer changed meanwhile stops the run;
+    so does a path that is not the file read (a link), saying so."""
     todo = [p for p in plans if p.changed]
     if not todo:
         return
@@ -344,10 +349,11 @@ def apply(root: str, plans: list[FilePlan], backup_dir: str) -> None:
         one.backup = safewrite.backup(root, one.path, run_dir)
         if one.after != one.before:
             safewrite.replace_if_unchanged(
-                host, one.before, one.after, one.new_mode, one.new_uid, one.new_gid
+                host, one.before, one.after, one.new_mode, one.new_uid, one.new_gid, read_from=one.read_from
             )
         else:
             with safewrite.locked(host):
+                safewrite.refuse_another_file(host, one.read_from)
                 os.chown(host, one.new_uid, one.new_gid, follow_symlinks=False)
                 os.chmod(host, one.new_mode)
         if one.rename:

@@ -17,6 +17,7 @@ import stat
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import LifelineError
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
@@ -135,18 +136,86 @@ def locked(host: str, timeout: float = 30.0) -> Iterator[None]:
         os.close(fd)
 
 
-def replace_if_unchanged(host: str, expected: bytes, data: bytes, mode: int, uid: int, gid: int) -> None:
-    """Replace ``host`` with ``data`` only if it still holds ``expected``, under the file's lock.
+@dataclass(frozen=True)
+class ReadFrom:
+    """The file a repair read its bytes from: its path on the rescuer (links resolved inside the
+    root) and its inode. The compare-and-swap needs it to tell a file that changed while the repair
+    worked from a path that never was the file read (a link, a path resolving elsewhere)."""
+
+    host: str
+    device: int
+    inode: int
+
+    @classmethod
+    def of(cls, host: str) -> ReadFrom:
+        st = os.lstat(host)
+        return cls(host, st.st_dev, st.st_ino)
+
+
+def refuse_another_file(host: str, read_from: ReadFrom | None = None) -> os.stat_result:
+    """The inode at ``host`` (never followed), or WriteError when it is not the file that was read.
+
+    "Not the file read" is no other writer's doing: ``host`` is a symbolic link (what was read came
+    from the file it leads to, and a link is never written through), or ``read_from`` names another
+    path. A different inode at the same path is another writer's: it replaced the file meanwhile.
+    """
+    try:
+        st = os.lstat(host)
+    except OSError as exc:
+        raise WriteError(f"{host}: {exc.strerror}; nothing was changed") from exc
+    if stat.S_ISLNK(st.st_mode):
+        raise WriteError(
+            f"{host} is a symbolic link to {os.readlink(host)}: what was read came from the file it leads "
+            "to, not from this path, and a file is never rewritten through a link; nothing was changed "
+            "(no other writer is involved): look at where the link leads and remove the link if it "
+            "does not belong there"
+        )
+    if read_from is not None and os.path.normpath(read_from.host) != os.path.normpath(host):
+        raise WriteError(
+            f"{host} is not the file that was read ({read_from.host}, which the path resolved to); a "
+            "file is only rewritten at the path it was read from; nothing was changed (no other writer "
+            "is involved)"
+        )
+    if read_from is not None and (st.st_dev, st.st_ino) != (read_from.device, read_from.inode):
+        raise WriteError(
+            f"{host} was replaced by another file while it was being repaired (another writer is "
+            f"active: inode {read_from.inode} read, {st.st_ino} now); nothing was changed: stop the "
+            "other writer and run again"
+        )
+    return st
+
+
+def replace_if_unchanged(
+    host: str,
+    expected: bytes,
+    data: bytes,
+    mode: int,
+    uid: int,
+    gid: int,
+    *,
+    read_from: ReadFrom | None = None,
+) -> None:
+    """Replace ``host`` with ``data`` only if it is still the file that was read (``read_from``:
+    same path, same inode) and still holds ``expected``, under the file's lock.
 
     The content is compared again after the lock is taken, so a concurrent writer can neither
-    interleave with this write nor have its own write silently overwritten: WriteError instead.
+    interleave with this write nor have its own write silently overwritten: WriteError instead,
+    which claims another writer only when the file itself changed; a path that is a link or that is
+    not the file read is refused as such.
     """
     with locked(host):
+        refuse_another_file(host, read_from)
         try:
-            with open(host, "rb") as current:
-                now = current.read(len(expected) + 1)
+            fd = os.open(host, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
         except OSError as exc:
             raise WriteError(f"{host}: {exc.strerror}; nothing was changed") from exc
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise WriteError(f"{host} is not a regular file; nothing was changed")
+            with os.fdopen(os.dup(fd), "rb") as current:
+                now = current.read(len(expected) + 1)
+        finally:
+            os.close(fd)
         if now != expected:
             raise WriteError(
                 f"{host} changed while it was being repaired (another writer is active: sha256 "

@@ -323,3 +323,72 @@ def test_write_file_keeps_the_selinux_label_of_the_file_it_replaces(tmp_path):
     safewrite.replace_if_unchanged(str(target), b"old\n", b"new\n", 0o644, 0, 0)
     assert target.read_bytes() == b"new\n"
     assert os.getxattr(target, "security.selinux") == label
+
+
+# ---- the compare-and-swap tells a changed file from a path that is not the file read -------------
+
+
+def test_replace_if_unchanged_never_writes_through_a_link_and_claims_no_other_writer(tmp_path):
+    shadow = tmp_path / "shadow"
+    shadow.write_bytes(b"root:*:19700:0:99999:7:::\n")
+    link = tmp_path / "evil"
+    link.symlink_to("shadow")
+    inode = shadow.stat().st_ino
+    with pytest.raises(WriteError) as refused:
+        safewrite.replace_if_unchanged(
+            str(link),
+            shadow.read_bytes(),
+            b"# commented\n",
+            0o640,
+            0,
+            0,
+            read_from=safewrite.ReadFrom.of(str(shadow)),
+        )
+    message = str(refused.value)
+    assert "symbolic link to shadow" in message and "no other writer" in message
+    assert "another writer is active" not in message
+    assert shadow.read_bytes() == b"root:*:19700:0:99999:7:::\n" and shadow.stat().st_ino == inode
+    assert link.is_symlink() and os.readlink(link) == "shadow"
+
+
+def test_replace_if_unchanged_refuses_a_path_other_than_the_one_read(tmp_path):
+    read = tmp_path / "read"
+    written = tmp_path / "written"
+    for path in (read, written):
+        path.write_bytes(b"0 1 * * * root true\n")
+    with pytest.raises(WriteError, match="is not the file that was read") as refused:
+        safewrite.replace_if_unchanged(
+            str(written),
+            b"0 1 * * * root true\n",
+            b"new\n",
+            0o644,
+            0,
+            0,
+            read_from=safewrite.ReadFrom.of(str(read)),
+        )
+    assert "another writer" not in str(refused.value)
+    assert written.read_bytes() == read.read_bytes() == b"0 1 * * * root true\n"
+
+
+def test_replace_if_unchanged_names_another_writer_that_replaced_the_file_with_the_same_bytes(tmp_path):
+    target = tmp_path / "crontab"
+    target.write_bytes(b"0 1 * * * root true\n")
+    read_from = safewrite.ReadFrom.of(str(target))
+    replacement = tmp_path / "new"
+    replacement.write_bytes(b"0 1 * * * root true\n")
+    replacement.rename(target)  # an editor's or a package manager's save: a new inode, same bytes
+    with pytest.raises(WriteError, match="replaced by another file while it was being repaired") as refused:
+        safewrite.replace_if_unchanged(
+            str(target), b"0 1 * * * root true\n", b"new\n", 0o644, 0, 0, read_from=read_from
+        )
+    assert "another writer is active" in str(refused.value)
+    assert target.read_bytes() == b"0 1 * * * root true\n"
+
+
+def test_replace_if_unchanged_with_the_file_read_writes_it(tmp_path):
+    target = tmp_path / "crontab"
+    target.write_bytes(b"old\n")
+    safewrite.replace_if_unchanged(
+        str(target), b"old\n", b"new\n", 0o644, 0, 0, read_from=safewrite.ReadFrom.of(str(target))
+    )
+    assert target.read_bytes() == b"new\n"
