@@ -27,7 +27,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import re
 import resource
 import subprocess
 import sys
@@ -73,7 +72,9 @@ class Timed:
         after = resource.getrusage(resource.RUSAGE_CHILDREN)
         self.cpu = (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
         if done.returncode != 0:
-            sys.exit(f"bench/audit.py: {argv[0]} {argv[1]} ... failed ({done.returncode}): {done.stderr[-2000:]}")
+            sys.exit(
+                f"bench/audit.py: {argv[0]} {argv[1]} ... failed ({done.returncode}): {done.stderr[-2000:]}"
+            )
         self.stdout = done.stdout
 
 
@@ -111,8 +112,9 @@ def lddtree_trees(root: str, out: str) -> dict[str, dict[str, str | None]]:
         if not line.startswith(" "):
             path, _, interp = line.partition(" (interpreter => ")
             current = trees.setdefault(path[len(root) :], {})
-            if interp:
-                current["(interpreter)"] = interp.rstrip(")")[len(root) :]
+            interp = interp.rstrip(")")
+            if interp and interp != "None":
+                current["(interpreter)"] = interp[len(root) :]
             continue
         name, arrow, path = line.strip().partition(" => ")
         if arrow:
@@ -130,6 +132,13 @@ def lifeline_tree(rl: loader.RootLoader, inside: str) -> dict[str, str | None]:
         for found in obj.found:
             tree.setdefault(found.name, found.path)
     return tree
+
+
+def same_files(root: str, tree: dict[str, str | None]) -> dict[str, str | None]:
+    """``tree`` with each path as the file it leads to inside the root: libc's NEEDED
+    ld-linux-x86-64.so.2 is the interpreter already loaded as /lib64/ld-linux-x86-64.so.2 for
+    lifeline (and ld.so), found again in /lib/x86_64-linux-gnu by lddtree: the same file."""
+    return {name: path and audit.rootfs.resolve(root, path).inside for name, path in tree.items()}
 
 
 def target_ld_so(root: str, inside: str) -> dict[str, str | None]:
@@ -155,7 +164,7 @@ def compare(root: str, files: list[str], trees: dict[str, dict[str, str | None]]
     differ, lddtree_wrong = [], []
     for inside in files:
         mine, theirs = lifeline_tree(rl, inside), trees.get(inside, {})
-        if mine == theirs:
+        if same_files(root, mine) == same_files(root, theirs):
             continue
         # The interpreter is listed by ld.so without a name; every other name must match.
         interpreter = mine.get("(interpreter)")
@@ -227,7 +236,11 @@ def main() -> int:
     print(f"  lddtree -R     {seconds(warm['lddtree'])}")
     if cold:
         print("cold (page cache dropped before each):")
-        for name, label in (("lifeline", "lifeline audit"), ("scanelf", "scanelf       "), ("lddtree", "lddtree -R    ")):
+        for name, label in (
+            ("lifeline", "lifeline audit"),
+            ("scanelf", "scanelf       "),
+            ("lddtree", "lddtree -R    "),
+        ):
             print(f"  {label} {seconds([cold[name]])}")
     else:
         print(f"cold: {cold_problem}")
@@ -244,7 +257,8 @@ def main() -> int:
             f"audit / scanelf {cold['lifeline'].wall / cold['scanelf'].wall:.2f}x"
         )
     print(
-        f"resolution:  {'identical' if not differ else f'{len(differ)} files differ'} over the load trees "
+        f"resolution:  {'identical' if not differ else f'{len(differ)} files differ'} (the same file for "
+        f"every name and interpreter) over the load trees "
         f"of {len(dynamic)} files ({len(lddtree_wrong)} where lddtree differs and the target's own ld.so "
         "agrees with lifeline)"
     )

@@ -10,6 +10,8 @@ so a problem deep in a dependency chain shows up at the library that has it.
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import stat
 from collections.abc import Iterator
@@ -71,7 +73,7 @@ def audit_root(root: str, extra_dirs: tuple[str, ...] = ()) -> Audit:
     rl = loader.RootLoader(root)
     result = Audit(root=root, config_problems=list(rl.problems))
     # Nothing writes to the root during an audit: each directory is resolved once for all its files.
-    with rootfs.remembered_lookups():
+    with rootfs.remembered_lookups(), _no_cycle_collection():
         for inside, is_link in walk(root, (*SCAN_DIRS, *extra_dirs)):
             if is_link:
                 problem = link_problem(root, inside)
@@ -85,6 +87,20 @@ def audit_root(root: str, extra_dirs: tuple[str, ...] = ()) -> Audit:
     result.files.sort(key=lambda report: report.path)
     result.links.sort()
     return result
+
+
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Within the block, no pass of the cycle collector: an audit keeps every file's parse (tens of
+    thousands of small objects, none garbage before the end) and the passes over them cost a third
+    of its time. Reference counting still frees everything else at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 def walk(root: str, dirs: tuple[str, ...]) -> Iterator[tuple[str, bool]]:
