@@ -135,10 +135,12 @@ def lifeline_tree(rl: loader.RootLoader, inside: str) -> dict[str, str | None]:
 
 
 def same_files(root: str, tree: dict[str, str | None]) -> dict[str, str | None]:
-    """``tree`` with each path as the file it leads to inside the root: libc's NEEDED
-    ld-linux-x86-64.so.2 is the interpreter already loaded as /lib64/ld-linux-x86-64.so.2 for
-    lifeline (and ld.so), found again in /lib/x86_64-linux-gnu by lddtree: the same file."""
-    return {name: path and audit.rootfs.resolve(root, path).inside for name, path in tree.items()}
+    """``tree`` with each path as the file it leads to inside the root, the interpreter only once:
+    libc's NEEDED ld-linux-x86-64.so.2 is the interpreter already loaded for lifeline (and ld.so),
+    and lddtree leaves it out of an executable's tree."""
+    files = {name: path and audit.rootfs.resolve(root, path).inside for name, path in tree.items()}
+    interpreter = files.get("(interpreter)")
+    return {n: p for n, p in files.items() if n == "(interpreter)" or interpreter is None or p != interpreter}
 
 
 def target_ld_so(root: str, inside: str) -> dict[str, str | None]:
@@ -166,10 +168,10 @@ def compare(root: str, files: list[str], trees: dict[str, dict[str, str | None]]
         mine, theirs = lifeline_tree(rl, inside), trees.get(inside, {})
         if same_files(root, mine) == same_files(root, theirs):
             continue
-        # The interpreter is listed by ld.so without a name; every other name must match.
-        interpreter = mine.get("(interpreter)")
-        ours = {n: p for n, p in mine.items() if n != "(interpreter)" and p != interpreter}
-        if target_ld_so(root, inside) == ours:
+        # ld.so lists itself without a name; every other name must lead to the same file.
+        itself = audit.rootfs.resolve(root, LOADER).inside
+        ours = {n: p for n, p in same_files(root, mine).items() if n != "(interpreter)" and p != itself}
+        if same_files(root, target_ld_so(root, inside)) == ours:
             lddtree_wrong.append(inside)
         else:
             differ.append((inside, mine, theirs))
