@@ -6,6 +6,10 @@ Each file's own needs are resolved the way its loader would (loader.RootLoader) 
 it needs (GLIBC_2.34, say) is looked up in the version definitions of the library it resolved to,
 so "version `GLIBC_2.34' not found" is found offline. Libraries are audited as files themselves,
 so a problem deep in a dependency chain shows up at the library that has it.
+
+The cost follows the ELF files, not all the files: each directory is listed once, a file found
+there is looked at once (its first bytes, and only a regular file's), and only links and the
+libraries' search paths are resolved inside the root.
 """
 
 from __future__ import annotations
