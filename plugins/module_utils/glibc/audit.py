@@ -6,12 +6,19 @@ Each file's own needs are resolved the way its loader would (loader.RootLoader) 
 it needs (GLIBC_2.34, say) is looked up in the version definitions of the library it resolved to,
 so "version `GLIBC_2.34' not found" is found offline. Libraries are audited as files themselves,
 so a problem deep in a dependency chain shows up at the library that has it.
+
+The cost follows the ELF files, not all the files: each directory is listed once, a file found
+there is looked at once (its first bytes, and only a regular file's), and only links and the
+libraries' search paths are resolved inside the root.
 """
 
 from __future__ import annotations
 
+import contextlib
+import gc
 import os
 import stat
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 
 from ansible_collections.lifeline.rescue.plugins.module_utils.glibc import elf, loader
@@ -69,20 +76,44 @@ class Audit:
 def audit_root(root: str, extra_dirs: tuple[str, ...] = ()) -> Audit:
     rl = loader.RootLoader(root)
     result = Audit(root=root, config_problems=list(rl.problems))
-    for inside, is_link in walk(root, (*SCAN_DIRS, *extra_dirs)):
-        if is_link:
-            problem = link_problem(root, inside)
-            if problem:
-                result.links.append(problem)
-            continue
-        report = audit_file(rl, inside)
-        if report:
-            result.files.append(report)
+    # Nothing writes to the root during an audit: each directory is resolved once for all its files.
+    with rootfs.remembered_lookups(), _no_cycle_collection():
+        for inside, is_link in walk(root, (*SCAN_DIRS, *extra_dirs)):
+            if is_link:
+                problem = link_problem(root, inside)
+                if problem:
+                    result.links.append(problem)
+                continue
+            # walk() names every other entry by its own path, free of links: nothing to resolve.
+            report = audit_file(rl, inside, canonical=True)
+            if report:
+                result.files.append(report)
+    result.files.sort(key=lambda report: report.path)
+    result.links.sort()
     return result
 
 
-def walk(root: str, dirs: tuple[str, ...]):
-    """(path inside the root, is a symlink) of every file under ``dirs``, each real directory once."""
+@contextlib.contextmanager
+def _no_cycle_collection() -> Iterator[None]:
+    """Within the block, no pass of the cycle collector: an audit keeps every file's parse (tens of
+    thousands of small objects, none garbage before the end) and the passes over them cost a third
+    of its time. Reference counting still frees everything else at once."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+def walk(root: str, dirs: tuple[str, ...]) -> Iterator[tuple[str, bool]]:
+    """(path inside the root, is a symlink) of every entry under ``dirs`` that is not a directory.
+
+    Each real directory is listed once; what each entry is comes from the listing itself (d_type),
+    so a file costs no lookup of its own. Only the ``dirs`` are resolved inside the root: below
+    them no link is followed, so every path yielded that is not a link names the file itself.
+    """
     seen: set[tuple[int, int]] = set()
     for top in dirs:
         where = rootfs.resolve(root, top)
@@ -93,24 +124,33 @@ def walk(root: str, dirs: tuple[str, ...]):
         if not stat.S_ISDIR(st.st_mode) or (st.st_dev, st.st_ino) in seen:
             continue
         seen.add((st.st_dev, st.st_ino))
-        for dirpath, dirnames, filenames in os.walk(where.host):
-            rel = os.path.relpath(dirpath, root)
-            inside_dir = "/" if rel == "." else "/" + rel
-            kept = []
-            for name in dirnames:
-                sub = os.path.join(inside_dir, name)
-                st = os.lstat(os.path.join(dirpath, name))
-                if sub in SKIP_DIRS or (st.st_dev, st.st_ino) in seen:
+        pending = [(where.host, where.inside)]
+        while pending:
+            host_dir, inside_dir = pending.pop()
+            prefix = inside_dir.rstrip("/") + "/"
+            try:
+                with os.scandir(host_dir) as listing:
+                    entries = list(listing)
+            except OSError:
+                continue  # unreadable or gone: as os.walk, nothing to audit there
+            below = []
+            for entry in entries:
+                inside = prefix + entry.name
+                if inside in SKIP_DIRS:
                     continue
-                if stat.S_ISLNK(st.st_mode):
-                    yield sub, True
-                    continue
-                seen.add((st.st_dev, st.st_ino))
-                kept.append(name)
-            dirnames[:] = kept
-            for name in filenames:
-                path = os.path.join(dirpath, name)
-                yield os.path.join(inside_dir, name), os.path.islink(path)
+                if entry.is_symlink():
+                    yield inside, True
+                elif entry.is_dir(follow_symlinks=False):
+                    try:
+                        sub = entry.stat(follow_symlinks=False)
+                    except OSError:
+                        continue
+                    if (sub.st_dev, sub.st_ino) not in seen:
+                        seen.add((sub.st_dev, sub.st_ino))
+                        below.append((entry.path, inside))
+                else:
+                    yield inside, False
+            pending.extend(reversed(below))
 
 
 def link_problem(root: str, inside: str) -> str:
@@ -126,10 +166,13 @@ def link_problem(root: str, inside: str) -> str:
     return ""
 
 
-def audit_file(rl: loader.RootLoader, inside: str) -> FileReport | None:
-    """The report of one file, or None when it is not an ELF file at all (scripts, data)."""
+def audit_file(rl: loader.RootLoader, inside: str, *, canonical: bool = False) -> FileReport | None:
+    """The report of one file, or None when it is not an ELF file at all (scripts, data).
+
+    ``canonical``: ``inside`` is known to lead through no link (loader.RootLoader.read).
+    """
     try:
-        info = rl.read(inside)
+        info = rl.read(inside, canonical=canonical)
     except elf.ElfError as exc:
         if exc.not_elf:
             return None
@@ -158,7 +201,7 @@ def audit_file(rl: loader.RootLoader, inside: str) -> FileReport | None:
 
 def interpreter_problems(rl: loader.RootLoader, info: elf.ElfInfo) -> list[str]:
     path = info.interpreter or ""
-    if not rootfs.lexists(rl.root, path):
+    if not rl.lexists(path):
         return [f"interpreter {path}: missing"]
     try:
         interp = rl.read(path)
@@ -181,7 +224,7 @@ def version_problems(
         hit = found.get(need.file)
         if hit is None or hit.path is None:
             continue  # the missing library itself is already reported
-        defined = set(rl.read(hit.path).defined_versions)
+        defined = rl.defined_versions(hit.path)
         for version in need.versions:
             if version.name not in defined and not version.weak:
                 problems.append(f"{hit.path}: version `{version.name}' not found (required by {inside})")

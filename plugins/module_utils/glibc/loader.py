@@ -46,14 +46,23 @@ class RootLoader:
         conf, self.problems = ldso.read_ld_so_conf(root)
         self.conf_dirs = [d.path for d in conf]
         self._elves: dict[str, elf.ElfInfo | elf.ElfError] = {}
+        # Like the files read, where a path leads is taken as fixed for the loader's lifetime: an
+        # audit asks for the same interpreter and libraries thousands of times.
+        self._real: dict[str, str] = {}
+        self._exists: dict[str, bool] = {}
+        self._defined: dict[str, frozenset[str]] = {}
         # Searches that depend only on the directories and the kind of object asking: the same for
         # thousands of files of a root, so each is made once.
         self._system: dict[tuple[str, int], list[str]] = {}
         self._searched: dict[tuple, Found] = {}
 
-    def read(self, inside: str) -> elf.ElfInfo:
-        """The ELF file at ``inside`` (following links within the root); raises ElfError."""
-        real = rootfs.resolve(self.root, inside).inside
+    def read(self, inside: str, *, canonical: bool = False) -> elf.ElfInfo:
+        """The ELF file at ``inside`` (following links within the root); raises ElfError.
+
+        ``canonical``: the caller knows ``inside`` leads through no link (a directory walk that
+        follows none found it), so it is not resolved again component by component.
+        """
+        real = inside if canonical else self.real(inside)
         if real not in self._elves:
             try:
                 self._elves[real] = elf.read_elf(rootfs.join(self.root, real))
@@ -63,6 +72,28 @@ class RootLoader:
         if isinstance(cached, elf.ElfError):
             raise cached
         return cached
+
+    def real(self, inside: str) -> str:
+        """Where ``inside`` leads inside the root, links followed (rootfs.resolve); RootError on a loop."""
+        real = self._real.get(inside)
+        if real is None:
+            real = self._real[inside] = rootfs.resolve(self.root, inside).inside
+        return real
+
+    def lexists(self, inside: str) -> bool:
+        """rootfs.lexists, asked once per path."""
+        exists = self._exists.get(inside)
+        if exists is None:
+            exists = self._exists[inside] = rootfs.lexists(self.root, inside)
+        return exists
+
+    def defined_versions(self, inside: str) -> frozenset[str]:
+        """The version names the library at ``inside`` defines (ElfInfo.defined_versions); raises ElfError."""
+        real = self.real(inside)
+        defined = self._defined.get(real)
+        if defined is None:
+            defined = self._defined[real] = frozenset(self.read(real, canonical=True).defined_versions)
+        return defined
 
     def search_dirs(self, obj: Loaded, chain: list[Loaded]) -> list[tuple[str, str]]:
         """(directory, why) in the order glibc searches them for a NEEDED name of ``obj``."""
@@ -82,23 +113,28 @@ class RootLoader:
         return dirs
 
     def find(self, obj: Loaded, name: str, chain: list[Loaded]) -> Found:
+        wanted = (obj.info.bits, obj.info.endian, obj.info.machine)
         if "/" in name:
             # A NEEDED path may use $ORIGIN too (a bundled interpreter's $ORIGIN/../lib/libpython...).
             origin = os.path.dirname(obj.path)
             named = name.replace("${ORIGIN}", origin).replace("$ORIGIN", origin)
-            candidates = [(os.path.normpath(os.path.join(origin, named)), "path")]
+            path = os.path.normpath(os.path.join(origin, named))
+            key: tuple = (name, path, *wanted)
+            if key not in self._searched:
+                self._searched[key] = self._first_compatible(obj.info, name, [(path, "path")])
         else:
-            candidates = [(os.path.join(d, name), why) for d, why in self.search_dirs(obj, chain)]
-        key = (tuple(candidates), obj.info.bits, obj.info.endian, obj.info.machine)
-        if key not in self._searched:
-            self._searched[key] = self._first_compatible(obj.info, name, candidates)
+            dirs = self.search_dirs(obj, chain)
+            key = (name, tuple(dirs), *wanted)
+            if key not in self._searched:
+                candidates = [(os.path.join(d, name), why) for d, why in dirs]
+                self._searched[key] = self._first_compatible(obj.info, name, candidates)
         cached = self._searched[key]
         return Found(cached.name, cached.path, cached.real, cached.how, list(cached.passed_over))
 
     def _first_compatible(self, wanted: elf.ElfInfo, name: str, candidates: list[tuple[str, str]]) -> Found:
         found = Found(name=name)
         for path, why in candidates:
-            if not rootfs.lexists(self.root, path):
+            if not self.lexists(path):
                 continue
             try:
                 info = self.read(path)
@@ -111,7 +147,7 @@ class RootLoader:
                 )
                 continue
             found.path, found.how = path, why
-            found.real = rootfs.resolve(self.root, path).inside
+            found.real = self.real(path)
             return found
         return found
 
@@ -152,7 +188,7 @@ class RootLoader:
                             name=name,
                             path=known.path,
                             how="loaded",
-                            real=rootfs.resolve(self.root, known.path).inside,
+                            real=self.real(known.path),
                         )
                     )
                     continue
