@@ -9,7 +9,7 @@ import yaml
 
 from support.paths import REPO
 
-RUNNERS = {"ansible.builtin.command", "ansible.builtin.shell", "ansible.builtin.raw", "ansible.builtin.script"}
+RUNNERS = {f"ansible.builtin.{name}" for name in ("command", "shell", "raw", "script")}
 
 
 def tasks(items) -> Iterator[dict]:
@@ -26,7 +26,8 @@ def task_files() -> Iterator[tuple[Path, list]]:
     for path in sorted((REPO / "playbooks").glob("*.yml")):
         plays = yaml.safe_load(path.read_text()) or []
         sections = ("pre_tasks", "tasks", "post_tasks", "handlers")
-        yield path, [t for play in plays if isinstance(play, dict) for s in sections for t in play.get(s) or []]
+        plays = [play for play in plays if isinstance(play, dict)]
+        yield path, [task for play in plays for section in sections for task in play.get(section) or []]
 
 
 def test_every_program_run_has_a_time_limit():
