@@ -492,8 +492,14 @@ def test_hashing_ahead_on_threads_gives_the_same_answers(demo_root, deadline, mo
     hashed_here = []
     monkeypatch.setattr(integrity.digests, "digest_of", _recording(integrity.digests.digest_of, hashed_here))
 
+    needed = {str(demo_root / p) for p in ("usr/bin/demo", "usr/bin/ps", "etc/demo.conf")}
     with deadline(30):
         ahead.hash_soon(paths)
+        # The threads take the work at once; a busy machine may make them wait (verdict would then
+        # hash what has not started yet itself, once: see below).
+        waited = time.monotonic()
+        while not needed <= {path for path, _thread in hashed_here} and time.monotonic() - waited < 20:
+            time.sleep(0.01)
         answers_ahead = [ahead.verdict(p) for p in paths]
         ahead.close()
         hashed_ahead = list(hashed_here)
@@ -502,8 +508,25 @@ def test_hashing_ahead_on_threads_gives_the_same_answers(demo_root, deadline, mo
     assert answers_ahead == answers_inline
     hashed = [path for path, _thread in hashed_ahead]
     assert len(hashed) == len(set(hashed)), "a file hashed twice"
-    on_threads = {path for path, thread in hashed_ahead if thread.startswith("lifeline-hash")}
-    assert {str(demo_root / p) for p in ("usr/bin/demo", "usr/bin/ps", "etc/demo.conf")} <= on_threads
+    assert needed <= {path for path, thread in hashed_ahead if thread.startswith("lifeline-hash")}
+
+
+def test_hashing_not_started_yet_is_done_by_the_caller_once(demo_root, monkeypatch):
+    ahead = integrity.Integrity(str(demo_root), installed.database_of(str(demo_root)))
+    hashed_here = []
+    monkeypatch.setattr(integrity.digests, "digest_of", _recording(integrity.digests.digest_of, hashed_here))
+    release = threading.Event()
+    busy = integrity.ThreadPoolExecutor(1)
+    busy.submit(release.wait)  # the only worker is busy: nothing asked ahead can start
+    ahead._pool = busy
+
+    ahead.hash_soon(["/usr/bin/ps"])
+    verdict = ahead.verdict("/usr/bin/ps")
+    release.set()
+    ahead.close()
+
+    assert verdict.status == integrity.MISMATCH
+    assert hashed_here == [(str(demo_root / "usr/bin/ps"), threading.current_thread().name)]
 
 
 def _recording(function, calls: list):
