@@ -102,9 +102,9 @@ def generated(role: str, specs: dict) -> str:
     """The generated part of a role's README, markers included."""
     lines = [BEGIN, "", "## Entry points and variables", ""]
     for entry, spec in specs.items():
-        if not isinstance(spec, dict):
-            raise SpecError(f"entry point {entry} is not a mapping")
-        call = f"`{COLLECTION}.{role}`" if entry == "main" else f"`{COLLECTION}.{role}`, `tasks_from: {entry}`"
+        call = (
+            f"`{COLLECTION}.{role}`" if entry == "main" else f"`{COLLECTION}.{role}`, `tasks_from: {entry}`"
+        )
         lines += [f"### `{entry}` ({call})", ""]
         short = spec.get("short_description")
         if short:
@@ -134,6 +134,9 @@ def load_specs(role_dir: Path) -> dict:
     specs = data.get("argument_specs") if isinstance(data, dict) else None
     if not isinstance(specs, dict) or not specs:
         raise SpecError(f"{path}: no argument_specs mapping with an entry point")
+    for entry, spec in specs.items():
+        if not isinstance(spec, dict) or not isinstance(spec.get("options") or {}, dict):
+            raise SpecError(f"{path}: entry point {entry} is not a mapping with options")
     return specs
 
 
