@@ -35,6 +35,7 @@ options:
     type: bool
     default: true
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
   - lifeline.rescue.target_root
   - lifeline.rescue.attributes.read_only
@@ -129,7 +130,10 @@ import time
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import files as cron_files
 from ansible_collections.lifeline.rescue.plugins.module_utils.cron import logs as cron_logs
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    module_runner,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
@@ -137,6 +141,7 @@ def argument_spec() -> dict:
     return {
         "root": {"type": "path", "required": True},
         "read_logs": {"type": "bool", "default": True},
+        **TIME_LIMIT_OPTION,
     }
 
 
@@ -178,7 +183,9 @@ def run_module() -> None:
     checked = cron_files.audit(root)
     found = []
     if module.params["read_logs"]:
-        found = cron_logs.scan_logs(root) + cron_logs.scan_journal(root, module_runner(module))
+        found = cron_logs.scan_logs(root) + cron_logs.scan_journal(
+            root, module_runner(module, module.params["command_timeout"])
+        )
     logged = logged_dicts(checked, found)
     module.exit_json(
         changed=False,

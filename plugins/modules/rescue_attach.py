@@ -105,6 +105,7 @@ options:
         input, never on a command line; not logged.
     type: str
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
 attributes:
   check_mode:
@@ -251,7 +252,10 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
 from ansible_collections.lifeline.rescue.plugins.module_utils.attach.target import attach
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import images, luks
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    module_runner,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.target import rootfs
 
 
@@ -273,6 +277,7 @@ def argument_spec() -> dict:
         "undo_earlier": {"type": "bool", "default": False},
         "luks_key_file": {"type": "path", "no_log": False},  # a path, not the key
         "luks_passphrase": {"type": "str", "no_log": True},
+        **TIME_LIMIT_OPTION,
     }
 
 
@@ -296,7 +301,7 @@ def run_module() -> None:
     params = module.params
     # One spelling per root, so the state file of an attachment is found again by the detach.
     root = os.path.realpath(params["target_root"] or params["mount_point"])
-    run = module_runner(module)
+    run = module_runner(module, params["command_timeout"])
     job = Attachment(
         run=run,
         mount_point=root,

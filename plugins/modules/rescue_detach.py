@@ -28,6 +28,7 @@ options:
     type: path
     default: /mnt/lifeline
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
 attributes:
   check_mode:
@@ -80,11 +81,14 @@ from ansible_collections.lifeline.rescue.plugins.module_utils.attach.attachment 
     undo_recorded,
 )
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    module_runner,
+)
 
 
 def argument_spec() -> dict:
-    return {"mount_point": {"type": "path", "default": "/mnt/lifeline"}}
+    return {"mount_point": {"type": "path", "default": "/mnt/lifeline"}, **TIME_LIMIT_OPTION}
 
 
 def run_module() -> None:
@@ -104,7 +108,9 @@ def run_module() -> None:
         result.update(changed=bool(steps), left=steps, undone=[f"would {what}" for what in undo_plan(steps)])
         module.exit_json(**result)
     try:
-        result["undone"] = undo_recorded(module_runner(module), state_file, mount_point)
+        result["undone"] = undo_recorded(
+            module_runner(module, module.params["command_timeout"]), state_file, mount_point
+        )
     except UndoError as exc:
         result.update(changed=bool(exc.done), undone=exc.done, left=exc.left)
         module.fail_json(

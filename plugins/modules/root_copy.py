@@ -102,6 +102,7 @@ options:
     type: bool
     default: false
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
 attributes:
   check_mode:
@@ -263,7 +264,13 @@ import os
 
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    ToolTimeout,
+    module_runner,
+    run_limited,
+    time_limit_message,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import copyjob, rootcopy
 
 
@@ -280,11 +287,23 @@ def argument_spec() -> dict:
         "grow": {"type": "bool", "default": True},
         "check": {"type": "bool", "default": True},
         "new_uuid": {"type": "bool", "default": False},
+        **TIME_LIMIT_OPTION,
     }
 
 
-def tool_exec(module: AnsibleModule) -> rootcopy.Exec:
-    """Run a tool whose exit code is the answer (fsck): (rc, stdout, stderr), with LC_ALL=C."""
+# The copy, the check and the growth of a whole filesystem take time in proportion to its size: their
+# limit adds the time a slow disk (this many bytes a second) needs for the bytes to copy.
+SLOW_DISK_BYTES_PER_SECOND = 10 << 20
+
+
+def whole_filesystem_limit(command_timeout: int, bytes_total: int) -> int:
+    """Seconds cp, mkfs, fsck and resize2fs may take over a filesystem of ``bytes_total`` used bytes."""
+    return command_timeout + bytes_total // SLOW_DISK_BYTES_PER_SECOND
+
+
+def tool_exec(module: AnsibleModule, time_limit: int) -> rootcopy.Exec:
+    """Run a tool whose exit code is the answer (fsck): (rc, stdout, stderr), with LC_ALL=C, for at
+    most ``time_limit`` seconds."""
 
     def execute(argv: list[str]) -> tuple[int, str, str]:
         path = module.get_bin_path(argv[0], required=False, opt_dirs=["/usr/sbin", "/sbin"])
@@ -292,7 +311,11 @@ def tool_exec(module: AnsibleModule) -> rootcopy.Exec:
             raise rootcopy.CopyError(
                 f"{argv[0]} is not installed on this host; install it (e2fsprogs, xfsprogs) and retry"
             )
-        return module.run_command([path, *argv[1:]], environ_update={"LC_ALL": "C"})
+        try:
+            rc, out, err = run_limited([path, *argv[1:]], time_limit, env=dict(os.environ, LC_ALL="C"))
+        except ToolTimeout:
+            raise rootcopy.CopyError(time_limit_message(argv, time_limit)) from None
+        return rc, out.decode("utf-8", "surrogateescape"), err.decode("utf-8", "surrogateescape")
 
     return execute
 
@@ -313,10 +336,13 @@ def run_module() -> None:
         "progress_path": request.progress_path,
     }
     try:
-        run = module_runner(module)
+        run = module_runner(module, params["command_timeout"])
         result.update(copyjob.prepare(run, request), changed=True)
         if not module.check_mode:
-            done, warnings = copyjob.carry_out(run, tool_exec(module), request, result)
+            limit = whole_filesystem_limit(params["command_timeout"], result.get("bytes_total") or 0)
+            done, warnings = copyjob.carry_out(
+                module_runner(module, limit), tool_exec(module, limit), request, result
+            )
             result.update(done)
             for warning in warnings:
                 module.warn(warning)

@@ -48,6 +48,7 @@ options:
     type: str
     choices: [ext2, ext3, ext4, xfs]
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
   - lifeline.rescue.attributes.read_only
 notes:
@@ -175,9 +176,16 @@ facts:
              fstype: ""}
 """
 
+import os
+
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import disks
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    ToolTimeout,
+    run_limited,
+)
 from ansible_collections.lifeline.rescue.plugins.module_utils.migrate import preflight
 
 
@@ -187,6 +195,7 @@ def argument_spec() -> dict:
         "mount_point": {"type": "path", "default": "/"},
         "min_free_memory_mb": {"type": "int", "default": 64},
         "fstype": {"type": "str", "choices": list(preflight.FILE_COPY_FSTYPES)},
+        **TIME_LIMIT_OPTION,
     }
 
 
@@ -199,9 +208,15 @@ def target_fstype(module: AnsibleModule, device: str) -> str | None:
     blkid = module.get_bin_path("blkid", opt_dirs=["/usr/sbin", "/sbin"])
     if not blkid:
         return None
-    rc, out, err = module.run_command(
-        [blkid, "--probe", "--output", "udev", device], environ_update={"LC_ALL": "C"}
-    )
+    argv = [blkid, "--probe", "--output", "udev", device]
+    try:
+        rc, raw_out, raw_err = run_limited(
+            argv, module.params["command_timeout"], env=dict(os.environ, LC_ALL="C")
+        )
+    except (ToolTimeout, OSError) as exc:
+        module.warn(f"blkid could not read {device}: {exc}; its filesystem type is unknown")
+        return None
+    out, err = raw_out.decode("utf-8", "surrogateescape"), raw_err.decode("utf-8", "surrogateescape")
     if rc == 0:
         return disks.parse_blkid_udev(out).get("TYPE", "")
     if rc == 2 and not err.strip():

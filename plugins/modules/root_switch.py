@@ -72,6 +72,7 @@ options:
     type: path
     default: /run/lifeline
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
 attributes:
   check_mode:
@@ -196,6 +197,7 @@ def argument_spec() -> dict:
         "restart_on_fallback": {"type": "list", "elements": "str", "default": []},
         "state": {"type": "str", "choices": ["switched", "confirmed", "rolled_back"], "default": "switched"},
         "state_dir": {"type": "path", "default": pivot.STATE_DIR},
+        **runner.TIME_LIMIT_OPTION,
     }
 
 
@@ -227,7 +229,9 @@ def run_module() -> None:
         module.fail_json(msg=f"confirm_timeout={params['confirm_timeout']}: give 0 or more seconds", **result)
     load_result_encoder()
     try:
-        switching.STATES[params["state"]](runner.module_runner(module), module.check_mode, params, result)
+        switching.STATES[params["state"]](
+            runner.module_runner(module, params["command_timeout"]), module.check_mode, params, result
+        )
     except FAILURES as exc:
         result["steps"] = getattr(exc, "log", None) or result["steps"]
         module.fail_json(msg=str(exc), **result)

@@ -38,6 +38,7 @@ options:
     type: str
     default: 100%FREE
 extends_documentation_fragment:
+  - lifeline.rescue.command_timeout
   - lifeline.rescue.attributes
 attributes:
   check_mode:
@@ -94,7 +95,10 @@ notes:
 from ansible.module_utils.basic import AnsibleModule
 from ansible_collections.lifeline.rescue.plugins.module_utils.errors import FAILURES
 from ansible_collections.lifeline.rescue.plugins.module_utils.host import lvm
-from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import module_runner
+from ansible_collections.lifeline.rescue.plugins.module_utils.host.runner import (
+    TIME_LIMIT_OPTION,
+    module_runner,
+)
 
 
 def argument_spec() -> dict:
@@ -103,13 +107,14 @@ def argument_spec() -> dict:
         "lv": {"type": "str", "default": "root"},
         "pvs": {"type": "list", "elements": "path", "default": []},
         "size": {"type": "str", "default": "100%FREE"},
+        **TIME_LIMIT_OPTION,
     }
 
 
 def run_module() -> None:
     module = AnsibleModule(argument_spec=argument_spec(), supports_check_mode=True)
     params = module.params
-    run = module_runner(module)
+    run = module_runner(module, params["command_timeout"])
     try:
         plan = lvm.plan_volume(run, params["vg"], params["lv"], params["pvs"], params["size"])
         if not module.check_mode:

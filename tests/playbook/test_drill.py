@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -105,7 +106,10 @@ def test_a_drill_refuses_a_host_pattern_matching_nothing(run_playbook, tmp_path)
     )
 
     assert run.status == "failed"
-    assert [m for m in run.failures() if "matches no host of the inventory" in m], run.failures()
+    said = "No host matched lifeline_hosts=drill-target-not-in-the-inventory"
+    assert [m for m in run.failures() if said in m], run.failures()
+    plays = [e["event_data"]["play"] for e in run.events if e["event"] == "playbook_on_play_start"]
+    assert plays == ["Refuse to run when lifeline_hosts matches no host"], "nothing ran after the refusal"
 
 
 def test_a_drill_refuses_the_hosts_own_root_as_the_target_root(run_playbook, tmp_path):
@@ -168,3 +172,78 @@ def test_an_offline_drill_breaks_and_recovers_the_root(run_playbook, tmp_path, s
     # The recovery that ran is the real playbook's: its own report is there too.
     family = {"glibc": "restore-glibc", "crontab": "repair-crontab"}[drilled["family"]]
     assert len(list(reports.glob(f"{family}-localhost-*.json"))) == 1
+
+
+# One mechanism of each of four planters: a login hook, a trusted host file, sudoers with its
+# dropped program, a second uid 0 account.
+PERSISTENCE = ["hooks:motd", "logins:rhosts", "services:sudoers_nopasswd", "accounts:uid0_account"]
+
+
+def tree_state(root: Path) -> str:
+    """Every entry of the root with its mode, size and modification time."""
+    listing = ["find", str(root), "-printf", "%p %m %u %s %T@\\n"]
+    return subprocess.run(listing, check=True, capture_output=True, text=True, timeout=120).stdout
+
+
+def test_an_offline_drill_plants_persistence_and_the_quarantine_disarms_it(run_playbook, tmp_path):
+    root = disposable_root(tmp_path)
+    reports = tmp_path / "reports"
+
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="localhost",
+        drill_fault="persistence_planted",
+        drill_confirm=True,
+        drill_target_root=str(root),
+        lifeline_report_dir=str(reports),
+        drill_persistence=PERSISTENCE,
+    )
+
+    assert run.status == "successful", run.failures()
+    drilled = record(reports, "persistence_planted")
+    planted_dir = Path(drilled["planted_dir"])
+    try:
+        assert (drilled["result"], drilled["where"]) == ("recovered", "offline")
+        assert drilled["broken"]["ok"] and drilled["recovered"]["ok"]
+        assert drilled["persistence"] == PERSISTENCE
+        assert {p["mechanism"] for p in drilled["planted_paths"]} == set(PERSISTENCE)
+        assert planted_dir.parent == Path("/var/tmp"), "the record lies outside the target root"
+        # Once more, by reading the root's files back: the hook and .rhosts moved away, the sudoers
+        # lines commented and its program moved, toor locked.
+        assert not (root / "etc/update-motd.d/137-python-upgrades").exists()
+        assert not (root / "root/.rhosts").exists()
+        sudoers = (root / "etc/sudoers.d/svc-maintenance").read_text().splitlines()
+        assert [line for line in sudoers if "NOPASSWD" in line and not line.startswith("#")] == []
+        assert not (root / "var/tmp/.lifeline-sudo").exists()
+        passwd = [line for line in (root / "etc/passwd").read_text().splitlines() if line.startswith("toor:")]
+        shadow = [line for line in (root / "etc/shadow").read_text().splitlines() if line.startswith("toor:")]
+        assert passwd[0].endswith("/nologin") and shadow[0].split(":")[1].startswith("!"), (passwd, shadow)
+        # The recovery that ran is repair-crontab's: its own report is there too.
+        assert len(list(reports.glob("repair-crontab-localhost-*.json"))) == 1
+    finally:
+        shutil.rmtree(planted_dir, ignore_errors=True)
+
+
+def test_a_persistence_drill_refuses_what_no_planter_plants_and_plants_nothing(run_playbook, tmp_path):
+    root = disposable_root(tmp_path)
+    before = tree_state(root)
+
+    run = run_playbook(
+        PLAYBOOK,
+        inventory=inventory(tmp_path, lifeline_disposable=True),
+        lifeline_hosts="localhost",
+        drill_fault="persistence_planted",
+        drill_confirm=True,
+        drill_target_root=str(root),
+        lifeline_report_dir=str(tmp_path / "r"),
+        drill_persistence=["hooks:motd", "hooks:no_such_mechanism", "tampering:binary_wrapper"],
+    )
+
+    assert run.status == "failed"
+    said = [m for m in run.failures() if "Nothing was planted" in m]
+    assert said, run.failures()
+    assert "plants: hooks:no_such_mechanism (" in said[0], said
+    assert "tampering:binary_wrapper: a replaced packaged program is never moved" in said[0], said
+    assert tree_state(root) == before
+    assert not (tmp_path / "r").exists(), "no record: nothing was planted"

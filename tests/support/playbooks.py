@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -15,12 +16,16 @@ import ansible_runner
 
 from support.paths import REPO
 
+# The colour codes ansible-runner's terminal output carries around each line.
+ANSI_ESCAPE = re.compile(r"\x1b\[[0-9;]*m")
+
 
 @dataclass
 class Run:
     status: str
     rc: int
     events: list[dict]
+    stdout: str = ""
 
     def results(self, task: str) -> list[dict]:
         """The module results of every task whose name ends with ``task``."""
@@ -38,6 +43,11 @@ class Run:
             for e in self.events
             if e.get("event") == "runner_on_ok" and e["event_data"]["res"].get("changed")
         ]
+
+    def warnings(self) -> list[str]:
+        """Each ``[WARNING]`` line Ansible printed (deprecations have their own prefix)."""
+        lines = (ANSI_ESCAPE.sub("", line).strip() for line in self.stdout.splitlines())
+        return [line for line in lines if line.startswith("[WARNING]")]
 
     def failures(self) -> list[str]:
         return [
@@ -74,7 +84,8 @@ def runner(tmp_path: Path, own: Path) -> RunPlaybook:
             cmdline=cmdline or None,
             quiet=True,
         )
-        return Run(done.status, done.rc, list(done.events))
+        with done.stdout as output:
+            return Run(done.status, done.rc, list(done.events), output.read())
 
     return run
 

@@ -60,7 +60,8 @@ import json, sys
 import yaml
 sys.path.insert(0, sys.argv[1])
 from ansible_collections.lifeline.rescue.plugins.module_utils.persistence import rules, scan
-result = scan.scan(sys.argv[2], rules.load_rules(yaml.safe_load(open(sys.argv[3]).read())))
+loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)  # what Ansible reads YAML with when libyaml is there
+result = scan.scan(sys.argv[2], rules.load_rules(yaml.load(open(sys.argv[3]).read(), Loader=loader)))
 json.dump([(f.rule.id, f.rule.severity, f.item.kind, f.item.file.path, f.item.payload or "")
            for f in result.findings], sys.stdout)
 """

@@ -124,6 +124,7 @@ class RootReader:
         self._scanned: set[str] = set()
         self._listed: set[str] = set()
         self._which: dict[tuple[str, tuple[str, ...]], str | None] = {}
+        self._analysed: dict[tuple[str, tuple[str, ...]], tuple[tuple[str, ...], tuple[str, ...]]] = {}
         self._kinds: dict[str, str] = {}
         self._resolved: dict[str, str | None] = {}
         self._packages: dict[str, str | None] = {}
@@ -407,11 +408,15 @@ class RootReader:
             self.command_lines(facts)
 
     def _analyse(self, command: str, search: tuple[str, ...]) -> tuple[tuple[str, ...], tuple[str, ...]]:
-        """(paths the command runs, every absolute path it names), resolved inside the root too."""
-        programs, named = shell_commands.programs_and_paths(command)
-        found = (p if p.startswith("/") else self._lookup(p, search) for p in programs)
-        runs = self.resolved_too([p for p in found if p])
-        return runs, tuple(dict.fromkeys([*runs, *named]))
+        """(paths the command runs, every absolute path it names), resolved inside the root too.
+        Answered once a command: scripts repeat their lines ("exit 0", "fi", log_end_msg)."""
+        key = (command, search)
+        if key not in self._analysed:
+            programs, named = shell_commands.programs_and_paths(command)
+            found = (p if p.startswith("/") else self._lookup(p, search) for p in programs)
+            runs = self.resolved_too([p for p in found if p])
+            self._analysed[key] = runs, tuple(dict.fromkeys([*runs, *named]))
+        return self._analysed[key]
 
     def _lookup(self, name: str, search: tuple[str, ...]) -> str | None:
         key = (name, search)
