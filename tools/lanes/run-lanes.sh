@@ -49,6 +49,9 @@ lane_lint() {
   check yamllint yamllint -s .
   check ansible-lint ansible-lint --profile production --offline
   check "collection build" ansible-galaxy collection build --force --output-path .cache/build
+  check "role READMEs" python tools/docs/role-readmes.py --check
+  check "antsibull-changelog lint" antsibull-changelog lint
+  check galaxy-importer tools/lanes/galaxy-import.sh
   check "ansible-test sanity" tools/lanes/sanity.sh
   if [ ${#failed[@]} -gt 0 ]; then
     say "lint: failed checks: ${failed[*]}"
