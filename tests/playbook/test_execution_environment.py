@@ -144,7 +144,6 @@ def private_data_dir(tmp_path: Path, address: str, key: Path) -> Path:
         json.dumps(
             {
                 "target_root": "/srv/target",
-                "lifeline_report_dir": "/runner/reports",
                 "lifeline_rescuer_report_dir": "/var/log/lifeline",
             }
         )
@@ -196,7 +195,8 @@ def test_a_repair_runs_in_the_execution_environment_over_ssh_and_its_report_reac
     assert {e["event_data"].get("host") for e in events if e.get("event") == "runner_on_ok"} == {"rescuer"}
 
     # The summary reached the run's artifact data; the whole report is on the rescuer and on the
-    # controller, the same document.
+    # controller, the same document: there in ./reports of where the run started (/runner), not in
+    # the playbook's directory inside the installed collection, which the EE's user cannot write.
     (stats,) = [e for e in events if e.get("event") == "playbook_on_stats"]
     summary = stats["event_data"]["artifact_data"]["lifeline_reports"]["rescuer"]["repair-crontab"]
     assert summary["result"] == "repaired"
@@ -209,3 +209,40 @@ def test_a_repair_runs_in_the_execution_environment_over_ssh_and_its_report_reac
     assert on_rescuer == on_controller
     assert on_rescuer["result"] == "repaired" and on_rescuer["host"] == "rescuer"
     assert on_rescuer["verification"]["crontabs_healthy"] is True
+
+
+def test_collections_requirements_install_the_collection_a_run_needs_from_the_checkout(tmp_path):
+    """What AWX does when it syncs a project from this checkout: ansible-galaxy installs
+    collections/requirements.yml from the checkout's top, then the job's collections path is
+    only where it installed them."""
+    installed = tmp_path / "collections"
+    # Not the checkout's ansible.cfg, whose collections path holds the checkout itself.
+    (tmp_path / "ansible.cfg").write_text("[defaults]\n")
+    env = {
+        **os.environ,
+        "ANSIBLE_CONFIG": str(tmp_path / "ansible.cfg"),
+        "ANSIBLE_COLLECTIONS_PATH": str(installed),
+    }
+    galaxy = [str(REPO / ".venv/bin/ansible-galaxy"), "collection", "install", "-p", str(installed)]
+    subprocess.run(
+        [*galaxy, "-r", "collections/requirements.yml"],
+        cwd=REPO,
+        env=env,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
+    manifest = json.loads((installed / "ansible_collections/lifeline/rescue/MANIFEST.json").read_text())
+    assert manifest["collection_info"]["name"] == "rescue"
+    runbook = tmp_path / "site.yml"
+    runbook.write_text("---\n- ansible.builtin.import_playbook: lifeline.rescue.repair_crontab\n")
+    check = subprocess.run(
+        [str(REPO / ".venv/bin/ansible-playbook"), "--syntax-check", "-i", "localhost,", str(runbook)],
+        cwd=tmp_path,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert check.returncode == 0, check.stdout + check.stderr
