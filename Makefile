@@ -35,6 +35,7 @@ help:
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer), cronie:trixie, rescuer:bookworm"
 	@echo "                  and the busy-server roots $(LIFELINE_CACHE)/servers/{$(SUITES)} (tools/images/build-servers.sh)"
+	@echo "                  and the execution environment ee:bookworm + rescuer-ssh:bookworm (tools/images/build-ee.sh)"
 	@echo "make images-SUITE one suite's tree and image (e.g. images-bookworm)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
 	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
@@ -62,9 +63,10 @@ lock:
 collections: venv
 	$(call step,collections,$(VENV)/bin/python tools/setup/ansible-collections.py)
 
-images: apt
+images: apt venv
 	$(call step,images,tools/images/build-images.sh $(SUITES))
 	$(call step,images,tools/images/build-servers.sh $(SUITES))
+	$(call step,images,tools/images/build-ee.sh)
 
 # One suite's tree and image (images-bookworm, ...): the same step for that suite alone.
 images-%: apt
