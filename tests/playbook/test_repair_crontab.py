@@ -75,7 +75,7 @@ def lines_of(record: Path, name: str) -> list[str]:
     return (record / name).read_text().splitlines() if (record / name).exists() else []
 
 
-@pytest.mark.parametrize("suite", ["bullseye", "bookworm", "trixie"])
+@pytest.mark.parametrize("suite", ["bullseye", pytest.param("bookworm", marks=pytest.mark.smoke), "trixie"])
 def test_the_incident_is_repaired_and_reported_without_losing_a_valid_line(run_playbook, tmp_path, suite):
     root, record = planted_copy(tmp_path, suite, *INCIDENT)
     crontab = root / "etc/crontab"

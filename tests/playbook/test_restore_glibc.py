@@ -76,6 +76,7 @@ def test_a_broken_root_is_restored_and_its_programs_run(
     assert mounts_under(root) == []
 
 
+@pytest.mark.smoke
 def test_check_mode_changes_nothing_and_a_second_run_changes_nothing(run_playbook, tmp_path):
     root = broken_copy(tmp_path, "bookworm", "libc_renamed")
     listing = lib_listing(root)
@@ -163,6 +164,7 @@ def test_a_read_only_target_is_refused_and_left_as_it_was(run_playbook, tmp_path
     assert lib_listing(root) == listing
 
 
+@pytest.mark.smoke
 def test_conflicting_targets_are_refused(run_playbook, tmp_path):
     run = run_playbook("playbooks/restore-glibc.yml", target_root=str(tmp_path), target_image="/x.img")
     assert run.status == "failed"

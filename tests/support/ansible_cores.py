@@ -57,9 +57,10 @@ def bin_dir() -> Path:
         return Path(sys.executable).parent
     expected_version()
     environment = ENVIRONMENTS / SELECTED
-    if not (environment / "bin" / "ansible-playbook").is_file() or not (
-        environment / ".lifeline-core.stamp"
-    ).is_file():
+    if (
+        not (environment / "bin" / "ansible-playbook").is_file()
+        or not (environment / ".lifeline-core.stamp").is_file()
+    ):
         pytest.fail(
             f"{environment} is missing: run `make ansible-cores` (it builds the environment of "
             f"ansible-core {SELECTED} from requirements/ansible-core-{SELECTED}.lock)"
