@@ -100,7 +100,7 @@ build() {
     echo "ansible-cores: $minor up to date ($(sed -n 's/^ansible-core==\([^ ]*\).*/\1/p' "$lock") and its $((count - 1)) dependencies of $lock in $env)"
     return 0
   fi
-  echo "ansible-cores: installing the $count pinned packages of $lock into $env — the playbook lane's smoke set runs on ansible-core $minor, the range's oldest end"
+  echo "ansible-cores: installing the $count pinned packages of $lock into $env — the playbook lane's smoke set runs on ansible-core $minor, an older release of the supported range"
   rm -rf "$env"
   log=$(mktemp /tmp/lifeline-core.XXXXXX)
   "$py" -m venv "$env" >"$log" 2>&1 || { cat "$log" >&2; die "$py -m venv $env failed"; }
