@@ -25,13 +25,14 @@ define step
 @$(2) || { echo "make: step '$(1)' FAILED — see the message above; fix it and run 'make $(1)' again" >&2; exit 1; }
 endef
 
-.PHONY: help setup apt venv lock collections podman images vm-disks test lint sanity unit oracle playbook molecule vm demo clean distclean
+.PHONY: help setup apt venv lock ansible-cores collections podman images vm-disks test lint sanity unit oracle playbook molecule cores vm demo clean distclean
 
 help:
-	@echo "make setup        apt + venv + collections + images + vm-disks + podman (each also alone)"
+	@echo "make setup        apt + venv + ansible-cores + collections + images + vm-disks + podman (each also alone)"
 	@echo "make apt          Debian packages of tools/setup/apt-packages.txt that are missing"
 	@echo "make venv         .venv with the exact versions of requirements/dev.lock"
-	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock"
+	@echo "make lock         re-resolve requirements/dev.txt into requirements/dev.lock (and the ansible-core-X.Y locks)"
+	@echo "make ansible-cores  an environment per older ansible-core of the range (requirements/ansible-core-X.Y.lock)"
 	@echo "make collections  containers.podman into .venv/collections (offline, from the ansible wheel)"
 	@echo "make images       Debian trees + localhost/lifeline/debian:{$(SUITES)} (SUITES=... for fewer), cronie:trixie, rescuer:bookworm"
 	@echo "                  and the busy-server roots $(LIFELINE_CACHE)/servers/{$(SUITES)} (tools/images/build-servers.sh)"
@@ -39,8 +40,9 @@ help:
 	@echo "make images-SUITE one suite's tree and image (e.g. images-bookworm)"
 	@echo "make vm-disks     the VM lane's bookworm disks (root on LVM, GRUB), laid out by a builder VM"
 	@echo "make podman       verify podman with tools/setup/containers.conf (runc, cgroupfs, ulimits, loop)"
-	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule, vm), summary table"
-	@echo "make lint|unit|oracle|playbook|molecule|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make test         setup, then every lane (lint+unit+oracle, playbook+molecule+cores, vm), summary table"
+	@echo "make lint|unit|oracle|playbook|molecule|cores|vm   one lane (PYTEST_ARGS=..., MOLECULE_SCENARIOS=...)"
+	@echo "make cores        the playbook lane's smoke set on each older ansible-core of the range"
 	@echo "make sanity       ansible-test sanity on the built collection, offline (SANITY_ARGS=\"--test pylint\")"
 	@echo "make oracle       the real cron of each suite's image against the cron grammar (podman)"
 	@echo "make demo         a real Debian root broken like incident 1, recovered by restore-glibc.yml"
@@ -48,7 +50,7 @@ help:
 	@echo "make clean        remove .cache and build outputs;  make distclean: also .venv"
 
 # ---- set-up --------------------------------------------------------------------------------
-setup: apt venv collections images vm-disks podman
+setup: apt venv ansible-cores collections images vm-disks podman
 	@echo "setup: done (machine caches in $(LIFELINE_CACHE), tools in .venv)"
 
 apt:
@@ -59,6 +61,10 @@ venv:
 
 lock:
 	$(call step,lock,tools/setup/venv.sh --lock)
+	$(call step,lock,tools/setup/ansible-cores.sh --lock)
+
+ansible-cores:
+	$(call step,ansible-cores,tools/setup/ansible-cores.sh)
 
 collections: venv
 	$(call step,collections,$(VENV)/bin/python tools/setup/ansible-collections.py)
@@ -97,6 +103,10 @@ oracle: venv images
 
 playbook: venv collections images
 	@tools/lanes/run-lanes.sh playbook
+
+# The smoke set on each older ansible-core; beside the playbook lane in `make test`.
+cores: venv collections images ansible-cores
+	@tools/lanes/run-lanes.sh cores
 
 # Containers of the three suites (podman driver, containers.podman) with the trees bound in; no VM.
 molecule: apt venv collections images podman

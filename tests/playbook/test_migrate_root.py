@@ -73,8 +73,10 @@ def the_report(report_dir: Path) -> dict:
 @pytest.mark.parametrize(
     ("cmdline", "allow", "result"),
     [
-        ("", False, "preflight only (root_migrate_allow_disruption is false)"),
-        ("--check", True, "preflight only (check mode)"),
+        pytest.param(
+            "", False, "preflight only (root_migrate_allow_disruption is false)", marks=pytest.mark.smoke
+        ),
+        pytest.param("--check", True, "preflight only (check mode)", marks=pytest.mark.smoke),
     ],
     ids=["without the allow flag", "check mode with the allow flag"],
 )
@@ -111,7 +113,9 @@ def test_the_preflight_reports_the_blockers_and_changes_nothing(
     [
         (None, "missing required arguments: root_migrate_device"),
         ("", 'root_migrate_device="": give the block device'),
-        ("vg0/root", 'root_migrate_device="vg0/root": give the block device'),
+        pytest.param(
+            "vg0/root", 'root_migrate_device="vg0/root": give the block device', marks=pytest.mark.smoke
+        ),
     ],
     ids=["no device", "an empty device", "a relative path"],
 )

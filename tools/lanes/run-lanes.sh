@@ -3,10 +3,10 @@
 # The test lanes. `make test` calls `tools/lanes/run-lanes.sh test`; `make <lane>` calls it with
 # one lane.
 #
-#   tools/lanes/run-lanes.sh lint|unit|oracle|playbook|molecule|vm...
+#   tools/lanes/run-lanes.sh lint|unit|oracle|playbook|molecule|cores|vm...
 #                                           these lanes one after the other
 #   tools/lanes/run-lanes.sh test           every lane: lint+unit+oracle at the same time, then
-#                                           playbook+molecule at the same time, then vm alone (its
+#                                           playbook+molecule+cores at the same time, then vm alone (its
 #                                           VMs are software-emulated: they need the CPUs to
 #                                           themselves), then a summary table
 # Environment:
@@ -24,7 +24,7 @@ export CONTAINERS_CONF
 export PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0 NO_COLOR=1
 logs=$repo/.cache/logs
 mkdir -p "$logs"
-lanes_known=(lint unit oracle playbook molecule vm)
+lanes_known=(lint unit oracle playbook molecule cores vm)
 
 say() { printf '%s\n' "$*"; }
 
@@ -59,16 +59,18 @@ lane_lint() {
   fi
 }
 
-# run_pytest DIR [SECONDS]: pytest over one directory, stopped after SECONDS when given; "no tests
-# collected" (exit 5), a missing directory and a run that was stopped are failures.
+# run_pytest DIR [SECONDS [PYTEST_ARG...]]: pytest over one directory, stopped after SECONDS when
+# given (0: never); "no tests collected" (exit 5), a missing directory and a run that was stopped are
+# failures.
 run_pytest() {
   local dir=$1 limit=${2:-0} rc
+  shift $(($# < 2 ? $# : 2))
   if [ ! -d "$dir" ]; then
     say "$dir does not exist: this lane has nothing to run, which counts as a failure"
     return 1
   fi
   # shellcheck disable=SC2086
-  timeout --kill-after=60 "$limit" pytest "$dir" -q ${PYTEST_ARGS:-}
+  timeout --kill-after=60 "$limit" pytest "$dir" -q "$@" ${PYTEST_ARGS:-}
   rc=$?
   if [ "$rc" -eq 5 ]; then
     say "pytest collected no tests in $dir: this lane counts as failed"
@@ -81,7 +83,26 @@ run_pytest() {
 lane_unit() { run_pytest tests/unit; }
 # The real daemons as oracles (Debian's cron in the local images): small, so it runs beside unit.
 lane_oracle() { run_pytest tests/oracle; }
-lane_playbook() { run_pytest tests/playbook; }
+# The whole playbook lane runs on .venv's pinned ansible-core, whatever the caller's environment says.
+lane_playbook() { LIFELINE_ANSIBLE_CORE='' run_pytest tests/playbook; }
+# The playbook lane's smoke set (its tests marked smoke) on each older ansible-core of the supported
+# range, from the environments `make ansible-cores` builds (requirements/ansible-core-X.Y.txt); the
+# newest, .venv's, runs the whole playbook lane. A missing environment fails the tests.
+lane_cores() {
+  local txt minor failed=() txts=()
+  for txt in requirements/ansible-core-*.txt; do [ -f "$txt" ] && txts+=("$txt"); done
+  if [ ${#txts[@]} -eq 0 ]; then
+    say "cores: no requirements/ansible-core-X.Y.txt: the range has no older release, which counts as a failure"
+    return 1
+  fi
+  for txt in "${txts[@]}"; do
+    minor=$(basename "$txt" .txt)
+    minor=${minor#ansible-core-}
+    say "--- cores: the smoke set on ansible-core $minor"
+    LIFELINE_ANSIBLE_CORE=$minor run_pytest tests/playbook 600 -m smoke || failed+=("$minor")
+  done
+  [ ${#failed[@]} -eq 0 ] || { say "cores: the smoke set failed on ansible-core ${failed[*]}"; return 1; }
+}
 # qemu VMs (TCG) for LVM, real boots and real ssh: disks from `make vm-disks`. A VM that hangs
 # must not hold CI until its own limit: the lane is stopped after VM_LANE_SECONDS.
 lane_vm() { run_pytest tests/vm "${VM_LANE_SECONDS:-2400}"; }
@@ -236,7 +257,7 @@ if [ "$1" = test ]; then
     for lane in "${lanes_known[@]}"; do run_lane "$lane" 2>&1 | tee "$logs/lane-$lane.log"; done
   else
     run_concurrently lint unit oracle
-    run_concurrently playbook molecule
+    run_concurrently playbook molecule cores
     run_concurrently vm
   fi
   summary "${lanes_known[@]}"
