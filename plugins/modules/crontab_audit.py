@@ -26,7 +26,7 @@ description:
   - With O(read_logs), also collects the errors cron has already logged in the root's syslog and cron
     logs, rotated and gzipped ones included, and in its systemd journal (read with the rescuer's
     C(journalctl); a host without rsyslog keeps them there only).
-  - A crontab location that is a symbolic link is reported as a link (C(link)): where it leads inside
+  - A crontab location that is a symbolic link is reported as a link (C(link)), with where it leads inside
     the root, its state (file, dangling, loop, out of the root), the packages that own what it leads
     to, whether that is a crontab location, and whether the installed cron opens a crontab through
     such a link. A link to a file that is not a crontab is a finding of its own (C(not_a_crontab)),

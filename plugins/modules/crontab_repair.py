@@ -30,7 +30,7 @@ description:
   - Nothing is ever written through a symbolic link. A link in a cron location that leads to
     another crontab location is left as it is (that crontab is repaired at its own path); a link to
     a file that is not a crontab (such as C(/etc/shadow)), a dangling link, a loop or a link out of
-    the root is reported in O(remaining) as what it is, with the step to take, and left alone.
+    the root is reported in RV(remaining) as what it is, with the step to take, and left alone.
 options:
   system_crontab:
     description:

@@ -326,8 +326,8 @@ def read(root: str, path: str, kind: str, user: str = "", reader: Reader | None 
 
 def is_crontab_location(path: str) -> bool:
     """Whether cron or anacron reads ``path`` (inside the root, canonical) as a crontab of its own."""
-    directories = {directory for directory, _ in _DIRECTORIES}
-    return path in {where for where, _ in _LOCATIONS} or os.path.dirname(path) in directories
+    directories = {directory for directory, _kind in _DIRECTORIES}
+    return path in {where for where, _kind in _LOCATIONS} or os.path.dirname(path) in directories
 
 
 def link_facts(root: str, path: str, kind: str, own: os.stat_result, reader: Reader | None) -> LinkFacts:
