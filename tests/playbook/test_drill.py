@@ -185,11 +185,9 @@ def tree_state(root: Path) -> str:
     return subprocess.run(listing, check=True, capture_output=True, text=True, timeout=120).stdout
 
 
-def test_an_offline_drill_plants_persistence_and_the_quarantine_disarms_it(run_playbook, tmp_path):
-    root = disposable_root(tmp_path)
-    reports = tmp_path / "reports"
-
-    run = run_playbook(
+def persistence_drill(run_playbook, tmp_path: Path, root: Path, reports: Path, mechanisms: list[str]):
+    """An offline persistence_planted drill of ``mechanisms`` on ``root``, its record in ``reports``."""
+    return run_playbook(
         PLAYBOOK,
         inventory=inventory(tmp_path, lifeline_disposable=True),
         lifeline_hosts="localhost",
@@ -197,8 +195,15 @@ def test_an_offline_drill_plants_persistence_and_the_quarantine_disarms_it(run_p
         drill_confirm=True,
         drill_target_root=str(root),
         lifeline_report_dir=str(reports),
-        drill_persistence=PERSISTENCE,
+        drill_persistence=mechanisms,
     )
+
+
+def test_an_offline_drill_plants_persistence_and_the_quarantine_disarms_it(run_playbook, tmp_path):
+    root = disposable_root(tmp_path)
+    reports = tmp_path / "reports"
+
+    run = persistence_drill(run_playbook, tmp_path, root, reports, PERSISTENCE)
 
     assert run.status == "successful", run.failures()
     drilled = record(reports, "persistence_planted")
@@ -229,16 +234,8 @@ def test_a_persistence_drill_refuses_what_no_planter_plants_and_plants_nothing(r
     root = disposable_root(tmp_path)
     before = tree_state(root)
 
-    run = run_playbook(
-        PLAYBOOK,
-        inventory=inventory(tmp_path, lifeline_disposable=True),
-        lifeline_hosts="localhost",
-        drill_fault="persistence_planted",
-        drill_confirm=True,
-        drill_target_root=str(root),
-        lifeline_report_dir=str(tmp_path / "r"),
-        drill_persistence=["hooks:motd", "hooks:no_such_mechanism", "tampering:binary_wrapper"],
-    )
+    refused = ["hooks:motd", "hooks:no_such_mechanism", "tampering:binary_wrapper"]
+    run = persistence_drill(run_playbook, tmp_path, root, tmp_path / "r", refused)
 
     assert run.status == "failed"
     said = [m for m in run.failures() if "Nothing was planted" in m]
