@@ -191,8 +191,12 @@ def test_a_repair_runs_in_the_execution_environment_over_ssh_and_its_report_reac
     backups = list((root / "var/backups/lifeline").rglob("etc/crontab"))
     assert backups and all(b.stat().st_uid == 0 for b in backups)
     events = events_of(data)
-    # Every task ran for the rescuer (delegated ones too: "rescuer -> localhost").
-    assert {e["event_data"].get("host") for e in events if e.get("event") == "runner_on_ok"} == {"rescuer"}
+    # Every task ran for the rescuer (delegated ones too: "rescuer -> localhost"), but the guard's,
+    # which only the controller evaluates (playbooks/require-hosts.yml).
+    ran = [e["event_data"] for e in events if e.get("event") == "runner_on_ok"]
+    guard = "Refuse to run when lifeline_hosts matches no host"
+    assert {d.get("host") for d in ran if d.get("play") != guard} == {"rescuer"}
+    assert {d.get("host") for d in ran if d.get("play") == guard} == {"localhost"}
 
     # The summary reached the run's artifact data; the whole report is on the rescuer and on the
     # controller, the same document: there in ./reports of where the run started (/runner), not in

@@ -61,6 +61,8 @@ class User:
         env["HOME"] = str(self.home)
         # The ansible of the environment running the tests, not one found elsewhere.
         env["PATH"] = f"{Path(sys.executable).parent}:{env.get('PATH', '')}"
+        # As a shell says where a command runs (a relative report directory is taken from it).
+        env["PWD"] = str(cwd or self.workdir)
         return subprocess.run(
             argv,
             cwd=cwd or self.workdir,
