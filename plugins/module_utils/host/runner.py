@@ -64,10 +64,11 @@ def run_limited(
 ) -> tuple[int, bytes, bytes]:
     """Run ``command`` in a session of its own for at most ``limit`` seconds: (exit status, stdout,
     stderr). When the time is up its whole process group is killed (the children it started in the
-    background too) and reaped, and ToolTimeout is raised. Without ``stdin`` it reads /dev/null."""
+    background too) and reaped, and ToolTimeout is raised. Without ``stdin`` its input is an empty
+    pipe: no path is opened to start it (during a root switch /dev/null may not be there yet)."""
     process = subprocess.Popen(
         command,
-        stdin=subprocess.DEVNULL if stdin is None else subprocess.PIPE,
+        stdin=subprocess.PIPE,
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         env=env,

@@ -136,3 +136,11 @@ def test_a_tool_within_its_limit_is_left_alone():
 def test_a_limit_below_one_second_is_refused():
     with pytest.raises(ToolError, match="lifeline_command_timeout=0: give a time limit of 1 second or more"):
         module_runner(FakeModule({}), time_limit=0)
+
+
+def test_a_tool_starts_where_no_dev_null_is_found_and_reads_an_empty_input(monkeypatch, tmp_path):
+    """During a root switch the new root's /dev is not mounted yet: starting a tool opens no path."""
+    monkeypatch.setattr("os.devnull", str(tmp_path / "no-such-dev" / "null"))
+    run = module_runner(FakeModule(real("sh")), time_limit=5)
+
+    assert run(["sh", "-c", "cat; echo read"]) == "read\n"
