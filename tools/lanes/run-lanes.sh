@@ -85,7 +85,8 @@ lane_unit() { run_pytest tests/unit; }
 # The real daemons as oracles (Debian's cron in the local images): small, so it runs beside unit.
 lane_oracle() { run_pytest tests/oracle; }
 # The whole playbook lane runs on .venv's pinned ansible-core, whatever the caller's environment says.
-lane_playbook() { LIFELINE_ANSIBLE_CORE='' run_pytest tests/playbook; }
+# --durations: the slowest tests in the log, where the lane's time goes.
+lane_playbook() { LIFELINE_ANSIBLE_CORE='' PYTEST_ARGS="--durations=15 ${PYTEST_ARGS:-}" run_pytest tests/playbook; }
 # The playbook lane's smoke set (its tests marked smoke) on each older ansible-core of the supported
 # range, from the environments `make ansible-cores` builds (requirements/ansible-core-X.Y.txt); the
 # newest, .venv's, runs the whole playbook lane. A missing environment fails the tests.
