@@ -37,7 +37,8 @@ node() {
 # the number the kernel hands out (the host or a scenario beside this one holds the others): the
 # free device is asked for first, its node made, then attached; if another attacher took it
 # meanwhile (busy), or the kernel still tears down its previous use (EAGAIN, seen on a busy machine
-# with loop devices coming and going beside this one), the next free one is asked for.
+# with loop devices coming and going beside this one), or the number vanished between the two
+# (ENOENT, seen with a lane attaching beside this one), the next free one is asked for.
 loop_of() {
   local disk try err
   for try in 1 2 3 4 5 6 7 8; do
@@ -47,7 +48,10 @@ loop_of() {
       echo "$disk"
       return
     fi
-    case $err in *busy* | *"temporarily unavailable"*) [ "$try" -lt 8 ] && { sleep 0.$try; continue; } ;; esac
+    case $err in
+      *busy* | *"temporarily unavailable"* | *"No such file or directory"*)
+        [ "$try" -lt 8 ] && { sleep 0.$try; continue; } ;;
+    esac
     echo "disk: attaching $1 to $disk (try $try): $err" >&2
     exit 1
   done
